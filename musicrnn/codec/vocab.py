@@ -1,0 +1,169 @@
+"""The token vocabulary: names, integer ids and one printable character per token.
+
+Token families, in id order (default sizes for ``resolution=12``):
+
+=============  =====  ==========================================================
+family         count  meaning
+=============  =====  ==========================================================
+special        4      PAD, BOS (piece starts), EOS (piece ends), Bar (next bar)
+TimeSig        44     n/2 (n<=4), n/4 (n<=8), n/8 (n<=16), n/16 (n<=16)
+Position       96     onset inside the bar, in grid steps (``resolution`` a quarter)
+Tempo          64     geometric bins, 24-320 quarter notes a minute
+Program        129    General MIDI program 0-127, then Drums
+Velocity       16     bins of 8 (1-7, 8-15, ... 120-127)
+Pitch          128    MIDI pitch 0-127 (a drum's pitch is its kit piece)
+Duration       48     1..48 grid steps; longer notes chain several Duration tokens
+=============  =====  ==========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import cached_property
+
+import numpy as np
+
+SPECIALS = ("PAD", "BOS", "EOS", "Bar")
+PAD, BOS, EOS, BAR = range(4)
+
+
+@dataclass(frozen=True)
+class CodecConfig:
+    """How music becomes tokens. Stored with every checkpoint."""
+
+    resolution: int = 12  # grid steps per quarter note: 16ths (3) and 8th triplets (4)
+    max_bar_quarters: int = 8  # longest bar that Position tokens can address
+    tempo_bins: int = 64
+    tempo_min: float = 24.0
+    tempo_max: float = 320.0
+    velocity_bins: int = 16
+    max_duration_quarters: int = 4  # one Duration token covers up to this; longer ones chain
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CodecConfig":
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _time_signatures(cfg: CodecConfig) -> list[tuple[int, int]]:
+    limits = {2: 4, 4: 8, 8: 16, 16: 16}
+    sigs = [(n, d) for d, top in limits.items() for n in range(1, top + 1)]
+    return [(n, d) for n, d in sigs if n * 4 * cfg.resolution // d <= cfg.max_bar_quarters * cfg.resolution]
+
+
+def _printable_chars(n: int) -> list[str]:
+    """The first ``n`` printable, non-space characters from U+0021 on (stable forever)."""
+    out, cp = [], 0x21
+    while len(out) < n:
+        c = chr(cp)
+        if c.isprintable() and not c.isspace():
+            out.append(c)
+        cp += 1
+    return out
+
+
+class Vocab:
+    """Token ids for one :class:`CodecConfig`; families are contiguous id ranges."""
+
+    def __init__(self, cfg: CodecConfig | None = None):
+        self.cfg = cfg = cfg or CodecConfig()
+        self.time_sigs = _time_signatures(cfg)
+        self.max_position = cfg.max_bar_quarters * cfg.resolution
+        self.max_duration = cfg.max_duration_quarters * cfg.resolution
+        sizes = {
+            "special": len(SPECIALS),
+            "TimeSig": len(self.time_sigs),
+            "Position": self.max_position,
+            "Tempo": cfg.tempo_bins,
+            "Program": 129,
+            "Velocity": cfg.velocity_bins,
+            "Pitch": 128,
+            "Duration": self.max_duration,
+        }
+        self.offset: dict[str, int] = {}
+        at = 0
+        for fam, n in sizes.items():
+            self.offset[fam] = at
+            at += n
+        self.size = at
+        self.sizes = sizes
+        # tempo bins: geometric centres; a tempo maps to the nearest centre in log space
+        self.tempo_centres = np.geomspace(cfg.tempo_min, cfg.tempo_max, cfg.tempo_bins)
+        self.velocity_width = 128 // cfg.velocity_bins
+        self.ts_index = {ts: i for i, ts in enumerate(self.time_sigs)}
+
+    def __len__(self) -> int:
+        return self.size
+
+    # --- families ---------------------------------------------------------------
+    def family(self, tok: int) -> str:
+        for fam in reversed(self.offset):
+            if tok >= self.offset[fam]:
+                return fam
+        raise IndexError(tok)
+
+    def family_range(self, fam: str) -> range:
+        return range(self.offset[fam], self.offset[fam] + self.sizes[fam])
+
+    def bar_length(self, ts_index: int) -> int:
+        n, d = self.time_sigs[ts_index]
+        return n * 4 * self.cfg.resolution // d
+
+    def nearest_time_sig(self, num: int, den: int) -> int:
+        """Index of ``num/den`` if supported, else of a supported one with the same bar length, else 4/4."""
+        if (num, den) in self.ts_index:
+            return self.ts_index[(num, den)]
+        length = num * 4 * self.cfg.resolution / max(den, 1)
+        for i, (n, d) in enumerate(self.time_sigs):
+            if n * 4 * self.cfg.resolution / d == length:
+                return i
+        return self.ts_index[(4, 4)]
+
+    def tempo_bin(self, qpm: np.ndarray) -> np.ndarray:
+        lq = np.log(np.clip(qpm, self.cfg.tempo_min, self.cfg.tempo_max))
+        lo = np.log(self.cfg.tempo_min)
+        step = (np.log(self.cfg.tempo_max) - lo) / (self.cfg.tempo_bins - 1)
+        return np.rint((lq - lo) / step).astype(np.int64)
+
+    def velocity_bin(self, vel: np.ndarray) -> np.ndarray:
+        return np.clip(np.asarray(vel) // self.velocity_width, 0, self.cfg.velocity_bins - 1)
+
+    def velocity_value(self, b: int) -> int:
+        return max(1, min(127, b * self.velocity_width + self.velocity_width // 2))
+
+    # --- names and characters -------------------------------------------------------
+    @cached_property
+    def names(self) -> list[str]:
+        names = list(SPECIALS)
+        names += [f"TimeSig_{n}/{d}" for n, d in self.time_sigs]
+        names += [f"Position_{i}" for i in range(self.max_position)]
+        names += [f"Tempo_{q:.1f}" for q in self.tempo_centres]
+        names += [f"Program_{i}" for i in range(128)] + ["Program_Drums"]
+        names += [f"Velocity_{self.velocity_value(b)}" for b in range(self.cfg.velocity_bins)]
+        names += [f"Pitch_{i}" for i in range(128)]
+        names += [f"Duration_{i}" for i in range(1, self.max_duration + 1)]
+        assert len(names) == self.size
+        return names
+
+    @cached_property
+    def chars(self) -> list[str]:
+        return _printable_chars(self.size)
+
+    @cached_property
+    def _char_index(self) -> dict[str, int]:
+        return {c: i for i, c in enumerate(self.chars)}
+
+    def to_text(self, ids) -> str:
+        chars = self.chars
+        return "".join(chars[i] for i in np.asarray(ids).tolist())
+
+    def from_text(self, text: str) -> np.ndarray:
+        """Characters back to ids; characters outside the vocabulary become PAD."""
+        idx = self._char_index
+        return np.fromiter((idx.get(c, PAD) for c in text), dtype=np.int64, count=len(text))
+
+    def describe(self, ids) -> list[str]:
+        names = self.names
+        return [names[i] if 0 <= i < self.size else f"<invalid {i}>" for i in np.asarray(ids).tolist()]
