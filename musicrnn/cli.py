@@ -84,6 +84,90 @@ def cmd_corpora_build(args) -> int:
     return 0
 
 
+# --- train / sample / evaluate -------------------------------------------------------
+def cmd_train(args) -> int:
+    from .core.train import TrainConfig
+    from .tasks.music import train_music
+
+    if args.model != "rnn":
+        raise UsageError(f"--model {args.model}: only 'rnn' is available in this version")
+    if args.resume and not (Path(args.out) / "last" / "train_state.json").is_file():
+        raise UsageError(f"{args.out}: nothing to resume (no last/train_state.json)")
+    tcfg = TrainConfig(seed=args.seed, batch=args.batch, bptt=args.bptt, lr=args.lr, weight_decay=args.weight_decay,
+                       warmup=args.warmup, epochs=args.epochs, max_steps=args.max_steps, grad_clip=args.grad_clip,
+                       patience=args.patience, device=args.device)
+    mcfg = {"cell": args.cell, "embed": args.embed, "hidden": args.hidden, "layers": args.layers, "dropout": args.dropout}
+    command = "musicrnn " + " ".join(args.argv)
+    summary = train_music(args.data, args.out, mcfg, tcfg, valid_fraction=args.valid_fraction,
+                          max_transpose=args.transpose, resume=args.resume, command=command,
+                          progress=None if args.quiet else _progress(False),
+                          log=lambda m: print(m, file=sys.stderr))
+    summary.pop("loss_history")
+    summary["skipped_files"] = len(summary["skipped_files"])
+    print(json.dumps(summary))
+    return 0
+
+
+def _numbered(path: Path, i: int, n: int) -> Path:
+    return path if n == 1 else path.with_name(f"{path.stem}_{i + 1}{path.suffix}")
+
+
+def cmd_sample(args) -> int:
+    from .codec import decode, write_midi
+    from .tasks.music import generate, load_model, primer_ids
+
+    if args.num < 1:
+        raise UsageError("--num must be at least 1")
+    model, vocab, _ = load_model(args.checkpoint)
+    primer = primer_ids(args.primer, vocab) if args.primer else None
+    seconds = None if args.tokens is not None and args.seconds is None else (args.seconds or 30.0)
+    seqs = generate(model, vocab, n=args.num, seconds=seconds, tokens=args.tokens, primer=primer,
+                    temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+    results = []
+    for i, ids in enumerate(seqs):
+        dec = decode(ids, vocab)
+        out = write_midi(dec.score, _numbered(args.out, i, args.num))
+        r = {"midi": str(out), "tokens": len(ids), "notes": dec.score.n_notes, "invalid_tokens": dec.n_invalid,
+             "seconds": round(float(dec.score.seconds(dec.score.end.max(initial=0))), 2)}
+        if args.wav:
+            from .render import render_wav
+
+            r.update(render_wav(out, _numbered(args.wav, i, args.num)))
+        print(f"wrote {out}: {r['notes']} notes, {r['seconds']} s" + (f", audio {r['wav']} ({r['engine']})" if args.wav else ""), file=sys.stderr)
+        results.append(r)
+    print(json.dumps(results[0] if args.num == 1 else results))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .codec import decode
+    from .tasks.music import generate, load_corpus, load_model, validation_bits
+    from .tasks import musicstats as ms
+
+    model, vocab, meta = load_model(args.checkpoint)
+    frac = meta.get("data", {}).get("valid_fraction", 0.1)
+    bits, n_valid = validation_bits(model, vocab, args.data, frac, args.split)
+    corpus = load_corpus(args.data, vocab, frac if args.split == "valid" else 0.0)
+    ref = corpus.valid if args.split == "valid" else corpus.train + corpus.valid
+    ref_stats = ms.summarize([ms.piece_stats(s, vocab) for s in ref[: max(args.samples, 200)]])
+    samples = generate(model, vocab, n=args.samples, seconds=args.seconds, temperature=args.temperature,
+                       top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+    gen_stats = ms.summarize([ms.piece_stats(s, vocab) for s in samples])
+    report = {"checkpoint": str(args.checkpoint or "default"), "data": str(args.data), "split": args.split,
+              "pieces": n_valid, "valid_bits_per_token": round(bits, 4), "samples": args.samples,
+              "pitch_class_distance": round(ms.pc_distance(ref_stats, gen_stats), 4),
+              "corpus": {k: round(v, 4) for k, v in ref_stats.items() if k in ms.METRICS},
+              "generated": {k: round(v, 4) for k, v in gen_stats.items() if k in ms.METRICS}}
+    w = max(len(m) for m in ms.METRICS)
+    print(f"validation: {bits:.4f} bits/token over {n_valid} pieces; {args.samples} samples of {args.seconds:g} s", file=sys.stderr)
+    print(f"{'metric':<{w}}  {'corpus':>9}  {'samples':>9}", file=sys.stderr)
+    for m in ms.METRICS:
+        print(f"{m:<{w}}  {report['corpus'][m]:>9.4f}  {report['generated'][m]:>9.4f}", file=sys.stderr)
+    print(f"{'pitch_class_distance':<{w}}  {report['pitch_class_distance']:>20.4f}", file=sys.stderr)
+    print(json.dumps(report))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="musicrnn", description="Music as sequences: tokenise MIDI, train models, sample songs.")
     p.add_argument("--version", action="version", version=f"musicrnn {__version__}")
@@ -115,16 +199,73 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--limit", type=int, default=None, help="at most this many pieces a collection (for a quick try)")
     c.add_argument("-q", "--quiet", action="store_true")
     c.set_defaults(func=cmd_corpora_build)
+
+    c = sub.add_parser("train", help="train a char-RNN on a folder of MIDI files")
+    c.add_argument("--data", required=True, help="folder of MIDI files (searched recursively)")
+    c.add_argument("--out", required=True, type=Path, help="checkpoint folder to write")
+    c.add_argument("--model", default="rnn", choices=["rnn"], help="model family")
+    c.add_argument("--cell", default="lstm", choices=["lstm", "gru"])
+    c.add_argument("--embed", type=int, default=64)
+    c.add_argument("--hidden", type=int, default=256)
+    c.add_argument("--layers", type=int, default=2)
+    c.add_argument("--dropout", type=float, default=0.1)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--epochs", type=int, default=10)
+    c.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (resumable; the LR schedule still spans --epochs)")
+    c.add_argument("--batch", type=int, default=32, help="parallel streams")
+    c.add_argument("--bptt", type=int, default=128, help="tokens per truncated-BPTT window")
+    c.add_argument("--lr", type=float, default=3e-3)
+    c.add_argument("--weight-decay", type=float, default=0.01)
+    c.add_argument("--warmup", type=int, default=100)
+    c.add_argument("--grad-clip", type=float, default=1.0, help="clip the global gradient norm to this (0: off)")
+    c.add_argument("--patience", type=int, default=3, help="early stop after this many epochs without improvement")
+    c.add_argument("--valid-fraction", type=float, default=0.1)
+    c.add_argument("--transpose", type=int, default=5, help="augment: random transposition up to +-N semitones (0: off)")
+    c.add_argument("--device", default="cpu")
+    c.add_argument("--resume", action="store_true", help="continue from OUT/last")
+    c.add_argument("-q", "--quiet", action="store_true")
+    c.set_defaults(func=cmd_train, argv=None)
+
+    c = sub.add_parser("sample", help="generate music from a trained model")
+    c.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped folk melody model)")
+    c.add_argument("--primer", default=None, help="MIDI file to continue")
+    c.add_argument("--temperature", type=float, default=1.0)
+    c.add_argument("--top-k", type=int, default=0)
+    c.add_argument("--top-p", type=float, default=1.0)
+    g = c.add_mutually_exclusive_group()
+    g.add_argument("--seconds", type=float, default=None, help="length of music to generate (default 30)")
+    g.add_argument("--tokens", type=int, default=None, help="number of tokens to generate")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--num", type=int, default=1, help="how many pieces (OUT gets _1, _2, ...)")
+    c.add_argument("--out", required=True, type=Path, help="MIDI file to write")
+    c.add_argument("--wav", type=Path, default=None, help="also render audio (FluidSynth + General MIDI SoundFont)")
+    c.set_defaults(func=cmd_sample)
+
+    c = sub.add_parser("evaluate", help="validation bits per token and music statistics of samples vs the corpus")
+    c.add_argument("--checkpoint", default=None)
+    c.add_argument("--data", required=True)
+    c.add_argument("--split", choices=["valid", "all"], default="valid", help="which files of DATA to score")
+    c.add_argument("--samples", type=int, default=20)
+    c.add_argument("--seconds", type=float, default=30.0)
+    c.add_argument("--temperature", type=float, default=1.0)
+    c.add_argument("--top-k", type=int, default=0)
+    c.add_argument("--top-p", type=float, default=1.0)
+    c.add_argument("--seed", type=int, default=0)
+    c.set_defaults(func=cmd_evaluate)
     return p
 
 
 def main(argv=None) -> int:
     from .codec import MidiError
 
+    from .core.checkpoint import CheckpointError
+
     args = build_parser().parse_args(argv)
+    if getattr(args, "argv", 0) is None:
+        args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
-    except (UsageError, MidiError) as e:
+    except (UsageError, MidiError, CheckpointError) as e:
         print(f"musicrnn: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -266,3 +266,50 @@ def transpose(ids, semitones: int, vocab: Vocab) -> np.ndarray:
     out = ids.copy()
     out[is_pitch] = pp + p
     return out
+
+
+class Clock:
+    """Follows a token stream and tells the time, in seconds, of the latest Position.
+
+    Mirrors :func:`decode`'s handling of Bar, TimeSig, Position and Tempo, so a sampler
+    can stop at a given length without decoding the whole sequence again.
+    """
+
+    def __init__(self, vocab: Vocab):
+        self.v = vocab
+        self.bar_start, self.bar_len, self.pos = -1, vocab.bar_length(vocab.ts_index[(4, 4)]), -1
+        self.tempo = 120.0
+        self.grid_time, self.seconds = 0, 0.0  # last position reached, in steps and seconds
+
+    def time_after(self, tok: int) -> float:
+        """Seconds at the position this token would move to (without consuming it)."""
+        target = self._target(tok)
+        return self.seconds if target is None else self.seconds + (target - self.grid_time) * self._spstep()
+
+    def _spstep(self) -> float:
+        return 60.0 / (self.tempo * self.v.cfg.resolution)
+
+    def _target(self, tok: int):
+        off = self.v.offset
+        if tok == BAR:
+            return 0 if self.bar_start < 0 else self.bar_start + self.bar_len
+        if off["Position"] <= tok < off["Tempo"] and self.bar_start >= 0:
+            p = tok - off["Position"]
+            if self.pos <= p < self.bar_len:
+                return self.bar_start + p
+        return None
+
+    def feed(self, tok: int) -> None:
+        off = self.v.offset
+        target = self._target(tok)
+        if target is not None:
+            self.seconds += (target - self.grid_time) * self._spstep()
+            self.grid_time = target
+            if tok == BAR:
+                self.bar_start, self.pos = target, -1
+            else:
+                self.pos = tok - off["Position"]
+        elif off["TimeSig"] <= tok < off["Position"] and self.pos < 0 and self.bar_start >= 0:
+            self.bar_len = self.v.bar_length(tok - off["TimeSig"])
+        elif off["Tempo"] <= tok < off["Program"] and self.pos >= 0:
+            self.tempo = float(self.v.tempo_centres[tok - off["Tempo"]])

@@ -1,0 +1,119 @@
+"""Checkpoints: a folder holding ``model.safetensors`` and ``config.json``. Never pickle.
+
+``config.json`` carries the format tag, the version, the model and codec configuration,
+the training command and metrics, and the SHA-256 of the weights file, so a truncated or
+swapped weights file is caught on load. Every file is written atomically (temp file,
+then rename); ``config.json`` is written last and acts as the commit marker.
+
+A resumable training state sits beside the model in ``train_state.safetensors`` and
+``train_state.json`` (optimizer moments, RNG state, carried hidden state, position).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+FORMAT = "musicrnn-checkpoint"
+FORMAT_VERSION = 1
+WEIGHTS, CONFIG = "model.safetensors", "config.json"
+STATE_T, STATE_J = "train_state.safetensors", "train_state.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; ``str(err)`` is one line naming the path and problem."""
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    _atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n"))
+
+
+def _write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    _atomic_write(path, lambda p: save_file(tensors, str(p)))
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_model(folder: str | os.PathLike, model: torch.nn.Module, config: dict) -> Path:
+    """Write weights, then the config (with the weights' hash). Returns the folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_tensors(folder / WEIGHTS, model.state_dict())
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **config, "weights_sha256": sha256(folder / WEIGHTS)}
+    _write_json(folder / CONFIG, meta)
+    return folder
+
+
+def read_config(folder: str | os.PathLike) -> dict:
+    folder = Path(folder)
+    if not folder.exists():
+        raise CheckpointError(f"{folder}: no such checkpoint")
+    if folder.is_file():
+        if folder.name in (WEIGHTS, CONFIG):
+            folder = folder.parent
+        else:
+            raise CheckpointError(f"{folder}: a checkpoint is a folder holding {WEIGHTS} and {CONFIG}")
+    if not (folder / CONFIG).is_file():
+        raise CheckpointError(f"{folder}: not a musicrnn checkpoint (no {CONFIG})")
+    try:
+        meta = json.loads((folder / CONFIG).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{folder / CONFIG}: unreadable JSON ({e.__class__.__name__})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{folder}: not a musicrnn checkpoint (config.json has no format {FORMAT!r})")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{folder}: checkpoint format {meta['format_version']} is newer than this musicrnn understands")
+    meta["_folder"] = str(folder)
+    return meta
+
+
+def load_model_state(folder: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """Return (state_dict, config) after checking the weights' hash."""
+    meta = read_config(folder)
+    folder = Path(meta["_folder"])
+    wpath = folder / WEIGHTS
+    if not wpath.is_file():
+        raise CheckpointError(f"{folder}: {WEIGHTS} is missing")
+    if meta.get("weights_sha256") and sha256(wpath) != meta["weights_sha256"]:
+        raise CheckpointError(f"{wpath}: weights do not match config.json (truncated or replaced file)")
+    try:
+        state = load_file(str(wpath))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{wpath}: unreadable weights ({e})") from None
+    return state, meta
+
+
+def save_train_state(folder: str | os.PathLike, tensors: dict[str, torch.Tensor], info: dict) -> None:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_tensors(folder / STATE_T, tensors)
+    _write_json(folder / STATE_J, {**info, "tensors_sha256": sha256(folder / STATE_T)})
+
+
+def load_train_state(folder: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    folder = Path(folder)
+    if not (folder / STATE_J).is_file() or not (folder / STATE_T).is_file():
+        raise CheckpointError(f"{folder}: no training state to resume from")
+    info = json.loads((folder / STATE_J).read_text())
+    if sha256(folder / STATE_T) != info.get("tensors_sha256"):
+        raise CheckpointError(f"{folder / STATE_T}: does not match {STATE_J} (truncated or replaced)")
+    return load_file(str(folder / STATE_T)), info

@@ -1,0 +1,1 @@
+"""Sequence tasks: each hands the core its sequences, its loss and its metric."""
