@@ -1,0 +1,342 @@
+"""Reproducible builder for the MIDI corpora shipped with musicrnn.
+
+Two kinds of source material are taken from music21's bundled corpus:
+
+* ``chorales``: the Bach chorales in Riemenschneider order, converted with
+  music21 (one MIDI track per voice, plus music21's conductor track holding
+  the tempo, key and time signatures).
+* ``folk/<collection>``: the ABC tune books essenFolksong, oneills1850,
+  ryansMammoth and airdsAirs, converted with ``abc2midi`` (one MIDI file per
+  ``X:`` tune).
+
+Every output is checked with pretty_midi; files that fail to load or contain
+no notes are not written.  Output file names and bytes depend only on the
+music21 corpus and the converter versions, so rebuilding gives identical files.
+
+music21, pretty_midi and tqdm are imported lazily so that this module can be
+imported without them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import multiprocessing
+import re
+import shutil
+import subprocess
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+CHORALES = "chorales"
+ABC_COLLECTIONS = ("essenFolksong", "oneills1850", "ryansMammoth", "airdsAirs")
+CHORALE_SOURCE = "music21/corpus/bach (corpus.chorales.Iterator, numberingSystem='riemenschneider')"
+ABC2MIDI = "abc2midi"
+ABC2MIDI_FLAGS = ("-silent", "-quiet")
+ABC2MIDI_TIMEOUT_S = 60
+_X_FIELD = re.compile(r"^X:\s*(\d+)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class _Task:
+    """One unit of work: a chorale (music21 work name) or one ABC file."""
+
+    collection: str  # "chorales" or "folk/<name>"
+    source: str  # music21 corpus work name, or path of an .abc file
+    stem: str  # stem of the output file name(s)
+
+
+@dataclass
+class _Result:
+    """What a task wrote: (file name, size in bytes) pairs, and tunes skipped."""
+
+    collection: str
+    written: list[tuple[str, int]]
+    skipped: int
+
+
+def build_corpora(
+    out_dir: Path,
+    *,
+    jobs: int = 2,
+    limit: int | None = None,
+    progress: bool = True,
+) -> dict:
+    """Regenerate all corpora under ``out_dir`` and write ``manifest.json``.
+
+    Existing ``*.mid`` files in the collection folders are deleted first, so
+    the folders hold exactly what this build produced.  ``jobs`` worker
+    processes do the conversion; ``limit`` caps the number of source files
+    (chorales, or ABC files) per collection, for quick trial runs.
+
+    Returns a summary: per-collection ``files``, ``skipped``, ``duplicates``
+    and ``bytes``, plus the totals of each.
+    """
+    out_dir = Path(out_dir)
+    if shutil.which(ABC2MIDI) is None:
+        raise RuntimeError("abc2midi not found; install it (Debian: apt install abcmidi)")
+    tasks, duplicates = _all_tasks(limit)
+    collections = [CHORALES] + [f"folk/{name}" for name in ABC_COLLECTIONS]
+    _clean(out_dir, collections)
+    results = _run_tasks(tasks, out_dir, jobs, progress)
+    summary = _summarise(collections, results, duplicates)
+    _write_manifest(out_dir, summary)
+    return summary
+
+
+def _all_tasks(limit: int | None) -> tuple[list[_Task], dict[str, int]]:
+    """All tasks, chorales (the slow ones) first, and duplicate counts."""
+    chorale_tasks, chorale_dups = _chorale_tasks(limit)
+    abc_tasks = [t for name in ABC_COLLECTIONS for t in _abc_tasks(name, limit)]
+    return chorale_tasks + abc_tasks, {CHORALES: chorale_dups}
+
+
+def _chorale_tasks(limit: int | None) -> tuple[list[_Task], int]:
+    """Tasks for the Riemenschneider chorales, and how many were duplicates.
+
+    The Riemenschneider numbering lists some chorales twice (same music21
+    source file); only the first occurrence is kept.
+    """
+    from music21 import corpus
+
+    names = corpus.chorales.Iterator(
+        numberingSystem="riemenschneider", returnType="filename"
+    )
+    tasks, seen, dups = [], set(), 0
+    for number, name in enumerate(names, start=1):
+        if limit is not None and len(tasks) >= limit:
+            break
+        if name in seen:
+            dups += 1
+            continue
+        seen.add(name)
+        stem = f"riemenschneider{number:03d}_{name.split('/')[-1]}"
+        tasks.append(_Task(CHORALES, name, stem))
+    return tasks, dups
+
+
+def _chorale_source(name: str) -> Path:
+    """The corpus file for a chorale work name such as ``bach/bwv277``.
+
+    A name can match several files (``bwv277.krn`` and ``bwv277.mxl``;
+    ``bwv190.7.mxl`` and the orchestral ``bwv190.7-inst.mxl``; also other
+    works, e.g. ``bwv244.32`` for ``bwv244.3``).  Keep the same work (exact
+    stem or ``<stem>-<variant>``), prefer MusicXML over Humdrum, then the
+    setting with the fewest parts (the plain four-part chorale), then the
+    exact stem.  music21's own ``corpus.parse`` would just take the first.
+    """
+    from music21 import converter, corpus
+
+    found = corpus.getWork(name)
+    if not isinstance(found, list):
+        return Path(found)
+    stem = name.split("/")[-1]
+    same = [Path(p) for p in found if Path(p).stem == stem or Path(p).stem.startswith(stem + "-")]
+    same = same or [Path(p) for p in found]
+
+    def rank(path: Path) -> tuple:
+        parts = len(converter.parse(path).parts)
+        return (path.suffix == ".krn", parts, path.stem != stem, path.name)
+
+    return min(same, key=rank)
+
+
+def _abc_tasks(name: str, limit: int | None) -> list[_Task]:
+    """One task per ``.abc`` file of a music21 corpus folder, sorted by name."""
+    files = sorted(_corpus_dir().joinpath(name).glob("*.abc"))
+    return [_Task(f"folk/{name}", str(f), f.stem) for f in files][:limit]
+
+
+def _corpus_dir() -> Path:
+    """The folder of music21's bundled corpus."""
+    from music21 import common
+
+    return Path(common.getCorpusFilePath())
+
+
+def _clean(out_dir: Path, collections: list[str]) -> None:
+    """Create the collection folders and delete stale ``*.mid`` files."""
+    for collection in collections:
+        folder = out_dir / collection
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.mid"):
+            stale.unlink()
+
+
+def _run_tasks(tasks: list[_Task], out_dir: Path, jobs: int, progress: bool) -> list[_Result]:
+    """Run all tasks on ``jobs`` processes (in-process if jobs <= 1)."""
+    args = [(task, out_dir) for task in tasks]
+    bar = _progress_bar(len(args), progress)
+    results = []
+    if jobs <= 1:
+        for arg in args:
+            results.append(_run_task(arg))
+            bar.update()
+    else:
+        with multiprocessing.Pool(jobs) as pool:
+            for result in pool.imap_unordered(_run_task, args, chunksize=1):
+                results.append(result)
+                bar.update()
+    bar.close()
+    return results
+
+
+def _progress_bar(total: int, enabled: bool):
+    """A tqdm bar, or a silent stand-in when disabled or tqdm is missing."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        enabled, tqdm = False, None
+    if enabled:
+        return tqdm(total=total, unit="file", desc="corpora")
+
+    class _NoBar:
+        def update(self, n: int = 1) -> None: ...
+        def close(self) -> None: ...
+
+    return _NoBar()
+
+
+def _run_task(arg: tuple[_Task, Path]) -> _Result:
+    """Pool entry point: convert one source and write its MIDI files."""
+    task, out_dir = arg
+    dest = out_dir / task.collection
+    if task.collection == CHORALES:
+        midis, skipped = _convert_chorale(task)
+    else:
+        midis, skipped = _convert_abc_file(task)
+    written = []
+    for name, data in midis:
+        (dest / name).write_bytes(data)
+        written.append((name, len(data)))
+    return _Result(task.collection, written, skipped)
+
+
+def _convert_chorale(task: _Task) -> tuple[list[tuple[str, bytes]], int]:
+    """Convert one chorale with music21; returns ([(name, bytes)], skipped)."""
+    try:
+        data = _chorale_midi(task.source)
+    except Exception:  # music21 raises many exception types on bad input
+        return [], 1
+    if _count_notes(data) == 0:
+        return [], 1
+    return [(f"{task.stem}.mid", data)], 0
+
+
+def _chorale_midi(name: str) -> bytes:
+    """MIDI bytes of a chorale: one track per part, repeats expanded."""
+    from music21 import converter
+    from music21.midi.translate import music21ObjectToMidiFile
+
+    return music21ObjectToMidiFile(converter.parse(_chorale_source(name))).writestr()
+
+
+def _convert_abc_file(task: _Task) -> tuple[list[tuple[str, bytes]], int]:
+    """Convert every tune of one ABC file; returns ([(name, bytes)], skipped).
+
+    Output names are ``<abc stem>_<X number>.mid``.  Tunes that abc2midi
+    cannot convert, or whose MIDI has no notes, are counted as skipped.
+    """
+    book = Path(task.source).read_bytes()
+    numbers = sorted({int(x) for x in _X_FIELD.findall(book.decode("latin-1"))})
+    with tempfile.TemporaryDirectory() as tmp:
+        outputs = _abc2midi_all(book, Path(tmp))
+        midis = []
+        for number in numbers:
+            data = outputs.get(number) or _abc2midi_one(Path(tmp), number)
+            if data and _count_notes(data) > 0:
+                midis.append((f"{task.stem}_{number}.mid", data))
+    return midis, len(numbers) - len(midis)
+
+
+def _abc2midi_all(book: bytes, tmp: Path) -> dict[int, bytes]:
+    """Run abc2midi on a whole tune book; returns {X number: MIDI bytes}.
+
+    The book is copied to a fixed name (``t.abc``) so that abc2midi's output
+    names (``t<X>.mid``) are predictable and no source path leaks into them.
+    """
+    (tmp / "t.abc").write_bytes(book)
+    _call_abc2midi(tmp, [])
+    return {int(p.stem[1:]): p.read_bytes() for p in tmp.glob("t[0-9]*.mid")}
+
+
+def _abc2midi_one(tmp: Path, number: int) -> bytes | None:
+    """Retry a single tune (e.g. after abc2midi aborted mid-book)."""
+    out = tmp / "single.mid"
+    out.unlink(missing_ok=True)
+    _call_abc2midi(tmp, [str(number), "-o", out.name])
+    return out.read_bytes() if out.exists() else None
+
+
+def _call_abc2midi(cwd: Path, args: list[str]) -> None:
+    """Run abc2midi on ``t.abc`` in ``cwd``, silently; failures are ignored."""
+    try:
+        subprocess.run(
+            [ABC2MIDI, "t.abc", *args, *ABC2MIDI_FLAGS],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=ABC2MIDI_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _count_notes(data: bytes) -> int:
+    """Number of notes pretty_midi reads from MIDI bytes (0 if it cannot)."""
+    import pretty_midi
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            midi = pretty_midi.PrettyMIDI(io.BytesIO(data))
+    except Exception:  # pretty_midi/mido raise assorted errors on bad files
+        return 0
+    return sum(len(instrument.notes) for instrument in midi.instruments)
+
+
+def _summarise(collections: list[str], results: list[_Result], duplicates: dict[str, int]) -> dict:
+    """Fold task results into per-collection counts and overall totals."""
+    per = {
+        c: {"files": 0, "skipped": 0, "duplicates": duplicates.get(c, 0), "bytes": 0}
+        for c in collections
+    }
+    for result in results:
+        entry = per[result.collection]
+        entry["files"] += len(result.written)
+        entry["skipped"] += result.skipped
+        entry["bytes"] += sum(size for _, size in result.written)
+    keys = ("files", "skipped", "bytes")
+    totals = {key: sum(entry[key] for entry in per.values()) for key in keys}
+    return {"collections": per, **totals}
+
+
+def _write_manifest(out_dir: Path, summary: dict) -> None:
+    """Write ``manifest.json``: source, converter and counts per collection."""
+    import music21
+
+    entries = {}
+    for collection, counts in summary["collections"].items():
+        if collection == CHORALES:
+            source = CHORALE_SOURCE
+            converter = f"music21 {music21.__version__}"
+        else:
+            source = f"music21/corpus/{collection.split('/', 1)[1]}"
+            converter = _abc2midi_version()
+        entries[collection] = {"source": source, "converter": converter, **counts}
+    manifest = {"music21_version": music21.__version__, "collections": entries}
+    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    (out_dir / "manifest.json").write_text(text, encoding="utf-8")
+
+
+def _abc2midi_version() -> str:
+    """abc2midi's version line, e.g. ``abc2midi 4.84 January 20 2023``."""
+    out = subprocess.run([ABC2MIDI, "-ver"], capture_output=True, text=True, check=False)
+    words = out.stdout.split()
+    if words and words[-1] == ABC2MIDI:  # it prints "4.84 January 20 2023 abc2midi"
+        words = [ABC2MIDI] + words[:-1]
+    return " ".join(words)
