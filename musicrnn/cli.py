@@ -268,6 +268,11 @@ def main(argv=None) -> int:
     except (UsageError, MidiError, CheckpointError) as e:
         print(f"musicrnn: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `musicrnn codec encode x.mid | head`
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("musicrnn: interrupted", file=sys.stderr)
         return 130

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -153,7 +154,8 @@ def train(model_cfg: RNNConfig, cfg: TrainConfig, train_seqs: Sequence[np.ndarra
 
     from tqdm import tqdm
 
-    bar = tqdm(total=total, initial=pos["step"], disable=not progress, unit="step", dynamic_ncols=True)
+    bar = tqdm(total=total, initial=pos["step"], disable=not progress, unit="step", dynamic_ncols=True, file=sys.stderr)
+    say = lambda m: bar.write(m, file=sys.stderr) if progress else log(m)
     t_start, tokens_seen, ema = time.perf_counter(), 0, None
     stopped = False
     model.train()
@@ -193,18 +195,18 @@ def train(model_cfg: RNNConfig, cfg: TrainConfig, train_seqs: Sequence[np.ndarra
                 pos["best"], pos["best_step"], pos["bad_epochs"] = bits, pos["step"], 0
             else:
                 pos["bad_epochs"] += 1
-            bar.write(f"epoch {epoch + 1}: validation {bits:.4f} bits/token" + (" (best)" if improved else ""))
+            say(f"epoch {epoch + 1}: validation {bits:.4f} bits/token" + (" (best)" if improved else ""))
             pos["seconds"] += time.perf_counter() - t_start
             t_start, tokens_seen = time.perf_counter(), 0
             if improved:
                 save_model(out, model, dict(meta, metrics={"valid_bits_per_token": round(bits, 5), "epoch": epoch + 1, "step": pos["step"]}))
             if pos["bad_epochs"] >= cfg.patience:
-                bar.write(f"early stop: no improvement for {cfg.patience} epochs")
+                say(f"early stop: no improvement for {cfg.patience} epochs")
                 break
         if not stopped:
             pos["done"] = True
     except KeyboardInterrupt:
-        bar.write("interrupted: saving the training state; continue with --resume")
+        say("interrupted: saving the training state; continue with --resume")
         stopped = True
     finally:
         bar.close()

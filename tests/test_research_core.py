@@ -1,0 +1,62 @@
+"""Topcat, Iris and the regression losses: the formulas hold, gradients are finite."""
+
+import math
+
+import pytest
+import torch
+
+from musicrnn.core.activations import IRIS_MM_SCALE, hidden_activation, iris, metallic_mean, topcat_bce, topcat_log_probs, topcat_probs
+from musicrnn.core.losses import exp_or_log, regression_loss, smooth_l1, smooth_l1_or_l2
+
+
+def test_metallic_means():
+    assert metallic_mean(1) == pytest.approx((1 + math.sqrt(5)) / 2)
+    assert metallic_mean(2) == pytest.approx(1 + math.sqrt(2))
+    x = torch.linspace(-3, 3, 7)
+    assert torch.allclose(iris(x, 1), metallic_mean(1) * torch.tanh(x))
+    y = hidden_activation("iris-mm")(torch.randn(200_000, generator=torch.Generator().manual_seed(0)))
+    assert y.var().item() == pytest.approx(1.0, abs=0.02) and IRIS_MM_SCALE > 2
+    with pytest.raises(ValueError):
+        hidden_activation("relu6")
+
+
+def test_topcat_is_softmax_with_a_null_class():
+    z = torch.randn(6, 11, generator=torch.Generator().manual_seed(1)) * 4
+    p = topcat_probs(z)
+    full = torch.softmax(torch.cat([z, torch.zeros(6, 1)], -1), -1)[:, :-1]
+    assert torch.allclose(p, full, atol=1e-6)
+    assert torch.allclose(p.sum(-1), torch.sigmoid(torch.logsumexp(z, -1)), atol=1e-6)
+    assert torch.allclose(p / p.sum(-1, keepdim=True), torch.softmax(z, -1), atol=1e-6)
+
+
+@pytest.mark.parametrize("variant", ["topcat", "topcat-sigmoid"])
+def test_topcat_bce_matches_direct_formula_and_is_stable(variant):
+    z = torch.randn(5, 9, generator=torch.Generator().manual_seed(2)) * 3
+    y = torch.tensor([0, 3, 8, 2, 2])
+    p = topcat_probs(z, variant)
+    assert (p.sum(-1) <= 1 + 1e-6).all()
+    onehot = torch.nn.functional.one_hot(y, 9).float()
+    direct = torch.nn.functional.binary_cross_entropy(p, onehot, reduction="sum") / 5
+    assert topcat_bce(z, y, variant).item() == pytest.approx(direct.item(), rel=1e-5)
+    big = (torch.randn(3, 9) * 80).requires_grad_()  # extreme logits: no inf/nan
+    loss = topcat_bce(big, torch.tensor([1, 2, 3]), variant)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(big.grad).all()
+    logp, log1mp = topcat_log_probs(big.detach(), variant)
+    assert torch.isfinite(log1mp).all()
+
+
+def test_losses_shape_and_asymmetry():
+    e = torch.tensor([-2.0, -0.5, 0.0, 0.5, 2.0])
+    assert torch.allclose(smooth_l1(e), torch.tensor([1.5, 0.125, 0.0, 0.125, 1.5]))
+    for fn in (exp_or_log, smooth_l1_or_l2):
+        steep = fn(e, under="steep")
+        assert steep[2] == 0 and steep[0] > steep[4] and steep[1] >= steep[3]
+        gentle = fn(e, under="gentle")
+        assert gentle[4] > gentle[0]
+    # Exp Or Log is smooth at 0: both branches ~ e^2 / 2 near zero
+    small = torch.tensor([-1e-3, 1e-3])
+    assert torch.allclose(exp_or_log(small), small ** 2 / 2, rtol=1e-2)
+    pred = torch.tensor([1.0, 2.0], requires_grad=True)
+    regression_loss("exp-or-log", pred, torch.tensor([2.0, 2.0])).backward()
+    assert pred.grad[0] < 0 and pred.grad[1] == 0

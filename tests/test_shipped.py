@@ -1,0 +1,40 @@
+"""The shipped checkpoints: small, self-describing, and they make music from the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_cli
+from musicrnn.codec import Vocab, decode
+from musicrnn.tasks.music import DEFAULT_CHECKPOINT, generate, load_model
+
+SHIPPED = [ROOT / "checkpoints" / "folk", ROOT / "checkpoints" / "chorales"]
+
+
+@pytest.mark.parametrize("ckpt", SHIPPED, ids=lambda p: p.name)
+def test_shipped_checkpoint_is_small_and_documented(ckpt):
+    size = sum(f.stat().st_size for f in ckpt.iterdir() if f.is_file())
+    assert size < 25 * 2**20
+    meta = json.loads((ckpt / "config.json").read_text())
+    assert meta["command"].startswith("musicrnn train --data corpora/")
+    assert meta["metrics"]["valid_bits_per_token"] < 3.0
+    assert meta["vocabulary"] == Vocab().names
+    assert ckpt.name in (ROOT / "checkpoints" / "README.md").read_text()
+
+
+@pytest.mark.parametrize("ckpt", SHIPPED, ids=lambda p: p.name)
+def test_shipped_model_samples_valid_music(ckpt):
+    model, vocab, _ = load_model(ckpt)
+    pieces = generate(model, vocab, n=4, seconds=15, seed=0, temperature=1.0)
+    decoded = [decode(p, vocab) for p in pieces]
+    assert all(d.score.n_notes >= 8 for d in decoded)
+    assert np.mean([d.invalid_rate for d in decoded]) < 0.05
+
+
+def test_default_sample_command(tmp_path):
+    assert DEFAULT_CHECKPOINT == SHIPPED[0]
+    r = run_cli("sample", "--out", tmp_path / "song.mid", "--seconds", 10, "--seed", 1)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout.strip().splitlines()[-1])
+    assert info["notes"] > 5 and (tmp_path / "song.mid").stat().st_size > 50
