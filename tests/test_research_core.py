@@ -60,3 +60,25 @@ def test_losses_shape_and_asymmetry():
     pred = torch.tensor([1.0, 2.0], requires_grad=True)
     regression_loss("exp-or-log", pred, torch.tensor([2.0, 2.0])).backward()
     assert pred.grad[0] < 0 and pred.grad[1] == 0
+
+
+def test_research_lstm_equals_nn_lstm_and_lite_has_a_quarter_of_the_weights():
+    from musicrnn.core.cells import ResearchLSTM
+
+    torch.manual_seed(0)
+    ref = torch.nn.LSTM(8, 16, 2, batch_first=True)
+    mine = ResearchLSTM(8, 16, 2)
+    with torch.no_grad():
+        for k in range(2):
+            mine.w_ih[k].copy_(getattr(ref, f"weight_ih_l{k}"))
+            mine.w_hh[k].copy_(getattr(ref, f"weight_hh_l{k}"))
+            mine.bias[k].copy_(getattr(ref, f"bias_ih_l{k}") + getattr(ref, f"bias_hh_l{k}"))
+    x, s = torch.randn(3, 5, 8), (torch.randn(2, 3, 16), torch.randn(2, 3, 16))
+    (y1, (h1, c1)), (y2, (h2, c2)) = ref(x, s), mine(x, s)
+    assert torch.allclose(y1, y2, atol=1e-5) and torch.allclose(h1, h2, atol=1e-5) and torch.allclose(c1, c2, atol=1e-5)
+    lite = ResearchLSTM(8, 16, 2, lite=True, activation="iris")
+    weights = lambda m: sum(p.numel() for n, p in m.named_parameters() if not n.startswith("bias"))
+    assert weights(lite) * 4 == weights(mine)
+    y, _ = lite(x, s)
+    y.pow(2).sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in lite.parameters())
