@@ -14,22 +14,23 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from musicrnn.codec import BOS, decode, write_midi
-from musicrnn.core.sample import filter_logits
+from musicrnn.codec import BOS, EOS, decode, write_midi
+from musicrnn.core.sample import draw, filter_probs, sample
 from musicrnn.tasks.music import generate, load_model
 
 
 @torch.no_grad()
 def recompute_baseline(model, n_tokens: int, seed: int) -> float:
     """Tokens/s when every step re-reads the whole prefix (what streaming avoids)."""
-    g = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
     seq = [BOS]
     t0 = time.perf_counter()
     for _ in range(n_tokens):
         logits, _ = model(torch.tensor([seq]))
-        seq.append(int(torch.multinomial(filter_logits(logits[:, -1]).exp(), 1, generator=g)))
+        seq.append(int(draw(filter_probs(logits[:, -1].numpy()), rng)[0]))
     return n_tokens / (time.perf_counter() - t0)
 
 
@@ -45,8 +46,8 @@ def main() -> None:
     stream, melody, melody_tokens, melody_seconds = [], [], [], []
     for r in range(args.repeats):
         t0 = time.perf_counter()
-        out = generate(model, vocab, n=1, seconds=None, tokens=args.tokens, seed=r)[0]
-        stream.append((len(out) - 2) / (time.perf_counter() - t0))
+        out = sample(model, [BOS], 1, args.tokens, seed=r, forbid=[EOS])[0]  # exactly --tokens tokens
+        stream.append(len(out) / (time.perf_counter() - t0))
         with tempfile.TemporaryDirectory() as d:
             t0 = time.perf_counter()
             ids = generate(model, vocab, n=1, seconds=30.0, seed=100 + r)[0]

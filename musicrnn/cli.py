@@ -156,6 +156,7 @@ def cmd_evaluate(args) -> int:
     report = {"checkpoint": str(args.checkpoint or "default"), "data": str(args.data), "split": args.split,
               "pieces": n_valid, "valid_bits_per_token": round(bits, 4), "samples": args.samples,
               "pitch_class_distance": round(ms.pc_distance(ref_stats, gen_stats), 4),
+              "pitch_class_distance_absolute": round(ms.pc_distance(ref_stats, gen_stats, key_relative=False), 4),
               "corpus": {k: round(v, 4) for k, v in ref_stats.items() if k in ms.METRICS},
               "generated": {k: round(v, 4) for k, v in gen_stats.items() if k in ms.METRICS}}
     w = max(len(m) for m in ms.METRICS)
@@ -163,7 +164,8 @@ def cmd_evaluate(args) -> int:
     print(f"{'metric':<{w}}  {'corpus':>9}  {'samples':>9}", file=sys.stderr)
     for m in ms.METRICS:
         print(f"{m:<{w}}  {report['corpus'][m]:>9.4f}  {report['generated'][m]:>9.4f}", file=sys.stderr)
-    print(f"{'pitch_class_distance':<{w}}  {report['pitch_class_distance']:>20.4f}", file=sys.stderr)
+    print(f"pitch-class histogram distance (total variation, 0 = same): {report['pitch_class_distance']:.4f} "
+          f"in scale degrees, {report['pitch_class_distance_absolute']:.4f} in absolute pitch classes", file=sys.stderr)
     print(json.dumps(report))
     return 0
 
@@ -259,13 +261,14 @@ def main(argv=None) -> int:
     from .codec import MidiError
 
     from .core.checkpoint import CheckpointError
+    from .core.data import DataError
 
     args = build_parser().parse_args(argv)
     if getattr(args, "argv", 0) is None:
         args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
-    except (UsageError, MidiError, CheckpointError) as e:
+    except (UsageError, MidiError, CheckpointError, DataError) as e:
         print(f"musicrnn: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `musicrnn codec encode x.mid | head`

@@ -178,3 +178,34 @@ def test_wav_rendering_fluidsynth_and_fallback(trained, tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="sine"):
         res = render.render_wav(tmp_path / "s.mid", tmp_path / "fallback.wav")
     assert res["engine"] == "sine" and res["peak"] > 0.5
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_streaming_step_matches_full_forward(cell):
+    from musicrnn.core.sample import NumpyStepper
+
+    torch.manual_seed(0)
+    m = CharRNN(RNNConfig(vocab_size=50, embed=8, hidden=24, layers=2, cell=cell)).eval()
+    toks = torch.randint(0, 50, (3, 15))
+    with torch.no_grad():
+        ref, ref_state = m(toks)
+        np_state, t_state = [s.numpy() for s in m.init_state(3)], m.init_state(3)
+        for t in range(15):
+            np_logits, np_state = NumpyStepper(m).step(toks[:, t].numpy(), np_state)
+            t_logits, t_state = m.step(toks[:, t], t_state)
+            assert np.allclose(np_logits, ref[:, t].numpy(), atol=1e-4)
+            assert torch.allclose(t_logits, ref[:, t], atol=1e-5)
+    assert all(np.allclose(a, b.numpy(), atol=1e-4) for a, b in zip(np_state, ref_state))
+
+
+def test_tiny_folder_trains_or_says_why(folk_dir, tmp_path):
+    d = tmp_path / "tiny"
+    d.mkdir()
+    for f in sorted(folk_dir.iterdir())[:2]:
+        shutil.copy(f, d / f.name)
+    r = run_cli("train", "--data", d, "--out", tmp_path / "o", "--hidden", 16, "--embed", 8, "--layers", 1,
+                "--epochs", 1, "--batch", 2, "--bptt", 16, "-q")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["best_valid_bits_per_token"] > 0
+    r = run_cli("train", "--data", d, "--out", tmp_path / "o2", "--bptt", 100000, "-q")
+    assert r.returncode == 2 and "--bptt" in r.stderr and "Traceback" not in r.stderr

@@ -18,6 +18,10 @@ import torch
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
+class DataError(ValueError):
+    """Too little data to stream; the message says how much is needed."""
+
+
 @dataclass
 class Window:
     x: torch.Tensor  # (B, T) inputs
@@ -29,7 +33,7 @@ class Streams:
     def __init__(self, seqs: Sequence[np.ndarray], batch: int, bptt: int, seed: int = 0,
                  shuffle: bool = True, transform: Transform | None = None):
         if not seqs:
-            raise ValueError("no sequences to stream")
+            raise DataError("no sequences to stream")
         self.seqs, self.batch, self.bptt = list(seqs), batch, bptt
         self.seed, self.shuffle, self.transform = seed, shuffle, transform
         total = sum(len(s) for s in self.seqs)
@@ -37,7 +41,7 @@ class Streams:
             # small data: fewer streams, so that every stream holds at least one window
             self.batch = max(1, total // (bptt + 1))
             if total < bptt + 1:
-                raise ValueError(f"only {total} tokens: need at least {bptt + 1} for one window of {bptt}")
+                raise DataError(f"only {total} tokens of data: need at least {bptt + 1} for one window of --bptt {bptt}")
 
     def layout(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         """(tokens, starts) for one epoch, shaped (B, n+1); the same for the same (seed, epoch)."""

@@ -83,9 +83,51 @@ class CharRNN(nn.Module):
 
     @torch.no_grad()
     def step(self, token: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """One streaming step: token (B,) -> logits (B, V) and the new state."""
-        logits, state = self.forward(token.view(-1, 1), state)
-        return logits[:, -1], state
+        """One streaming step (inference): token (B,) -> logits (B, V) and the new state.
+
+        Computes the cells by hand with one fused matrix multiply per layer: for a single
+        time step this is several times faster on the CPU than a call into ``nn.LSTM``
+        (whose oneDNN path spends milliseconds setting up). Same result as ``forward``.
+        """
+        x = self.embed(token.view(-1))
+        new = []
+        for k, (w, b) in enumerate(self._step_weights()):
+            if self.cfg.cell == "lstm":
+                h, c = state[0][k], state[1][k]
+                i, f, g, o = torch.addmm(b, torch.cat([x, h], 1), w).chunk(4, 1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                x = torch.sigmoid(o) * torch.tanh(c)
+                new.append((x, c))
+            else:
+                h = state[0][k]
+                H = self.cfg.hidden
+                gi = torch.addmm(b[0], x, w[0])
+                gh = torch.addmm(b[1], h, w[1])
+                r = torch.sigmoid(gi[:, :H] + gh[:, :H])
+                z = torch.sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
+                n = torch.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+                x = (1 - z) * n + z * h
+                new.append((x,))
+        state = tuple(torch.stack([layer[j] for layer in new]) for j in range(len(new[0])))
+        return self.head(x), state
+
+    def _step_weights(self):
+        """Per layer: LSTM (W_ih|W_hh transposed, b_ih + b_hh); GRU ((W_ih^T, W_hh^T), (b_ih, b_hh)).
+
+        Cached, and rebuilt whenever a parameter changes (tracked by tensor versions).
+        """
+        key = tuple(p._version for p in self.rnn.parameters()) + tuple(p.data_ptr() for p in self.rnn.parameters())
+        if getattr(self, "_step_key", None) != key:
+            ws = []
+            for k in range(self.cfg.layers):
+                w_ih, w_hh = getattr(self.rnn, f"weight_ih_l{k}"), getattr(self.rnn, f"weight_hh_l{k}")
+                b_ih, b_hh = getattr(self.rnn, f"bias_ih_l{k}"), getattr(self.rnn, f"bias_hh_l{k}")
+                if self.cfg.cell == "lstm":
+                    ws.append((torch.cat([w_ih, w_hh], 1).t().contiguous(), b_ih + b_hh))
+                else:
+                    ws.append(((w_ih.t().contiguous(), w_hh.t().contiguous()), (b_ih, b_hh)))
+            self._step_cache, self._step_key = ws, key
+        return self._step_cache
 
 
 def detach(state: State) -> State:

@@ -1,13 +1,17 @@
 """Streaming sampling: the recurrent state advances one token at a time (no recomputation).
 
-Randomness comes from one ``torch.Generator`` seeded by the caller, so the same seed
-gives the same tokens.
+On the CPU the per-token step runs in NumPy on cached weights: at batch size 1 a step is
+a few small matrix-vector products, where NumPy's call overhead is a fraction of
+PyTorch's (measured in docs/benchmarks.md). The prompt is read once by the model's fused
+``forward``. Randomness comes from one NumPy generator seeded by the caller, so the same
+seed gives the same tokens.
 """
 
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 
 from .rnn import CharRNN
@@ -15,39 +19,98 @@ from .rnn import CharRNN
 StopFn = Callable[[int, int], bool]  # (row, token) -> True to end that row *before* keeping token
 
 
-def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
-    """Temperature, then top-k, then nucleus (top-p) filtering. logits: (B, V) -> (B, V) log-probs."""
-    logits = logits / max(temperature, 1e-6)
-    if top_k and top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
+def filter_probs(logits: np.ndarray, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> np.ndarray:
+    """Temperature, then top-k, then nucleus (top-p). logits: (B, V) -> probabilities (B, V)."""
+    z = logits.astype(np.float64) / max(temperature, 1e-6)
+    if top_k and top_k < z.shape[-1]:
+        kth = np.partition(z, -top_k, axis=-1)[:, -top_k][:, None]
+        z = np.where(z < kth, -np.inf, z)
+    z = z - z.max(-1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(-1, keepdims=True)
     if top_p < 1.0:
-        sorted_l, idx = torch.sort(logits, dim=-1, descending=True)
-        probs = torch.softmax(sorted_l, -1)
-        drop = probs.cumsum(-1) - probs > top_p  # keep the smallest set whose mass reaches top_p
-        logits = logits.scatter(-1, idx, sorted_l.masked_fill(drop, float("-inf")))
-    return torch.log_softmax(logits, -1)
+        order = np.argsort(-p, axis=-1, kind="stable")
+        sp = np.take_along_axis(p, order, -1)
+        drop = np.cumsum(sp, -1) - sp > top_p  # keep the smallest set whose mass reaches top_p
+        np.put_along_axis(p, order, np.where(drop, 0.0, sp), -1)
+        p /= p.sum(-1, keepdims=True)
+    return p
+
+
+def draw(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One index per row of probabilities p (B, V), by inverse CDF."""
+    c = np.cumsum(p, -1)
+    u = rng.random(p.shape[0]) * c[:, -1]
+    return np.minimum((c < u[:, None]).sum(-1), p.shape[-1] - 1)
+
+
+class NumpyStepper:
+    """A CharRNN's single-step inference in NumPy (float32), for fast CPU streaming."""
+
+    def __init__(self, model: CharRNN):
+        sd = {k: v.detach().cpu().float().numpy() for k, v in model.state_dict().items()}
+        self.cell, self.H, self.L = model.cfg.cell, model.cfg.hidden, model.cfg.layers
+        self.emb = sd["embed.weight"]
+        self.head_w, self.head_b = np.ascontiguousarray(sd["head.weight"].T), sd["head.bias"]
+        self.layers = []
+        for k in range(self.L):
+            w_ih, w_hh = sd[f"rnn.weight_ih_l{k}"], sd[f"rnn.weight_hh_l{k}"]
+            b_ih, b_hh = sd[f"rnn.bias_ih_l{k}"], sd[f"rnn.bias_hh_l{k}"]
+            if self.cell == "lstm":
+                self.layers.append((np.ascontiguousarray(np.concatenate([w_ih, w_hh], 1).T), b_ih + b_hh))
+            else:
+                self.layers.append((np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T), b_ih, b_hh))
+
+    @staticmethod
+    def _sig(x):
+        return 1.0 / (1.0 + np.exp(-x))
+
+    def step(self, tokens: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """tokens (B,), state [h (L,B,H)] or [h, c] -> logits (B, V), new state."""
+        x = self.emb[tokens]
+        H, sig = self.H, self._sig
+        hs, cs = [], []
+        for k, lw in enumerate(self.layers):
+            h = state[0][k]
+            if self.cell == "lstm":
+                a = np.concatenate([x, h], 1) @ lw[0] + lw[1]
+                c = sig(a[:, H:2 * H]) * state[1][k] + sig(a[:, :H]) * np.tanh(a[:, 2 * H:3 * H])
+                x = sig(a[:, 3 * H:]) * np.tanh(c)
+                cs.append(c)
+            else:
+                gi, gh = x @ lw[0] + lw[2], h @ lw[1] + lw[3]
+                r, z = sig(gi[:, :H] + gh[:, :H]), sig(gi[:, H:2 * H] + gh[:, H:2 * H])
+                n = np.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+                x = (1 - z) * n + z * h
+            hs.append(x)
+        new = [np.stack(hs)] + ([np.stack(cs)] if cs else [])
+        return x @ self.head_w + self.head_b, new
 
 
 @torch.no_grad()
 def sample(model: CharRNN, prompt: Sequence[int], n: int, max_tokens: int, *, temperature: float = 1.0,
-           top_k: int = 0, top_p: float = 1.0, seed: int = 0, stop: StopFn | None = None) -> list[list[int]]:
+           top_k: int = 0, top_p: float = 1.0, seed: int = 0, stop: StopFn | None = None,
+           forbid: Sequence[int] = ()) -> list[list[int]]:
     """Draw ``n`` continuations of ``prompt`` in one batch; each is at most ``max_tokens`` long.
 
-    The prompt is read in one pass through the fused kernel; after that each new token
-    costs one recurrent step. A row ends when ``stop(row, token)`` says so.
+    A row ends when ``stop(row, token)`` says so. Tokens in ``forbid`` are never drawn.
     """
     model.eval()
     device = next(model.parameters()).device
-    gen = torch.Generator(device="cpu").manual_seed(seed)
+    rng = np.random.default_rng(seed)
     x = torch.as_tensor(list(prompt), dtype=torch.long, device=device).view(1, -1).expand(n, -1)
-    logits, state = model(x)
-    logits = logits[:, -1]
+    logits_t, state_t = model(x)
+    logits = logits_t[:, -1].float().cpu().numpy()
+    on_cpu = device.type == "cpu"
+    if on_cpu:
+        stepper = NumpyStepper(model)
+        state = [s.float().numpy() for s in state_t]
+    banned = np.zeros(logits.shape[-1], bool)
+    banned[list(forbid)] = True
     out: list[list[int]] = [[] for _ in range(n)]
     alive = [True] * n
     for _ in range(max_tokens):
-        logp = filter_logits(logits.float(), temperature, top_k, top_p)
-        tok = torch.multinomial(logp.exp().cpu(), 1, generator=gen).view(-1)
+        tok = draw(filter_probs(np.where(banned, -np.inf, logits), temperature, top_k, top_p), rng)
         for r, t in enumerate(tok.tolist()):
             if alive[r]:
                 if stop is not None and stop(r, t):
@@ -56,5 +119,9 @@ def sample(model: CharRNN, prompt: Sequence[int], n: int, max_tokens: int, *, te
                     out[r].append(t)
         if not any(alive):
             break
-        logits, state = model.step(tok.to(device), state)
+        if on_cpu:
+            logits, state = stepper.step(tok, state)
+        else:
+            lt, state_t = model.step(torch.as_tensor(tok, device=device), state_t)
+            logits = lt.float().cpu().numpy()
     return out

@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 
 from .. import __version__
-from ..codec import EOS, BOS, CodecConfig, MidiError, Vocab, encode, iter_midi_files, read_midi, transpose
+from ..codec import BOS, EOS, PAD, CodecConfig, MidiError, Vocab, encode, iter_midi_files, read_midi, transpose
 from ..codec.tokens import Clock
 from ..core.checkpoint import CheckpointError, load_model_state
 from ..core.data import Transform
@@ -122,8 +122,9 @@ def generate(model: CharRNN, vocab: Vocab, *, n: int = 1, seconds: float | None 
              seed: int = 0) -> list[np.ndarray]:
     """Sample ``n`` pieces; each is the prompt (BOS [+ primer]) plus its continuation.
 
-    Stops at EOS, after ``tokens`` new tokens, or when the music reaches ``seconds``
-    beyond the primer's last onset, whichever comes first.
+    With ``seconds``, the music runs until it reaches ``seconds`` beyond the primer's
+    last onset (EOS is not drawn before, so a tune that would end early goes on).
+    With ``tokens`` alone, it stops at EOS or after ``tokens`` new tokens.
     """
     prompt = [BOS] if primer is None else [BOS] + [int(t) for t in primer if t not in (BOS, EOS)]
     clocks = [Clock(vocab) for _ in range(n)]
@@ -141,7 +142,9 @@ def generate(model: CharRNN, vocab: Vocab, *, n: int = 1, seconds: float | None 
         clocks[row].feed(tok)
         return False
 
-    rows = sample(model, prompt, n, max_new, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, stop=stop)
+    forbid = [PAD, BOS] + ([EOS] if limit is not None else [])
+    rows = sample(model, prompt, n, max_new, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+                  stop=stop, forbid=forbid)
     return [np.array(prompt + r + [EOS], dtype=np.int64) for r in rows]
 
 

@@ -1,6 +1,7 @@
 """Objective statistics of token sequences, to compare generated music with a corpus.
 
-Per piece: pitch-class histogram (pitched notes), scale consistency (share of notes in
+Per piece: pitch-class histogram (pitched notes; also rotated so that the best-fitting
+diatonic scale starts at 0, which makes pieces in different keys comparable), scale consistency (share of notes in
 the best-fitting diatonic scale, as in Mogren 2016), empty-bar rate, notes per bar,
 pitch range in semitones, and the share of tokens the decoder had to reject.
 """
@@ -31,6 +32,7 @@ def piece_stats(ids: np.ndarray, vocab: Vocab) -> dict:
         "notes": s.n_notes,
         "bars": n_bars,
         "pc_hist": pc,
+        "pc_hist_key": np.roll(pc, -int(np.argmax(SCALES @ pc))) if pc.sum() else pc,
         "scale_consistency": float((SCALES @ pc).max() / pc.sum()) if pc.sum() else float("nan"),
         "empty_bar_rate": 1 - len(note_bars[note_bars > 0]) / n_bars if n_bars else float("nan"),
         "notes_per_bar": s.n_notes / n_bars if n_bars else float("nan"),
@@ -42,12 +44,18 @@ def piece_stats(ids: np.ndarray, vocab: Vocab) -> dict:
 def summarize(pieces: list[dict]) -> dict:
     """Means over pieces, and the pooled pitch-class distribution."""
     out = {m: float(np.nanmean([p[m] for p in pieces])) if pieces else float("nan") for m in METRICS}
-    pc = np.sum([p["pc_hist"] for p in pieces], axis=0) if pieces else np.zeros(12)
-    out["pc_distribution"] = (pc / pc.sum()).round(4).tolist() if pc.sum() else [0.0] * 12
+    for key, name in (("pc_hist", "pc_distribution"), ("pc_hist_key", "pc_distribution_key")):
+        pc = np.sum([p[key] for p in pieces], axis=0) if pieces else np.zeros(12)
+        out[name] = (pc / pc.sum()).round(4).tolist() if pc.sum() else [0.0] * 12
     out["pieces"] = len(pieces)
     return out
 
 
-def pc_distance(a: dict, b: dict) -> float:
-    """Total-variation distance between two pooled pitch-class distributions (0 same, 1 disjoint)."""
-    return float(0.5 * np.abs(np.array(a["pc_distribution"]) - np.array(b["pc_distribution"])).sum())
+def pc_distance(a: dict, b: dict, key_relative: bool = True) -> float:
+    """Total-variation distance between two pooled pitch-class distributions (0 same, 1 disjoint).
+
+    ``key_relative``: compare the key-rotated histograms (scale degrees), so that a model
+    writing in other keys than the corpus is not penalised for the key alone.
+    """
+    k = "pc_distribution_key" if key_relative else "pc_distribution"
+    return float(0.5 * np.abs(np.array(a[k]) - np.array(b[k])).sum())
