@@ -31,6 +31,9 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, nargs="+", default=[256, 512])
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--cell", default="lstm")
+    ap.add_argument("--activation", default="tanh")
+    ap.add_argument("--impl", nargs="+", default=["fused"], choices=["fused", "research"],
+                    help="nn.LSTM (fused) and/or the research cell; each runs on the same windows")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--bptt", type=int, default=128)
     ap.add_argument("--steps", type=int, default=30)
@@ -44,9 +47,10 @@ def main() -> None:
     seqs = corpus.train[:: max(1, len(corpus.train) // args.max_files)]
     streams = Streams(seqs, args.batch, args.bptt, seed=0)
     results = []
-    for hidden in args.hidden:
+    for hidden, impl in [(h, i) for h in args.hidden for i in args.impl]:
         torch.manual_seed(0)
-        model = CharRNN(RNNConfig(len(vocab), hidden=hidden, layers=args.layers, cell=args.cell)).to(args.device)
+        model = CharRNN(RNNConfig(len(vocab), hidden=hidden, layers=args.layers, cell=args.cell,
+                                  activation=args.activation, fused=impl == "fused")).to(args.device)
         opt = make_optimizer(model, TrainConfig())
         state, times = None, []
         for i, (_, w) in enumerate(streams.epoch(0, device=args.device)):
@@ -65,7 +69,7 @@ def main() -> None:
             if i >= args.warmup:
                 times.append(time.perf_counter() - t0)
         med = statistics.median(times)
-        results.append({"cell": args.cell, "hidden": hidden, "layers": args.layers, "parameters": count_parameters(model),
+        results.append({"cell": args.cell, "activation": args.activation, "impl": impl, "hidden": hidden, "layers": args.layers, "parameters": count_parameters(model),
                         "batch": args.batch, "bptt": args.bptt, "tokens_per_s": round(args.batch * args.bptt / med),
                         "step_ms_median": round(med * 1000, 1)})
     print(json.dumps({"device": args.device, "threads": torch.get_num_threads(), "torch": torch.__version__,

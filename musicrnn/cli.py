@@ -86,17 +86,24 @@ def cmd_corpora_build(args) -> int:
 
 # --- train / sample / evaluate -------------------------------------------------------
 def cmd_train(args) -> int:
-    from .core.train import TrainConfig
+    from .core.train import TrainConfig, parse_grad_scale
     from .tasks.music import train_music
 
     if args.model != "rnn":
         raise UsageError(f"--model {args.model}: only 'rnn' is available in this version")
     if args.resume and not (Path(args.out) / "last" / "train_state.json").is_file():
         raise UsageError(f"{args.out}: nothing to resume (no last/train_state.json)")
+    try:
+        grad_scale = parse_grad_scale(args.grad_scale) if args.grad_scale else 0.0
+    except ValueError:
+        raise UsageError(f"--grad-scale {args.grad_scale}: give a positive number, phi, golden or phi-conjugate") from None
+    if args.cell == "gru" and args.activation != "tanh":
+        raise UsageError("--cell gru supports only --activation tanh")
     tcfg = TrainConfig(seed=args.seed, batch=args.batch, bptt=args.bptt, lr=args.lr, weight_decay=args.weight_decay,
                        warmup=args.warmup, epochs=args.epochs, max_steps=args.max_steps, grad_clip=args.grad_clip,
-                       patience=args.patience, device=args.device)
-    mcfg = {"cell": args.cell, "embed": args.embed, "hidden": args.hidden, "layers": args.layers, "dropout": args.dropout}
+                       grad_scale=grad_scale, patience=args.patience, device=args.device)
+    mcfg = {"cell": args.cell, "embed": args.embed, "hidden": args.hidden, "layers": args.layers, "dropout": args.dropout,
+            "activation": args.activation, "output": args.output, "fused": not args.unfused}
     command = "musicrnn " + " ".join(args.argv)
     summary = train_music(args.data, args.out, mcfg, tcfg, valid_fraction=args.valid_fraction,
                           max_transpose=args.transpose, resume=args.resume, command=command,
@@ -206,7 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--data", required=True, help="folder of MIDI files (searched recursively)")
     c.add_argument("--out", required=True, type=Path, help="checkpoint folder to write")
     c.add_argument("--model", default="rnn", choices=["rnn"], help="model family")
-    c.add_argument("--cell", default="lstm", choices=["lstm", "gru"])
+    c.add_argument("--cell", default="lstm", choices=["lstm", "gru", "lstm-lite"],
+                   help="lstm-lite: one weight matrix shared by all gates (research)")
+    c.add_argument("--activation", default="tanh", choices=["tanh", "iris", "iris1", "iris2", "iris-mm"],
+                   help="candidate/output activation of LSTM cells; iris* are reconstructions (docs/research.md)")
+    c.add_argument("--output", default="softmax", choices=["softmax", "topcat", "topcat-sigmoid"],
+                   help="output activation + loss: softmax + cross-entropy, or Topcat + binary cross-entropy")
+    c.add_argument("--unfused", action="store_true", help="run a plain LSTM through the research cell (for comparisons)")
     c.add_argument("--embed", type=int, default=64)
     c.add_argument("--hidden", type=int, default=256)
     c.add_argument("--layers", type=int, default=2)
@@ -220,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--weight-decay", type=float, default=0.01)
     c.add_argument("--warmup", type=int, default=100)
     c.add_argument("--grad-clip", type=float, default=1.0, help="clip the global gradient norm to this (0: off)")
+    c.add_argument("--grad-scale", default=None, metavar="C",
+                   help="instead of clipping, scale the global gradient norm to exactly C every step (a number, phi or phi-conjugate)")
     c.add_argument("--patience", type=int, default=3, help="early stop after this many epochs without improvement")
     c.add_argument("--valid-fraction", type=float, default=0.1)
     c.add_argument("--transpose", type=int, default=5, help="augment: random transposition up to +-N semitones (0: off)")

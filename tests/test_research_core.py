@@ -82,3 +82,42 @@ def test_research_lstm_equals_nn_lstm_and_lite_has_a_quarter_of_the_weights():
     y, _ = lite(x, s)
     y.pow(2).sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in lite.parameters())
+
+
+def test_grad_norm_scaling_sets_the_global_norm():
+    from musicrnn.core.train import parse_grad_scale, scale_grad_norm_
+
+    lin = torch.nn.Linear(4, 3)
+    lin(torch.randn(8, 4)).pow(2).sum().backward()
+    before = scale_grad_norm_(lin.parameters(), parse_grad_scale("phi"))
+    after = torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in lin.parameters()]))
+    assert before > 0 and after.item() == pytest.approx((1 + math.sqrt(5)) / 2, rel=1e-5)
+    assert parse_grad_scale("phi-conjugate") == pytest.approx((math.sqrt(5) - 1) / 2)
+    with pytest.raises(ValueError):
+        parse_grad_scale("-1")
+
+
+@pytest.mark.parametrize("mcfg", [
+    {"cell": "lstm-lite", "activation": "iris"},
+    {"cell": "lstm", "activation": "iris-mm", "output": "topcat"},
+    {"cell": "lstm", "fused": False, "output": "topcat-sigmoid"},
+])
+def test_research_options_train_save_and_sample(mcfg, tmp_path):
+    from conftest import CORPORA
+    from musicrnn.codec import iter_midi_files
+    from musicrnn.core.train import TrainConfig
+    from musicrnn.tasks.music import generate, load_model, train_music
+
+    d = tmp_path / "d"
+    d.mkdir()
+    for f in iter_midi_files([CORPORA / "folk" / "airdsAirs"])[:20]:
+        (d / f.name).write_bytes(f.read_bytes())
+    cfg = TrainConfig(seed=1, batch=4, bptt=32, epochs=1, warmup=5, grad_scale=1.0)
+    out = train_music(d, tmp_path / "o", {"embed": 8, "hidden": 16, "layers": 2, **mcfg}, cfg, log=lambda m: None)
+    hist = out["loss_history"]
+    assert sum(hist[-5:]) < sum(hist[:5])
+    model, vocab, meta = load_model(tmp_path / "o")
+    assert not model.fused and all(meta["model"][k] == v for k, v in mcfg.items())
+    assert meta["train"]["grad_scale"] == 1.0
+    a = generate(model, vocab, n=1, seconds=4, seed=2)[0]
+    assert (a == generate(model, vocab, n=1, seconds=4, seed=2)[0]).all() and len(a) > 3

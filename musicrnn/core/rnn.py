@@ -1,4 +1,7 @@
-"""A char-RNN: embedding -> N-layer LSTM/GRU (PyTorch's fused kernels) -> linear output.
+"""A char-RNN: embedding -> N-layer recurrent layer -> linear output.
+
+The recurrent layer is PyTorch's fused ``nn.LSTM``/``nn.GRU`` by default; LSTM-LITE, an
+Iris activation, or ``fused=False`` select :class:`~musicrnn.core.cells.ResearchLSTM`.
 
 State is explicit: ``forward(x, state, reset)`` takes the state left by the previous
 window and returns the new one, so training can carry it across batches (stateful
@@ -21,8 +24,11 @@ class RNNConfig:
     embed: int = 64
     hidden: int = 256
     layers: int = 2
-    cell: str = "lstm"  # lstm | gru
+    cell: str = "lstm"  # lstm | gru | lstm-lite
     dropout: float = 0.1
+    activation: str = "tanh"  # tanh | iris | iris1 | iris2 | iris-mm (LSTM cells)
+    output: str = "softmax"  # softmax | topcat | topcat-sigmoid (the training loss; sampling renormalises)
+    fused: bool = True  # plain tanh LSTM: use nn.LSTM (True) or ResearchLSTM (False)
 
     @classmethod
     def from_dict(cls, d: dict) -> "RNNConfig":
@@ -35,21 +41,33 @@ class RNNConfig:
 class CharRNN(nn.Module):
     def __init__(self, cfg: RNNConfig):
         super().__init__()
-        if cfg.cell not in ("lstm", "gru"):
-            raise ValueError(f"unknown cell {cfg.cell!r}: use lstm or gru")
+        if cfg.cell not in ("lstm", "gru", "lstm-lite"):
+            raise ValueError(f"unknown cell {cfg.cell!r}: use lstm, gru or lstm-lite")
+        if cfg.cell == "gru" and cfg.activation != "tanh":
+            raise ValueError("the GRU cell supports only --activation tanh")
+        if cfg.output not in ("softmax", "topcat", "topcat-sigmoid"):
+            raise ValueError(f"unknown output {cfg.output!r}: use softmax, topcat or topcat-sigmoid")
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.embed)
-        rnn = nn.LSTM if cfg.cell == "lstm" else nn.GRU
-        self.rnn = rnn(cfg.embed, cfg.hidden, cfg.layers, batch_first=True, dropout=cfg.dropout if cfg.layers > 1 else 0.0)
+        drop = cfg.dropout if cfg.layers > 1 else 0.0
+        self.fused = cfg.cell == "gru" or (cfg.cell == "lstm" and cfg.activation == "tanh" and cfg.fused)
+        if self.fused:
+            rnn = nn.LSTM if cfg.cell == "lstm" else nn.GRU
+            self.rnn = rnn(cfg.embed, cfg.hidden, cfg.layers, batch_first=True, dropout=drop)
+        else:
+            from .cells import ResearchLSTM
+
+            self.rnn = ResearchLSTM(cfg.embed, cfg.hidden, cfg.layers, lite=cfg.cell == "lstm-lite",
+                                    activation=cfg.activation, dropout=drop)
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.hidden, cfg.vocab_size)
 
     def init_state(self, batch: int, device=None) -> State:
         z = torch.zeros(self.cfg.layers, batch, self.cfg.hidden, device=device)
-        return (z, z.clone()) if self.cfg.cell == "lstm" else (z,)
+        return (z, z.clone()) if self.cfg.cell != "gru" else (z,)
 
     def _rnn(self, e: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        if self.cfg.cell == "lstm":
+        if self.cfg.cell != "gru":
             y, (h, c) = self.rnn(e, state)
             return y, (h, c)
         y, h = self.rnn(e, state[0])
@@ -89,6 +107,9 @@ class CharRNN(nn.Module):
         time step this is several times faster on the CPU than a call into ``nn.LSTM``
         (whose oneDNN path spends milliseconds setting up). Same result as ``forward``.
         """
+        if not self.fused:
+            logits, state = self.forward(token.view(-1, 1), state)
+            return logits[:, -1], state
         x = self.embed(token.view(-1))
         new = []
         for k, (w, b) in enumerate(self._step_weights()):

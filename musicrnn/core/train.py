@@ -48,7 +48,8 @@ class TrainConfig:
     min_lr_ratio: float = 0.1
     epochs: int = 10
     max_steps: int | None = None  # stop (resumably) after this many steps; the schedule ignores it
-    grad_clip: float = 1.0
+    grad_clip: float = 1.0  # clip the global gradient norm to this (0: off)
+    grad_scale: float = 0.0  # > 0: scale the global gradient norm to exactly this instead of clipping
     patience: int = 3  # epochs without a better validation score before stopping
     device: str = "cpu"
 
@@ -64,6 +65,38 @@ def set_determinism(seed: int, device: str) -> None:
         torch.backends.cudnn.benchmark = False
     else:
         torch.use_deterministic_algorithms(True)
+
+
+GRAD_SCALE_NAMES = {"phi": (1 + 5 ** 0.5) / 2, "golden": (1 + 5 ** 0.5) / 2, "phi-conjugate": (5 ** 0.5 - 1) / 2}
+
+
+def parse_grad_scale(text: str) -> float:
+    """A number, or one of the named constants: phi / golden (1.618...), phi-conjugate (0.618...)."""
+    if text in GRAD_SCALE_NAMES:
+        return GRAD_SCALE_NAMES[text]
+    value = float(text)
+    if value <= 0:
+        raise ValueError("the gradient scale must be positive")
+    return value
+
+
+def scale_grad_norm_(params, c: float) -> float:
+    """g <- c * g / ||g|| over the global norm of all gradients; returns the norm before."""
+    grads = [p.grad for p in params if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    factor = c / (norm + 1e-12)
+    for g in grads:
+        g.mul_(factor)
+    return float(norm)
+
+
+def token_loss(logits: torch.Tensor, targets: torch.Tensor, output: str) -> torch.Tensor:
+    """Mean next-token loss: cross-entropy for softmax, binary cross-entropy for Topcat."""
+    if output == "softmax":
+        return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+    from .activations import topcat_bce
+
+    return topcat_bce(logits.flatten(0, 1), targets.flatten(), output)
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -166,16 +199,20 @@ def train(model_cfg: RNNConfig, cfg: TrainConfig, train_seqs: Sequence[np.ndarra
                 for g in opt.param_groups:
                     g["lr"] = lr_at(pos["step"], total, cfg)
                 logits, hidden = model(win.x, hidden, win.reset)
-                loss = F.cross_entropy(logits.flatten(0, 1), win.y.flatten())
+                loss = token_loss(logits, win.y, model_cfg.output)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                if cfg.grad_clip > 0:
+                if cfg.grad_scale > 0:
+                    scale_grad_norm_(model.parameters(), cfg.grad_scale)
+                elif cfg.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 opt.step()
                 hidden = detach(hidden)
                 pos["step"] += 1
                 pos["window"] = w + 1
-                lv = loss.item()
+                # the history is always next-token cross-entropy (nats), whatever the training loss
+                lv = loss.item() if model_cfg.output == "softmax" else \
+                    F.cross_entropy(logits.detach().flatten(0, 1), win.y.flatten()).item()
                 pos["history"].append(round(lv, 6))
                 tokens_seen += win.y.numel()
                 ema = lv if ema is None else 0.95 * ema + 0.05 * lv
