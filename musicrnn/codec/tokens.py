@@ -148,8 +148,8 @@ def decode(ids, vocab: Vocab, tpq: int | None = None) -> Decoded:
     """Decode any id sequence into a valid score, never raising.
 
     Tokens that break the grammar are skipped and counted: ids outside the vocabulary,
-    a TimeSig not straight after Bar, a Position before any Bar / beyond the bar /
-    going backwards, a Tempo or Pitch with no Position yet in the bar, a Duration with
+    a TimeSig not straight after Bar, a Position beyond the bar or going backwards (a
+    Position before any Bar is counted too, but opens the first bar), a Tempo or Pitch with no Position yet in the bar, a Duration with
     no Pitch, a Pitch left without a Duration. Decoding stops at EOS; PAD and BOS are
     ignored.
     """
@@ -200,10 +200,14 @@ def decode(ids, vocab: Vocab, tpq: int | None = None) -> Decoded:
             continue
         after_bar = f == F_SPECIAL
         if f == F_POS:
-            if bar_start < 0 or v < pos or v >= bar_len:
+            opened = bar_start < 0  # no Bar yet: open the first bar here, and count the token
+            if opened:
+                bar_start, pos = 0, -1
+            if v < pos or v >= bar_len:
                 invalid += 1
             else:
                 pos = v
+                invalid += opened
         elif f == F_TEMPO:
             if pos < 0:
                 invalid += 1
