@@ -103,7 +103,7 @@ def cmd_train(args) -> int:
                        warmup=args.warmup, epochs=args.epochs, max_steps=args.max_steps, grad_clip=args.grad_clip,
                        grad_scale=grad_scale, patience=args.patience, device=args.device)
     mcfg = {"cell": args.cell, "embed": args.embed, "hidden": args.hidden, "layers": args.layers, "dropout": args.dropout,
-            "activation": args.activation, "output": args.output, "fused": not args.unfused}
+            "activation": args.activation, "output": args.output, "fused": not args.unfused, "attention": args.attention}
     command = "musicrnn " + " ".join(args.argv)
     summary = train_music(args.data, args.out, mcfg, tcfg, valid_fraction=args.valid_fraction,
                           max_transpose=args.transpose, resume=args.resume, command=command,
@@ -219,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="candidate/output activation of LSTM cells; iris* are reconstructions (docs/research.md)")
     c.add_argument("--output", default="softmax", choices=["softmax", "topcat", "topcat-sigmoid"],
                    help="output activation + loss: softmax + cross-entropy, or Topcat + binary cross-entropy")
+    c.add_argument("--attention", type=int, default=0, metavar="N",
+                   help="temporal attention over the last N recurrent outputs, carried across batches (0: off)")
     c.add_argument("--unfused", action="store_true", help="run a plain LSTM through the research cell (for comparisons)")
     c.add_argument("--embed", type=int, default=64)
     c.add_argument("--hidden", type=int, default=256)

@@ -29,6 +29,7 @@ class RNNConfig:
     activation: str = "tanh"  # tanh | iris | iris1 | iris2 | iris-mm (LSTM cells)
     output: str = "softmax"  # softmax | topcat | topcat-sigmoid (the training loss; sampling renormalises)
     fused: bool = True  # plain tanh LSTM: use nn.LSTM (True) or ResearchLSTM (False)
+    attention: int = 0  # > 0: temporal attention over this many recent outputs (carried statefully)
 
     @classmethod
     def from_dict(cls, d: dict) -> "RNNConfig":
@@ -60,11 +61,18 @@ class CharRNN(nn.Module):
             self.rnn = ResearchLSTM(cfg.embed, cfg.hidden, cfg.layers, lite=cfg.cell == "lstm-lite",
                                     activation=cfg.activation, dropout=drop)
         self.drop = nn.Dropout(cfg.dropout)
+        self.att = None
+        if cfg.attention:
+            from .attention import TemporalAttention
+
+            self.att = TemporalAttention(cfg.hidden, cfg.attention)
         self.head = nn.Linear(cfg.hidden, cfg.vocab_size)
+        self.n_rnn_state = 1 if cfg.cell == "gru" else 2
 
     def init_state(self, batch: int, device=None) -> State:
         z = torch.zeros(self.cfg.layers, batch, self.cfg.hidden, device=device)
-        return (z, z.clone()) if self.cfg.cell != "gru" else (z,)
+        rnn = (z, z.clone()) if self.cfg.cell != "gru" else (z,)
+        return rnn + (self.att.init_memory(batch, device) if self.att is not None else ())
 
     def _rnn(self, e: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         if self.cfg.cell != "gru":
@@ -83,6 +91,7 @@ class CharRNN(nn.Module):
         """
         B, T = x.shape
         state = self.init_state(B, x.device) if state is None else state
+        state, att_state = state[: self.n_rnn_state], state[self.n_rnn_state:]
         e = self.drop(self.embed(x))
         if reset is None or not bool(reset.any()):
             y, state = self._rnn(e, state)
@@ -97,6 +106,9 @@ class CharRNN(nn.Module):
                 y, state = self._rnn(e[:, a:b], state)
                 ys.append(y)
             y = torch.cat(ys, 1)
+        if self.att is not None:
+            y, memory, valid = self.att(y, att_state[0], att_state[1], reset)
+            state = state + (memory, valid)
         return self.head(self.drop(y)), state
 
     @torch.no_grad()
@@ -107,7 +119,7 @@ class CharRNN(nn.Module):
         time step this is several times faster on the CPU than a call into ``nn.LSTM``
         (whose oneDNN path spends milliseconds setting up). Same result as ``forward``.
         """
-        if not self.fused:
+        if not self.fused or self.att is not None:
             logits, state = self.forward(token.view(-1, 1), state)
             return logits[:, -1], state
         x = self.embed(token.view(-1))

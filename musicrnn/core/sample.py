@@ -101,7 +101,7 @@ def sample(model: CharRNN, prompt: Sequence[int], n: int, max_tokens: int, *, te
     x = torch.as_tensor(list(prompt), dtype=torch.long, device=device).view(1, -1).expand(n, -1)
     logits_t, state_t = model(x)
     logits = logits_t[:, -1].float().cpu().numpy()
-    on_cpu = device.type == "cpu" and model.fused
+    on_cpu = device.type == "cpu" and model.fused and model.att is None  # NumPy path: plain LSTM/GRU
     if on_cpu:
         stepper = NumpyStepper(model)
         state = [s.float().numpy() for s in state_t]
