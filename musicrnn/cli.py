@@ -177,6 +177,27 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    from .core.calibration import calibration_report, plot_reliability
+    from .tasks.music import load_corpus, load_model
+
+    reports = {}
+    for ckpt in args.checkpoint:
+        model, vocab, meta = load_model(ckpt)
+        frac = meta.get("data", {}).get("valid_fraction", 0.1)
+        corpus = load_corpus(args.data, vocab, frac)
+        rep = calibration_report(model, corpus.valid, bins=args.bins)
+        reports[f"{Path(ckpt).name} ({meta['model'].get('output', 'softmax')})"] = rep
+        print(f"{ckpt}: {rep['tokens']} tokens, NLL {rep['nll_bits_per_token']:.4f} bits/token, "
+              f"accuracy {rep['accuracy']:.4f}, mean confidence {rep['mean_confidence']:.4f}, ECE {rep['ece']:.4f}",
+              file=sys.stderr)
+    if args.png:
+        plot_reliability(reports, args.png)
+    print(json.dumps({name: {k: round(v, 5) if isinstance(v, float) else v for k, v in r.items() if k != "bins"}
+                      for name, r in reports.items()}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="musicrnn", description="Music as sequences: tokenise MIDI, train models, sample songs.")
     p.add_argument("--version", action="version", version=f"musicrnn {__version__}")
@@ -271,6 +292,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--top-p", type=float, default=1.0)
     c.add_argument("--seed", type=int, default=0)
     c.set_defaults(func=cmd_evaluate)
+
+    c = sub.add_parser("calibrate", help="NLL, accuracy, expected calibration error and a reliability diagram")
+    c.add_argument("--checkpoint", required=True, nargs="+", help="one or more checkpoints to compare")
+    c.add_argument("--data", required=True, help="the folder they were trained on (its validation split is scored)")
+    c.add_argument("--bins", type=int, default=15)
+    c.add_argument("--png", type=Path, default=None, help="write the reliability diagram here")
+    c.set_defaults(func=cmd_calibrate)
     return p
 
 

@@ -174,3 +174,30 @@ def test_attention_model_trains_resumes_and_samples(tmp_path):
     assert model.att is not None
     out = generate(model, vocab, n=2, seconds=4, seed=1)
     assert all(len(o) > 3 for o in out)
+
+
+def test_reliability_and_ece():
+    import numpy as np
+
+    from musicrnn.core.calibration import plot_reliability, reliability
+
+    rng = np.random.default_rng(0)
+    conf = rng.uniform(0, 1, 20_000)
+    calibrated = reliability(conf, rng.uniform(0, 1, conf.size) < conf)
+    overconfident = reliability(conf, rng.uniform(0, 1, conf.size) < conf * 0.5)
+    assert calibrated["ece"] < 0.02 and overconfident["ece"] == pytest.approx(0.25, abs=0.02)
+    assert sum(calibrated["count"]) == conf.size
+
+
+def test_calibrate_cli_writes_a_png(tmp_path):
+    from conftest import ROOT, run_cli
+
+    png = tmp_path / "rel.png"
+    r = run_cli("calibrate", "--checkpoint", ROOT / "checkpoints" / "chorales", "--data", ROOT / "corpora" / "chorales", "--png", png)
+    assert r.returncode == 0, r.stderr
+    import json
+
+    rep = json.loads(r.stdout.strip().splitlines()[-1])
+    (name, vals), = rep.items()
+    assert 0 < vals["ece"] < 0.2 and 0 < vals["accuracy"] < 1 and vals["tokens"] > 10_000
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
