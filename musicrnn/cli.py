@@ -85,16 +85,14 @@ def cmd_corpora_build(args) -> int:
 
 
 # --- train / sample / evaluate -------------------------------------------------------
-def cmd_train(args) -> int:
+def _train_configs(args):
+    """(model config dict, TrainConfig) from parsed train flags."""
     from .core.train import TrainConfig, parse_grad_scale
-    from .tasks.music import train_music
 
     if args.model != "rnn":
         raise UsageError(f"--model {args.model}: only 'rnn' is available in this version")
-    if args.resume and not (Path(args.out) / "last" / "train_state.json").is_file():
-        raise UsageError(f"{args.out}: nothing to resume (no last/train_state.json)")
     try:
-        grad_scale = parse_grad_scale(args.grad_scale) if args.grad_scale else 0.0
+        grad_scale = parse_grad_scale(str(args.grad_scale)) if args.grad_scale else 0.0
     except ValueError:
         raise UsageError(f"--grad-scale {args.grad_scale}: give a positive number, phi, golden or phi-conjugate") from None
     if args.cell == "gru" and args.activation != "tanh":
@@ -104,6 +102,15 @@ def cmd_train(args) -> int:
                        grad_scale=grad_scale, patience=args.patience, device=args.device)
     mcfg = {"cell": args.cell, "embed": args.embed, "hidden": args.hidden, "layers": args.layers, "dropout": args.dropout,
             "activation": args.activation, "output": args.output, "fused": not args.unfused, "attention": args.attention}
+    return mcfg, tcfg
+
+
+def cmd_train(args) -> int:
+    from .tasks.music import train_music
+
+    if args.resume and not (Path(args.out) / "last" / "train_state.json").is_file():
+        raise UsageError(f"{args.out}: nothing to resume (no last/train_state.json)")
+    mcfg, tcfg = _train_configs(args)
     command = "musicrnn " + " ".join(args.argv)
     summary = train_music(args.data, args.out, mcfg, tcfg, valid_fraction=args.valid_fraction,
                           max_transpose=args.transpose, resume=args.resume, command=command,
@@ -112,6 +119,46 @@ def cmd_train(args) -> int:
     summary.pop("loss_history")
     summary["skipped_files"] = len(summary["skipped_files"])
     print(json.dumps(summary))
+    return 0
+
+
+def cmd_experiment(args) -> int:
+    import copy
+
+    from .tasks.experiment import run_experiment
+
+    if args.task != "music":
+        raise UsageError(f"--task {args.task}: only 'music' is available in this version")
+    if args.seeds < 2:
+        raise UsageError("--seeds must be at least 2 (a claim needs several seeds)")
+    variants = {}
+    for spec in args.vary:
+        key, _, values = spec.partition("=")
+        dest = key.strip().replace("-", "_")
+        if not values or not hasattr(args, dest) or dest in ("data", "out", "seed", "seeds", "vary", "task"):
+            raise UsageError(f"--vary {spec}: give a train flag and values, e.g. activation=tanh,iris")
+        variants[dest] = [v for v in values.split(",") if v]
+    grid = [{}]
+    for dest, values in variants.items():
+        grid = [dict(g, **{dest: v}) for g in grid for v in values]
+    configs = {}
+    for g in grid:
+        a = copy.copy(args)
+        for dest, v in g.items():
+            default = getattr(args, dest)
+            if isinstance(default, bool):
+                v = v.lower() in ("1", "true", "yes", "on")
+            elif default is not None:
+                try:
+                    v = type(default)(v)
+                except ValueError:
+                    raise UsageError(f"--vary {dest}: {v!r} is not a {type(default).__name__}") from None
+            setattr(a, dest, v)
+        configs[",".join(f"{k}={v}" for k, v in g.items())] = (*_train_configs(a), a.transpose)
+    run_experiment(args.data, args.out, configs, seeds=list(range(args.seeds)), valid_fraction=args.valid_fraction,
+                   log=lambda m: print(m, file=sys.stderr))
+    print(json.dumps({"out": str(args.out), "variants": list(configs), "seeds": args.seeds,
+                      "table": str(Path(args.out) / "results.md")}))
     return 0
 
 
@@ -198,39 +245,8 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="musicrnn", description="Music as sequences: tokenise MIDI, train models, sample songs.")
-    p.add_argument("--version", action="version", version=f"musicrnn {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    codec = sub.add_parser("codec", help="MIDI <-> tokens: check, encode, decode").add_subparsers(dest="codec_command", required=True, metavar="ACTION")
-    c = codec.add_parser("check", help="round-trip every MIDI file under PATHs; last line is a JSON summary")
-    c.add_argument("paths", nargs="+", metavar="PATH", help="MIDI files or folders (searched recursively)")
-    c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    c.set_defaults(func=cmd_codec_check)
-    c = codec.add_parser("encode", help="print a MIDI file's tokens")
-    c.add_argument("file")
-    c.add_argument("--format", choices=["names", "text", "ids"], default="names", help="token names (one a line), one character a token, or integer ids")
-    c.set_defaults(func=cmd_codec_encode)
-    c = codec.add_parser("decode", help="turn tokens (text or ids, from a file) back into MIDI")
-    c.add_argument("file")
-    c.add_argument("--format", choices=["text", "ids"], default="text")
-    c.add_argument("--out", required=True, type=Path)
-    c.set_defaults(func=cmd_codec_decode)
-    c = codec.add_parser("roundtrip", help="encode a MIDI file and write the decoded MIDI")
-    c.add_argument("file")
-    c.add_argument("--out", required=True, type=Path)
-    c.set_defaults(func=cmd_codec_roundtrip)
-
-    corpora = sub.add_parser("corpora", help="build the shipped corpora").add_subparsers(dest="corpora_command", required=True, metavar="ACTION")
-    c = corpora.add_parser("build", help="regenerate corpora/ from music21's bundled corpus (needs music21 and abc2midi)")
-    c.add_argument("--out", type=Path, default=Path("corpora"))
-    c.add_argument("--jobs", type=int, default=2)
-    c.add_argument("--limit", type=int, default=None, help="at most this many pieces a collection (for a quick try)")
-    c.add_argument("-q", "--quiet", action="store_true")
-    c.set_defaults(func=cmd_corpora_build)
-
-    c = sub.add_parser("train", help="train a char-RNN on a folder of MIDI files")
+def _add_train_args(c) -> None:
+    """The flags of `musicrnn train` (also taken by `musicrnn experiment`)."""
     c.add_argument("--data", required=True, help="folder of MIDI files (searched recursively)")
     c.add_argument("--out", required=True, type=Path, help="checkpoint folder to write")
     c.add_argument("--model", default="rnn", choices=["rnn"], help="model family")
@@ -264,6 +280,42 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--device", default="cpu")
     c.add_argument("--resume", action="store_true", help="continue from OUT/last")
     c.add_argument("-q", "--quiet", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="musicrnn", description="Music as sequences: tokenise MIDI, train models, sample songs.")
+    p.add_argument("--version", action="version", version=f"musicrnn {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    codec = sub.add_parser("codec", help="MIDI <-> tokens: check, encode, decode").add_subparsers(dest="codec_command", required=True, metavar="ACTION")
+    c = codec.add_parser("check", help="round-trip every MIDI file under PATHs; last line is a JSON summary")
+    c.add_argument("paths", nargs="+", metavar="PATH", help="MIDI files or folders (searched recursively)")
+    c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(func=cmd_codec_check)
+    c = codec.add_parser("encode", help="print a MIDI file's tokens")
+    c.add_argument("file")
+    c.add_argument("--format", choices=["names", "text", "ids"], default="names", help="token names (one a line), one character a token, or integer ids")
+    c.set_defaults(func=cmd_codec_encode)
+    c = codec.add_parser("decode", help="turn tokens (text or ids, from a file) back into MIDI")
+    c.add_argument("file")
+    c.add_argument("--format", choices=["text", "ids"], default="text")
+    c.add_argument("--out", required=True, type=Path)
+    c.set_defaults(func=cmd_codec_decode)
+    c = codec.add_parser("roundtrip", help="encode a MIDI file and write the decoded MIDI")
+    c.add_argument("file")
+    c.add_argument("--out", required=True, type=Path)
+    c.set_defaults(func=cmd_codec_roundtrip)
+
+    corpora = sub.add_parser("corpora", help="build the shipped corpora").add_subparsers(dest="corpora_command", required=True, metavar="ACTION")
+    c = corpora.add_parser("build", help="regenerate corpora/ from music21's bundled corpus (needs music21 and abc2midi)")
+    c.add_argument("--out", type=Path, default=Path("corpora"))
+    c.add_argument("--jobs", type=int, default=2)
+    c.add_argument("--limit", type=int, default=None, help="at most this many pieces a collection (for a quick try)")
+    c.add_argument("-q", "--quiet", action="store_true")
+    c.set_defaults(func=cmd_corpora_build)
+
+    c = sub.add_parser("train", help="train a char-RNN on a folder of MIDI files")
+    _add_train_args(c)
     c.set_defaults(func=cmd_train, argv=None)
 
     c = sub.add_parser("sample", help="generate music from a trained model")
@@ -299,6 +351,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--bins", type=int, default=15)
     c.add_argument("--png", type=Path, default=None, help="write the reliability diagram here")
     c.set_defaults(func=cmd_calibrate)
+
+    c = sub.add_parser("experiment", help="train every variant with every seed; mean, 95% CI and paired tests")
+    c.add_argument("--task", default="music", choices=["music"])
+    c.add_argument("--vary", action="append", required=True, metavar="FLAG=V1,V2",
+                   help="a train flag and the values to compare (repeat for a grid), e.g. activation=tanh,iris")
+    c.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1, the same list for every variant")
+    _add_train_args(c)
+    c.set_defaults(func=cmd_experiment, argv=None)
     return p
 
 

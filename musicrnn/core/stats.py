@@ -1,0 +1,30 @@
+"""Statistics for multi-seed comparisons: mean, standard deviation, 95% confidence
+interval (Student's t), and paired tests between variants run on the same seeds."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+
+def summarize(values) -> dict:
+    x = np.asarray(values, dtype=np.float64)
+    n = x.size
+    sd = float(x.std(ddof=1)) if n > 1 else float("nan")
+    half = float(stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)) if n > 1 else float("nan")
+    return {"n": n, "mean": float(x.mean()), "std": sd, "ci95": [float(x.mean()) - half, float(x.mean()) + half]}
+
+
+def paired(a, b) -> dict:
+    """b - a over matched seeds: mean difference, its 95% CI, paired t-test and Wilcoxon p-values."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    d = summarize(b - a)
+    t = stats.ttest_rel(b, a)
+    try:
+        w = float(stats.wilcoxon(b - a).pvalue)
+    except ValueError:  # all differences zero
+        w = 1.0
+    return {"mean_diff": d["mean"], "ci95_diff": d["ci95"], "t": float(t.statistic),
+            "p_t": float(t.pvalue), "p_wilcoxon": w}

@@ -1,0 +1,41 @@
+"""The ablation runner: same seeds for every variant, deterministic numbers, CI and paired tests."""
+
+import json
+import shutil
+
+from conftest import CORPORA, run_cli
+from musicrnn.codec import iter_midi_files
+
+FLAGS = ["--hidden", 12, "--embed", 8, "--layers", 1, "--epochs", 1, "--batch", 4, "--bptt", 32, "--warmup", 5, "-q"]
+
+
+def test_experiment_is_deterministic_and_reports_intervals(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    for f in iter_midi_files([CORPORA / "folk" / "airdsAirs"])[:8]:
+        shutil.copy(f, d / f.name)
+    outs = []
+    for name in ("a", "b"):
+        r = run_cli("experiment", "--vary", "cell=lstm,lstm-lite", "--seeds", 2, "--data", d, "--out", tmp_path / name, *FLAGS)
+        assert r.returncode == 0, r.stderr
+        outs.append(json.loads((tmp_path / name / "results.json").read_text()))
+    a, b = outs
+    assert a["summary"] == b["summary"] and a["paired_vs_first"] == b["paired_vs_first"]
+    assert a["variants"] == ["cell=lstm", "cell=lstm-lite"] and a["seeds"] == [0, 1]
+    s = a["summary"]["cell=lstm"]["valid_bits_per_token"]
+    assert s["n"] == 2 and s["ci95"][0] <= s["mean"] <= s["ci95"][1]
+    p = a["paired_vs_first"]["cell=lstm-lite"]["valid_bits_per_token"]
+    assert 0 <= p["p_t"] <= 1 and p["ci95_diff"][0] <= p["mean_diff"] <= p["ci95_diff"][1]
+    assert a["configs"]["cell=lstm-lite"]["model"]["cell"] == "lstm-lite"
+    assert (tmp_path / "a" / "results.md").read_text().count("| cell=lstm-lite |") == 4  # 2 metrics x (summary, paired)
+    assert (tmp_path / "a" / "results.png").read_bytes()[:4] == b"\x89PNG"
+    # re-running reads finished runs back: identical numbers, no retraining
+    r = run_cli("experiment", "--vary", "cell=lstm,lstm-lite", "--seeds", 2, "--data", d, "--out", tmp_path / "a", *FLAGS)
+    assert json.loads((tmp_path / "a" / "results.json").read_text())["summary"] == a["summary"]
+
+
+def test_experiment_rejects_bad_specs(tmp_path):
+    r = run_cli("experiment", "--vary", "nonsense=1,2", "--data", CORPORA / "chorales", "--out", tmp_path / "x")
+    assert r.returncode == 2 and "--vary" in r.stderr
+    r = run_cli("experiment", "--vary", "cell=lstm,gru", "--seeds", 1, "--data", CORPORA / "chorales", "--out", tmp_path / "x")
+    assert r.returncode == 2 and "seeds" in r.stderr
