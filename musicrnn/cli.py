@@ -92,7 +92,8 @@ def _train_configs(args):
     if args.model != "rnn":
         raise UsageError(f"--model {args.model}: only 'rnn' is available in this version")
     try:
-        grad_scale = parse_grad_scale(str(args.grad_scale)) if args.grad_scale else 0.0
+        off = args.grad_scale is None or str(args.grad_scale).lower() in ("0", "off", "none")
+        grad_scale = 0.0 if off else parse_grad_scale(str(args.grad_scale))
     except ValueError:
         raise UsageError(f"--grad-scale {args.grad_scale}: give a positive number, phi, golden or phi-conjugate") from None
     if args.cell == "gru" and args.activation != "tanh":
