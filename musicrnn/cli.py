@@ -195,15 +195,15 @@ def cmd_sample(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .codec import decode
-    from .tasks.music import generate, load_corpus, load_model, validation_bits
+    from .core.train import evaluate_bits
+    from .tasks.music import generate, load_corpus, load_model
     from .tasks import musicstats as ms
 
     model, vocab, meta = load_model(args.checkpoint)
     frac = meta.get("data", {}).get("valid_fraction", 0.1)
-    bits, n_valid = validation_bits(model, vocab, args.data, frac, args.split)
     corpus = load_corpus(args.data, vocab, frac if args.split == "valid" else 0.0)
     ref = corpus.valid if args.split == "valid" else corpus.train + corpus.valid
+    bits, n_valid = evaluate_bits(model, ref, batch=16, bptt=128), len(ref)
     ref_stats = ms.summarize([ms.piece_stats(s, vocab) for s in ref[: max(args.samples, 200)]])
     samples = generate(model, vocab, n=args.samples, seconds=args.seconds, temperature=args.temperature,
                        top_k=args.top_k, top_p=args.top_p, seed=args.seed)
@@ -244,6 +244,13 @@ def cmd_calibrate(args) -> int:
     print(json.dumps({name: {k: round(v, 5) if isinstance(v, float) else v for k, v in r.items() if k != "bins"}
                       for name, r in reports.items()}))
     return 0
+
+
+def _add_sampling_args(c) -> None:
+    c.add_argument("--temperature", type=float, default=1.0)
+    c.add_argument("--top-k", type=int, default=0)
+    c.add_argument("--top-p", type=float, default=1.0)
+    c.add_argument("--seed", type=int, default=0)
 
 
 def _add_train_args(c) -> None:
@@ -322,13 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("sample", help="generate music from a trained model")
     c.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped folk melody model)")
     c.add_argument("--primer", default=None, help="MIDI file to continue")
-    c.add_argument("--temperature", type=float, default=1.0)
-    c.add_argument("--top-k", type=int, default=0)
-    c.add_argument("--top-p", type=float, default=1.0)
+    _add_sampling_args(c)
     g = c.add_mutually_exclusive_group()
     g.add_argument("--seconds", type=float, default=None, help="length of music to generate (default 30)")
     g.add_argument("--tokens", type=int, default=None, help="number of tokens to generate")
-    c.add_argument("--seed", type=int, default=0)
     c.add_argument("--num", type=int, default=1, help="how many pieces (OUT gets _1, _2, ...)")
     c.add_argument("--out", required=True, type=Path, help="MIDI file to write")
     c.add_argument("--wav", type=Path, default=None, help="also render audio (FluidSynth + General MIDI SoundFont)")
@@ -340,10 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--split", choices=["valid", "all"], default="valid", help="which files of DATA to score")
     c.add_argument("--samples", type=int, default=20)
     c.add_argument("--seconds", type=float, default=30.0)
-    c.add_argument("--temperature", type=float, default=1.0)
-    c.add_argument("--top-k", type=int, default=0)
-    c.add_argument("--top-p", type=float, default=1.0)
-    c.add_argument("--seed", type=int, default=0)
+    _add_sampling_args(c)
     c.set_defaults(func=cmd_evaluate)
 
     c = sub.add_parser("calibrate", help="NLL, accuracy, expected calibration error and a reliability diagram")

@@ -201,3 +201,12 @@ def test_calibrate_cli_writes_a_png(tmp_path):
     (name, vals), = rep.items()
     assert 0 < vals["ece"] < 0.2 and 0 < vals["accuracy"] < 1 and vals["tokens"] > 10_000
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_scripted_activation_constants_match_the_reference_functions():
+    from musicrnn.core.activations import hidden_activation
+    from musicrnn.core.cells import ACTIVATION_CODES, _act
+
+    x = torch.linspace(-6, 6, 101)
+    for name, code in ACTIVATION_CODES.items():
+        assert torch.allclose(_act(x, code), hidden_activation(name)(x), atol=1e-6), name

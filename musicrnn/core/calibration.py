@@ -25,10 +25,9 @@ def predictions(model: CharRNN, seqs: Sequence[np.ndarray], batch: int = 16, bpt
     """Per target token: confidence, whether the top guess was right, and its log-likelihood."""
     model.eval()
     device = next(model.parameters()).device
-    bptt = max(1, min(bptt, sum(len(s) for s in seqs) - 1))
     conf, correct, ll = [], [], []
     state = None
-    for _, w in Streams(seqs, batch, bptt, shuffle=False).epoch(0, device=device):
+    for _, w in Streams.for_evaluation(seqs, batch, bptt).epoch(0, device=device):
         logits, state = model(w.x, state, w.reset)
         z = logits.flatten(0, 1).float()
         y = w.y.flatten()

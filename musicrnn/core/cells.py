@@ -21,14 +21,14 @@ from typing import List, Tuple
 import torch
 from torch import Tensor, nn
 
-from .activations import IRIS_MM_SCALE, metallic_mean
 
 ACTIVATION_CODES = {"tanh": 0, "iris": 1, "iris1": 1, "iris2": 2, "iris-mm": 3}
-_PHI, _SILVER = metallic_mean(1), metallic_mean(2)
 
 
 @torch.jit.script
 def _act(x: Tensor, code: int) -> Tensor:
+    """The activations of core.activations by code (TorchScript needs literals: the metallic
+    means phi and 1 + sqrt 2, and iris-mm's unit-variance scale; a test checks they agree)."""
     if code == 0:
         return torch.tanh(x)
     if code == 1:

@@ -118,8 +118,7 @@ def evaluate_bits(model: CharRNN, seqs: Sequence[np.ndarray], batch: int, bptt: 
     """Mean negative log2-likelihood per token over ``seqs``, state carried as in training."""
     was = model.training
     model.eval()
-    bptt = max(1, min(bptt, sum(len(s) for s in seqs) - 1))  # a tiny validation set still counts
-    streams = Streams(seqs, batch, bptt, shuffle=False)
+    streams = Streams.for_evaluation(seqs, batch, bptt)
     state, nll, count = None, 0.0, 0
     for _, win in streams.epoch(0, device=device):
         logits, state = model(win.x, state, win.reset)

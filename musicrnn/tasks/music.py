@@ -148,13 +148,6 @@ def generate(model: CharRNN, vocab: Vocab, *, n: int = 1, seconds: float | None 
     return [np.array(prompt + r + [EOS], dtype=np.int64) for r in rows]
 
 
-def validation_bits(model: CharRNN, vocab: Vocab, data, valid_fraction: float, split: str = "valid") -> tuple[float, int]:
-    corpus = load_corpus(data, vocab, valid_fraction if split == "valid" else 0.0)
-    seqs = corpus.valid if split == "valid" else corpus.train + corpus.valid
-    device = next(model.parameters()).device
-    return evaluate_bits(model, seqs, batch=16, bptt=128, device=device), len(seqs)
-
-
 def primer_ids(path, vocab: Vocab) -> np.ndarray:
     return encode(read_midi(path), vocab)
 
