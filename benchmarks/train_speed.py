@@ -2,9 +2,15 @@
 
 Times full optimizer steps (forward, backward, clip, AdamW) on windows of the shipped
 corpus, after a warm-up, and reports the median over steps. Several model sizes can be
-listed; each runs in the same process, one after another.
+listed. The implementations listed with --impl are interleaved step by step on the same
+windows, so slow drift of a shared machine hits them alike; each is also reported as the
+median over windows of its per-window speed ratio to the first one.
 
     python benchmarks/train_speed.py --data corpora/folk --hidden 256 512 --steps 30 [--device cuda]
+    python benchmarks/train_speed.py --hidden 128 256 --impl fused research lite iris
+
+impl: fused = nn.LSTM; research = the research cell (core/cells.py) as a plain LSTM;
+lite = research cell as LSTM-LITE; iris = research cell with the Iris activation.
 """
 
 from __future__ import annotations
@@ -30,10 +36,8 @@ def main() -> None:
     ap.add_argument("--data", default="corpora/folk")
     ap.add_argument("--hidden", type=int, nargs="+", default=[256, 512])
     ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--cell", default="lstm")
-    ap.add_argument("--activation", default="tanh")
-    ap.add_argument("--impl", nargs="+", default=["fused"], choices=["fused", "research"],
-                    help="nn.LSTM (fused) and/or the research cell; each runs on the same windows")
+    ap.add_argument("--impl", nargs="+", default=["fused"], choices=["fused", "research", "lite", "iris"],
+                    help="implementations to interleave on the same windows (first = baseline for the ratio)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--bptt", type=int, default=128)
     ap.add_argument("--steps", type=int, default=30)
@@ -47,31 +51,41 @@ def main() -> None:
     seqs = corpus.train[:: max(1, len(corpus.train) // args.max_files)]
     streams = Streams(seqs, args.batch, args.bptt, seed=0)
     results = []
-    for hidden, impl in [(h, i) for h in args.hidden for i in args.impl]:
-        torch.manual_seed(0)
-        model = CharRNN(RNNConfig(len(vocab), hidden=hidden, layers=args.layers, cell=args.cell,
-                                  activation=args.activation, fused=impl == "fused")).to(args.device)
-        opt = make_optimizer(model, TrainConfig())
-        state, times = None, []
+    variants = {"fused": ("lstm", "tanh", True), "research": ("lstm", "tanh", False),
+                "lite": ("lstm-lite", "tanh", False), "iris": ("lstm", "iris", False)}
+    for hidden in args.hidden:
+        runs = []
+        for impl in args.impl:
+            cell, act, fused = variants[impl]
+            torch.manual_seed(0)
+            model = CharRNN(RNNConfig(len(vocab), hidden=hidden, layers=args.layers, cell=cell,
+                                      activation=act, fused=fused)).to(args.device)
+            runs.append({"impl": impl, "model": model, "opt": make_optimizer(model, TrainConfig()),
+                         "state": None, "times": []})
         for i, (_, w) in enumerate(streams.epoch(0, device=args.device)):
             if i >= args.warmup + args.steps:
                 break
-            t0 = time.perf_counter()
-            logits, state = model(w.x, state, w.reset)
-            loss = F.cross_entropy(logits.flatten(0, 1), w.y.flatten())
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            state = detach(state)
-            if args.device.startswith("cuda"):
-                torch.cuda.synchronize()
-            if i >= args.warmup:
-                times.append(time.perf_counter() - t0)
-        med = statistics.median(times)
-        results.append({"cell": args.cell, "activation": args.activation, "impl": impl, "hidden": hidden, "layers": args.layers, "parameters": count_parameters(model),
-                        "batch": args.batch, "bptt": args.bptt, "tokens_per_s": round(args.batch * args.bptt / med),
-                        "step_ms_median": round(med * 1000, 1)})
+            for r in runs:
+                t0 = time.perf_counter()
+                logits, state = r["model"](w.x, r["state"], w.reset)
+                loss = F.cross_entropy(logits.flatten(0, 1), w.y.flatten())
+                r["opt"].zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(r["model"].parameters(), 1.0)
+                r["opt"].step()
+                r["state"] = detach(state)
+                if args.device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                if i >= args.warmup:
+                    r["times"].append(time.perf_counter() - t0)
+        base = runs[0]["times"]
+        for r in runs:
+            med = statistics.median(r["times"])
+            ratio = statistics.median(b / t for b, t in zip(base, r["times"]))
+            results.append({"impl": r["impl"], "cell": r["model"].cfg.cell, "activation": r["model"].cfg.activation,
+                            "hidden": hidden, "layers": args.layers, "parameters": count_parameters(r["model"]),
+                            "batch": args.batch, "bptt": args.bptt, "tokens_per_s": round(args.batch * args.bptt / med),
+                            "step_ms_median": round(med * 1000, 1), f"speed_vs_{runs[0]['impl']}": round(ratio, 3)})
     print(json.dumps({"device": args.device, "threads": torch.get_num_threads(), "torch": torch.__version__,
                       "machine": platform.machine(), "results": results}, indent=1))
 

@@ -132,16 +132,35 @@ def cmd_experiment(args) -> int:
         raise UsageError(f"--task {args.task}: only 'music' is available in this version")
     if args.seeds < 2:
         raise UsageError("--seeds must be at least 2 (a claim needs several seeds)")
-    variants = {}
-    for spec in args.vary:
-        key, _, values = spec.partition("=")
+    if bool(args.vary) == bool(args.variant):
+        raise UsageError("give either --vary (a grid) or --variant (explicit arms), not both or neither")
+
+    def flag(key: str, spec: str) -> str:
         dest = key.strip().replace("-", "_")
-        if not values or not hasattr(args, dest) or dest in ("data", "out", "seed", "seeds", "vary", "task"):
-            raise UsageError(f"--vary {spec}: give a train flag and values, e.g. activation=tanh,iris")
-        variants[dest] = [v for v in values.split(",") if v]
-    grid = [{}]
-    for dest, values in variants.items():
-        grid = [dict(g, **{dest: v}) for g in grid for v in values]
+        if not hasattr(args, dest) or dest in ("data", "out", "seed", "seeds", "vary", "variant", "task"):
+            raise UsageError(f"{spec}: {key!r} is not a train flag (e.g. activation=tanh,iris)")
+        return dest
+
+    if args.vary:
+        variants = {}
+        for spec in args.vary:
+            key, _, values = spec.partition("=")
+            if not values:
+                raise UsageError(f"--vary {spec}: give a train flag and values, e.g. activation=tanh,iris")
+            variants[flag(key, f"--vary {spec}")] = [v for v in values.split(",") if v]
+        grid = [{}]
+        for dest, values in variants.items():
+            grid = [dict(g, **{dest: v}) for g in grid for v in values]
+    else:  # each --variant is one arm: space-separated FLAG=VALUE settings
+        grid = []
+        for spec in args.variant:
+            arm = {}
+            for item in spec.split():
+                key, _, value = item.partition("=")
+                if not value:
+                    raise UsageError(f"--variant {spec!r}: write FLAG=VALUE pairs, e.g. 'cell=lstm-lite hidden=231'")
+                arm[flag(key, f"--variant {spec!r}")] = value
+            grid.append(arm)
     configs = {}
     for g in grid:
         a = copy.copy(args)
@@ -356,8 +375,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("experiment", help="train every variant with every seed; mean, 95% CI and paired tests")
     c.add_argument("--task", default="music", choices=["music"])
-    c.add_argument("--vary", action="append", required=True, metavar="FLAG=V1,V2",
+    c.add_argument("--vary", action="append", default=[], metavar="FLAG=V1,V2",
                    help="a train flag and the values to compare (repeat for a grid), e.g. activation=tanh,iris")
+    c.add_argument("--variant", action="append", default=[], metavar="'FLAG=V FLAG=V'",
+                   help="instead of --vary: one arm per use, e.g. --variant 'cell=lstm hidden=128' "
+                        "--variant 'cell=lstm-lite hidden=231' (the first is the baseline)")
     c.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1, the same list for every variant")
     _add_train_args(c)
     c.set_defaults(func=cmd_experiment, argv=None)

@@ -15,8 +15,10 @@ def test_experiment_is_deterministic_and_reports_intervals(tmp_path):
     for f in iter_midi_files([CORPORA / "folk" / "airdsAirs"])[:8]:
         shutil.copy(f, d / f.name)
     outs = []
-    for name in ("a", "b"):
-        r = run_cli("experiment", "--vary", "cell=lstm,lstm-lite", "--seeds", 2, "--data", d, "--out", tmp_path / name, *FLAGS)
+    # the same two arms, once as a grid (--vary) and once listed explicitly (--variant)
+    specs = {"a": ["--vary", "cell=lstm,lstm-lite"], "b": ["--variant", "cell=lstm", "--variant", "cell=lstm-lite"]}
+    for name, spec in specs.items():
+        r = run_cli("experiment", *spec, "--seeds", 2, "--data", d, "--out", tmp_path / name, *FLAGS)
         assert r.returncode == 0, r.stderr
         outs.append(json.loads((tmp_path / name / "results.json").read_text()))
     a, b = outs
@@ -27,8 +29,13 @@ def test_experiment_is_deterministic_and_reports_intervals(tmp_path):
     p = a["paired_vs_first"]["cell=lstm-lite"]["valid_bits_per_token"]
     assert 0 <= p["p_t"] <= 1 and p["ci95_diff"][0] <= p["mean_diff"] <= p["ci95_diff"][1]
     assert a["configs"]["cell=lstm-lite"]["model"]["cell"] == "lstm-lite"
-    assert (tmp_path / "a" / "results.md").read_text().count("| cell=lstm-lite |") == 4  # 2 metrics x (summary, paired)
-    assert (tmp_path / "a" / "results.png").read_bytes()[:4] == b"\x89PNG"
+    md = (tmp_path / "a" / "results.md").read_text()
+    assert md.count("| cell=lstm-lite |") == 10  # 5 metrics x (summary, paired)
+    assert "## valid_ece (lower is better)" in md and "## valid_accuracy (higher is better)" in md
+    run = a["runs"]["cell=lstm"]["0"]
+    assert 0 < run["valid_ece"] < 1 and 0 < run["valid_accuracy"] < 1 and 0 < run["valid_mean_confidence"] < 1
+    for png in ("results.png", "reliability.png"):
+        assert (tmp_path / "a" / png).read_bytes()[:4] == b"\x89PNG"
     # re-running reads finished runs back: identical numbers, no retraining
     r = run_cli("experiment", "--vary", "cell=lstm,lstm-lite", "--seeds", 2, "--data", d, "--out", tmp_path / "a", *FLAGS)
     assert json.loads((tmp_path / "a" / "results.json").read_text())["summary"] == a["summary"]
@@ -39,3 +46,8 @@ def test_experiment_rejects_bad_specs(tmp_path):
     assert r.returncode == 2 and "--vary" in r.stderr
     r = run_cli("experiment", "--vary", "cell=lstm,gru", "--seeds", 1, "--data", CORPORA / "chorales", "--out", tmp_path / "x")
     assert r.returncode == 2 and "seeds" in r.stderr
+    r = run_cli("experiment", "--variant", "cell", "--data", CORPORA / "chorales", "--out", tmp_path / "x")
+    assert r.returncode == 2 and "FLAG=VALUE" in r.stderr
+    r = run_cli("experiment", "--variant", "cell=gru", "--vary", "hidden=8,16", "--data", CORPORA / "chorales",
+                "--out", tmp_path / "x")
+    assert r.returncode == 2 and "not both" in r.stderr

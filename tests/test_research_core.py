@@ -203,10 +203,52 @@ def test_calibrate_cli_writes_a_png(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_scripted_activation_constants_match_the_reference_functions():
+def test_cell_activations_and_their_derivatives_match_the_reference_functions():
     from musicrnn.core.activations import hidden_activation
-    from musicrnn.core.cells import ACTIVATION_CODES, _act
+    from musicrnn.core.cells import ACTIVATION_CODES, _act, _act_grad
 
-    x = torch.linspace(-6, 6, 101)
+    x = torch.linspace(-6, 6, 101, dtype=torch.double, requires_grad=True)
     for name, code in ACTIVATION_CODES.items():
-        assert torch.allclose(_act(x, code), hidden_activation(name)(x), atol=1e-6), name
+        y = hidden_activation(name)(x)
+        (dy,) = torch.autograd.grad(y.sum(), x)
+        assert torch.allclose(_act(x.detach(), code), y, atol=1e-6), name
+        assert torch.allclose(_act_grad(y.detach(), code), dy, atol=1e-6), name
+
+
+@pytest.mark.parametrize("code", [0, 1, 2, 3])
+def test_hand_written_bptt_passes_gradcheck_with_and_without_resets(code):
+    from musicrnn.core.cells import LSTMScan
+
+    g = torch.Generator().manual_seed(code)
+    T, B, H = 6, 3, 4
+    args = [torch.randn(*s, generator=g, dtype=torch.double, requires_grad=True)
+            for s in [(T, B, 4 * H), (B, H), (B, H), (4 * H, H)]]
+    keep = torch.ones(T, B, dtype=torch.double)
+    keep[0, 1] = keep[2, 0] = keep[4, 1] = keep[4, 2] = 0
+    for k in (None, keep):
+        assert torch.autograd.gradcheck(lambda *a: LSTMScan.apply(*a, code, k), args)
+
+
+def test_research_cell_resets_inside_the_kernel_like_the_segmented_fused_path():
+    from musicrnn.core.rnn import CharRNN, RNNConfig
+
+    torch.manual_seed(1)
+    fused = CharRNN(RNNConfig(30, embed=8, hidden=16, dropout=0.0))
+    mine = CharRNN(RNNConfig(30, embed=8, hidden=16, dropout=0.0, fused=False))
+    mine.embed.load_state_dict(fused.embed.state_dict())
+    mine.head.load_state_dict(fused.head.state_dict())
+    with torch.no_grad():
+        for k in range(2):
+            mine.rnn.w_ih[k].copy_(getattr(fused.rnn, f"weight_ih_l{k}"))
+            mine.rnn.w_hh[k].copy_(getattr(fused.rnn, f"weight_hh_l{k}"))
+            mine.rnn.bias[k].copy_(getattr(fused.rnn, f"bias_ih_l{k}") + getattr(fused.rnn, f"bias_hh_l{k}"))
+    x = torch.randint(0, 30, (4, 20))
+    reset = torch.zeros(4, 20, dtype=torch.bool)
+    reset[0, 5] = reset[2, 11] = reset[3, 0] = reset[1, 19] = True
+    s0 = tuple(torch.randn_like(t) for t in fused.init_state(4))
+    (a, sa), (b, sb) = fused(x, s0, reset), mine(x, s0, reset)
+    assert torch.allclose(a, b, atol=1e-5) and all(torch.allclose(p, q, atol=1e-5) for p, q in zip(sa, sb))
+    a.pow(2).sum().backward()
+    b.pow(2).sum().backward()
+    assert torch.allclose(fused.embed.weight.grad, mine.embed.weight.grad, atol=1e-5)
+    assert torch.allclose(fused.rnn.weight_hh_l1.grad, mine.rnn.w_hh[1].grad, atol=1e-5)

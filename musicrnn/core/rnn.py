@@ -93,7 +93,10 @@ class CharRNN(nn.Module):
         state = self.init_state(B, x.device) if state is None else state
         state, att_state = state[: self.n_rnn_state], state[self.n_rnn_state:]
         e = self.drop(self.embed(x))
-        if reset is None or not bool(reset.any()):
+        if not self.fused:  # the research cell applies resets inside its kernel
+            y, (h, c) = self.rnn(e, state, reset)
+            state = (h, c)
+        elif reset is None or not bool(reset.any()):
             y, state = self._rnn(e, state)
         else:
             # run the fused kernel over the stretches between reset points

@@ -3,6 +3,11 @@ each), then mean, standard deviation, 95% confidence interval and paired tests.
 
 Runs are deterministic and resumable: a finished run (OUT/<variant>/seed<k>/metrics.json)
 is read back instead of retrained, so re-running gives identical numbers.
+
+Besides the losses, each run's best checkpoint is scored on the validation pieces for
+calibration (accuracy, mean confidence, expected calibration error; cached in
+calibration.json), and the experiment draws one reliability diagram per variant with the
+bins pooled over seeds.
 """
 
 from __future__ import annotations
@@ -14,18 +19,23 @@ from pathlib import Path
 
 import numpy as np
 
+from ..codec import Vocab
+from ..core.calibration import calibration_report
 from ..core.stats import paired, summarize
 from ..core.train import TrainConfig
-from .music import train_music
+from .music import load_corpus, load_model, train_music
 
-METRICS = ("valid_bits_per_token", "train_bits_per_token_last50")
+# metric -> which direction is better
+METRICS = {"valid_bits_per_token": "lower", "train_bits_per_token_last50": "lower",
+           "valid_ece": "lower", "valid_accuracy": "higher", "valid_mean_confidence": "(compare with accuracy)"}
 
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", name) or "baseline"
 
 
-def run_one(data, out: Path, mcfg: dict, tcfg: TrainConfig, valid_fraction: float, max_transpose: int, log) -> dict:
+def run_one(data, out: Path, mcfg: dict, tcfg: TrainConfig, valid_fraction: float, max_transpose: int, log,
+            valid_seqs=None) -> dict:
     done = out / "metrics.json"
     if done.is_file() and json.loads(done.read_text()).get("finished"):
         summary = json.loads(done.read_text())
@@ -33,21 +43,35 @@ def run_one(data, out: Path, mcfg: dict, tcfg: TrainConfig, valid_fraction: floa
         summary = train_music(data, out, mcfg, tcfg, valid_fraction=valid_fraction, max_transpose=max_transpose,
                               resume=(out / "last" / "train_state.json").is_file(), log=lambda m: None)
     hist = summary["loss_history"]
+    cal = _calibration(out, valid_seqs)
     return {"valid_bits_per_token": summary["best_valid_bits_per_token"],
             "train_bits_per_token_last50": float(np.mean(hist[-50:]) / math.log(2)),
+            "valid_ece": cal["ece"], "valid_accuracy": cal["accuracy"], "valid_mean_confidence": cal["mean_confidence"],
             "train_seconds": summary["train_seconds"], "steps": summary["steps"]}
+
+
+def _calibration(out: Path, valid_seqs) -> dict:
+    path = out / "calibration.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    model, _, _ = load_model(out)
+    rep = calibration_report(model, valid_seqs)
+    path.write_text(json.dumps(rep) + "\n")
+    return rep
 
 
 def run_experiment(data, out, configs: dict, seeds: list[int], valid_fraction: float = 0.1, log=print) -> dict:
     """configs: variant name -> (model config dict, TrainConfig, max_transpose)."""
     out = Path(out)
+    valid = load_corpus(data, Vocab(), valid_fraction).valid  # the same split train_music makes
     runs: dict[str, dict[int, dict]] = {}
     for name, (mcfg, tcfg, transpose) in configs.items():
         runs[name] = {}
         for seed in seeds:
             cfg = TrainConfig(**{**tcfg.__dict__, "seed": seed})
             log(f"{name or 'baseline'} seed {seed}")
-            runs[name][seed] = run_one(data, out / _slug(name) / f"seed{seed}", mcfg, cfg, valid_fraction, transpose, log)
+            runs[name][seed] = run_one(data, out / _slug(name) / f"seed{seed}", mcfg, cfg, valid_fraction, transpose, log,
+                                       valid)
     names = list(configs)
     result = {"data": str(data), "seeds": seeds, "variants": names,
               "configs": {n: {"model": c[0], "train": {k: v for k, v in c[1].__dict__.items() if k != "seed"},
@@ -59,13 +83,34 @@ def run_experiment(data, out, configs: dict, seeds: list[int], valid_fraction: f
     (out / "results.json").write_text(json.dumps(result, indent=1) + "\n")
     (out / "results.md").write_text(markdown(result))
     plot(result, out / "results.png")
+    plot_pooled_reliability({n: [out / _slug(n) / f"seed{s}" / "calibration.json" for s in seeds] for n in names},
+                            out / "reliability.png")
     return result
+
+
+def plot_pooled_reliability(runs: dict[str, list[Path]], path: Path) -> None:
+    """One curve per variant: confidence bins summed over its seeds' calibration reports."""
+    from ..core.calibration import plot_reliability
+
+    pooled = {}
+    for name, files in runs.items():
+        reps = [json.loads(f.read_text()) for f in files]
+        count = np.sum([r["bins"]["count"] for r in reps], 0)
+        w = lambda key: np.sum([np.array(r["bins"][key]) * r["bins"]["count"] for r in reps], 0) / np.maximum(count, 1)
+        conf, acc = w("confidence"), w("accuracy")
+        ece = float(np.sum(count / max(count.sum(), 1) * np.abs(acc - conf)))
+        pooled[f"{name or 'baseline'}, {len(reps)} seeds"] = {
+            "ece": ece, "bins": {"count": count.tolist(), "confidence": conf.tolist(), "accuracy": acc.tolist()}}
+    plot_reliability(pooled, path)
 
 
 def markdown(r: dict) -> str:
     lines = [f"# Experiment on `{r['data']}` — seeds {r['seeds'][0]}..{r['seeds'][-1]} ({len(r['seeds'])})", ""]
-    for m in METRICS:
-        lines += [f"## {m} (lower is better)", "", "| variant | mean | std | 95% CI |", "|---|---|---|---|"]
+    for m, better in METRICS.items():
+        if m not in r["summary"][r["variants"][0]]:
+            continue
+        note = f"{better} is better" if better in ("lower", "higher") else better
+        lines += [f"## {m} ({note})", "", "| variant | mean | std | 95% CI |", "|---|---|---|---|"]
         for n in r["variants"]:
             s = r["summary"][n][m]
             lines.append(f"| {n or 'baseline'} | {s['mean']:.4f} | {s['std']:.4f} | [{s['ci95'][0]:.4f}, {s['ci95'][1]:.4f}] |")
@@ -87,7 +132,7 @@ def plot(r: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(r["variants"]), 4))
-    m = METRICS[0]
+    m = "valid_bits_per_token"
     for i, n in enumerate(r["variants"]):
         vals = [r["runs"][n][str(s)][m] for s in r["seeds"]]
         s = r["summary"][n][m]
