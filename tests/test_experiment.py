@@ -51,3 +51,16 @@ def test_experiment_rejects_bad_specs(tmp_path):
     r = run_cli("experiment", "--variant", "cell=gru", "--vary", "hidden=8,16", "--data", CORPORA / "chorales",
                 "--out", tmp_path / "x")
     assert r.returncode == 2 and "not both" in r.stderr
+
+
+def test_experiment_refuses_to_reuse_runs_trained_with_other_settings(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    for f in iter_midi_files([CORPORA / "folk" / "airdsAirs"])[:4]:
+        shutil.copy(f, d / f.name)
+    r = run_cli("experiment", "--vary", "cell=lstm,gru", "--seeds", 2, "--data", d, "--out", tmp_path / "x", *FLAGS)
+    assert r.returncode == 0, r.stderr
+    flags = [str(v) for v in FLAGS]
+    flags[flags.index("--hidden") + 1] = "10"
+    r = run_cli("experiment", "--vary", "cell=lstm,gru", "--seeds", 2, "--data", d, "--out", tmp_path / "x", *flags)
+    assert r.returncode == 2 and "other settings (hidden)" in r.stderr

@@ -180,12 +180,14 @@ def test_wav_rendering_fluidsynth_and_fallback(trained, tmp_path, monkeypatch):
     assert res["engine"] == "sine" and res["peak"] > 0.5
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_streaming_step_matches_full_forward(cell):
+@pytest.mark.parametrize("cell,extra", [("lstm", {}), ("gru", {}), ("lstm", {"fused": False}),
+                                        ("lstm-lite", {"activation": "iris"}), ("lstm", {"activation": "iris-mm"}),
+                                        ("lstm-lite", {"activation": "iris2"})])
+def test_streaming_step_matches_full_forward(cell, extra):
     from musicrnn.core.sample import NumpyStepper
 
     torch.manual_seed(0)
-    m = CharRNN(RNNConfig(vocab_size=50, embed=8, hidden=24, layers=2, cell=cell)).eval()
+    m = CharRNN(RNNConfig(vocab_size=50, embed=8, hidden=24, layers=2, cell=cell, **extra)).eval()
     toks = torch.randint(0, 50, (3, 15))
     with torch.no_grad():
         ref, ref_state = m(toks)

@@ -45,7 +45,11 @@ def draw(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 class NumpyStepper:
-    """A CharRNN's single-step inference in NumPy (float32), for fast CPU streaming."""
+    """A CharRNN's single-step inference in NumPy (float32), for fast CPU streaming.
+
+    Covers ``nn.LSTM``/``nn.GRU`` and the research cell (LSTM / LSTM-LITE, any activation).
+    LSTM gates are kept in the order (i, f, o, g).
+    """
 
     def __init__(self, model: CharRNN):
         sd = {k: v.detach().cpu().float().numpy() for k, v in model.state_dict().items()}
@@ -53,17 +57,40 @@ class NumpyStepper:
         self.emb = sd["embed.weight"]
         self.head_w, self.head_b = np.ascontiguousarray(sd["head.weight"].T), sd["head.bias"]
         self.layers = []
+        self.code = 0
+        H = self.H
+        ifog = np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]
         for k in range(self.L):
+            if not model.fused:  # research cell: its own (i, f, o, g) weights and activation
+                self.code = model.rnn.code
+                w_ih, w_hh, b = (t.detach().cpu().float().numpy() for t in model.rnn._layer_weights(k))
+                if model.rnn.lite:
+                    w_ih = np.tile(w_ih, (4, 1))
+                self.layers.append((np.ascontiguousarray(np.concatenate([w_ih, w_hh], 1).T), b))
+                continue
             w_ih, w_hh = sd[f"rnn.weight_ih_l{k}"], sd[f"rnn.weight_hh_l{k}"]
             b_ih, b_hh = sd[f"rnn.bias_ih_l{k}"], sd[f"rnn.bias_hh_l{k}"]
             if self.cell == "lstm":
-                self.layers.append((np.ascontiguousarray(np.concatenate([w_ih, w_hh], 1).T), b_ih + b_hh))
+                w = np.concatenate([w_ih, w_hh], 1)[ifog]
+                self.layers.append((np.ascontiguousarray(w.T), (b_ih + b_hh)[ifog]))
             else:
                 self.layers.append((np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T), b_ih, b_hh))
 
     @staticmethod
     def _sig(x):
         return 1.0 / (1.0 + np.exp(-x))
+
+    def _act(self, x):
+        """The activations of core.cells, by the same codes."""
+        from .cells import IRIS_MM_SCALE, _PHI, _SILVER
+
+        if self.code == 0:
+            return np.tanh(x)
+        if self.code == 1:
+            return _PHI * np.tanh(x)
+        if self.code == 2:
+            return _SILVER * np.tanh(0.5 * x)
+        return IRIS_MM_SCALE * x / np.sqrt(x * x + 4.0)
 
     def step(self, tokens: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """tokens (B,), state [h (L,B,H)] or [h, c] -> logits (B, V), new state."""
@@ -72,10 +99,11 @@ class NumpyStepper:
         hs, cs = [], []
         for k, lw in enumerate(self.layers):
             h = state[0][k]
-            if self.cell == "lstm":
+            if self.cell != "gru":
                 a = np.concatenate([x, h], 1) @ lw[0] + lw[1]
-                c = sig(a[:, H:2 * H]) * state[1][k] + sig(a[:, :H]) * np.tanh(a[:, 2 * H:3 * H])
-                x = sig(a[:, 3 * H:]) * np.tanh(c)
+                g = sig(a[:, :3 * H])
+                c = g[:, H:2 * H] * state[1][k] + g[:, :H] * self._act(a[:, 3 * H:])
+                x = g[:, 2 * H:] * self._act(c)
                 cs.append(c)
             else:
                 gi, gh = x @ lw[0] + lw[2], h @ lw[1] + lw[3]
@@ -101,7 +129,7 @@ def sample(model: CharRNN, prompt: Sequence[int], n: int, max_tokens: int, *, te
     x = torch.as_tensor(list(prompt), dtype=torch.long, device=device).view(1, -1).expand(n, -1)
     logits_t, state_t = model(x)
     logits = logits_t[:, -1].float().cpu().numpy()
-    on_cpu = device.type == "cpu" and model.fused and model.att is None  # NumPy path: plain LSTM/GRU
+    on_cpu = device.type == "cpu" and model.att is None  # NumPy path (all cells; attention runs in torch)
     if on_cpu:
         stepper = NumpyStepper(model)
         state = [s.float().numpy() for s in state_t]

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..codec import Vocab
 from ..core.calibration import calibration_report
+from ..core.data import DataError
 from ..core.stats import paired, summarize
 from ..core.train import TrainConfig
 from .music import load_corpus, load_model, train_music
@@ -38,6 +39,7 @@ def run_one(data, out: Path, mcfg: dict, tcfg: TrainConfig, valid_fraction: floa
             valid_seqs=None) -> dict:
     done = out / "metrics.json"
     if done.is_file() and json.loads(done.read_text()).get("finished"):
+        _check_same_settings(out, mcfg, tcfg, valid_fraction, max_transpose)
         summary = json.loads(done.read_text())
     else:
         summary = train_music(data, out, mcfg, tcfg, valid_fraction=valid_fraction, max_transpose=max_transpose,
@@ -48,6 +50,19 @@ def run_one(data, out: Path, mcfg: dict, tcfg: TrainConfig, valid_fraction: floa
             "train_bits_per_token_last50": float(np.mean(hist[-50:]) / math.log(2)),
             "valid_ece": cal["ece"], "valid_accuracy": cal["accuracy"], "valid_mean_confidence": cal["mean_confidence"],
             "train_seconds": summary["train_seconds"], "steps": summary["steps"]}
+
+
+def _check_same_settings(out: Path, mcfg: dict, tcfg: TrainConfig, valid_fraction: float, max_transpose: int) -> None:
+    """A finished run is only reused if it was trained with exactly these settings."""
+    saved = json.loads((out / "config.json").read_text())
+    want_train = {k: v for k, v in tcfg.__dict__.items() if k != "device"}
+    got_train = {k: v for k, v in saved["train"].items() if k != "device"}
+    diffs = [k for k in mcfg if mcfg[k] != saved["model"].get(k)]
+    diffs += [k for k in want_train if want_train[k] != got_train.get(k)]
+    diffs += [k for k, v in (("valid_fraction", valid_fraction), ("max_transpose", max_transpose))
+              if saved["data"].get(k) != v]
+    if diffs:
+        raise DataError(f"{out}: a finished run with other settings ({', '.join(diffs)}); use a new --out")
 
 
 def _calibration(out: Path, valid_seqs) -> dict:
