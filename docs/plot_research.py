@@ -26,6 +26,14 @@ def curve(fn, x):
     return y.detach().numpy(), g.numpy()
 
 
+def save(fig, name: str) -> Path:
+    fig.tight_layout()
+    path = IMG / name
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def losses() -> Path:
     e = torch.linspace(-3, 3, 601, dtype=torch.double)
     fns = {"Smooth L1 (beta 1)": smooth_l1,
@@ -45,11 +53,7 @@ def losses() -> Path:
         ax.set_xlabel("error = prediction - target  (< 0: under-prediction)")
         ax.set_title(t)
     a.legend(fontsize=8)
-    fig.tight_layout()
-    path = IMG / "losses.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, "losses.png")
 
 
 def activations() -> Path:
@@ -66,11 +70,7 @@ def activations() -> Path:
         ax.axvline(0, c="grey", lw=0.5)
         ax.set_xlabel("x")
     a.legend(fontsize=8)
-    fig.tight_layout()
-    path = IMG / "activations.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, "activations.png")
 
 
 if __name__ == "__main__":

@@ -20,11 +20,13 @@ loop is one :class:`torch.autograd.Function` with a hand-written backward
 * backward: every factor that does not depend on the recurrence (the gate derivatives,
   computed from the saved activations) is computed for the whole window at once; per step
   only the two recurrences (dh, dc) and one ``addmm`` run (5 kernels); the weight gradient
-  is one matrix multiply over the window at the end.
+  is one matrix multiply over the window at the end;
+* resets (a new piece starting in some rows) zero those rows' state inside the kernel,
+  so a window of many short pieces is still one call per layer.
 
 LSTM-LITE runs through the same kernel with its one matrix repeated for the four gates
-(autograd sums the four gradients back into it). A test checks the result against
-``nn.LSTM`` and the gradients with ``gradcheck``; ``benchmarks/train_speed.py --impl
+(autograd sums the four gradients back into it). Tests check the result against
+``nn.LSTM`` (with and without resets) and the gradients with ``gradcheck``; ``benchmarks/train_speed.py --impl
 fused research`` measures the speed.
 """
 
