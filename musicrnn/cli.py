@@ -126,6 +126,7 @@ def cmd_train(args) -> int:
 def cmd_experiment(args) -> int:
     import copy
 
+    from .core.rnn import RNNConfig
     from .tasks.experiment import run_experiment
 
     if args.task != "music":
@@ -174,7 +175,12 @@ def cmd_experiment(args) -> int:
                 except ValueError:
                     raise UsageError(f"--vary {dest}: {v!r} is not a {type(default).__name__}") from None
             setattr(a, dest, v)
-        configs[",".join(f"{k}={v}" for k, v in g.items())] = (*_train_configs(a), a.transpose)
+        name = ",".join(f"{k}={v}" for k, v in g.items())
+        configs[name] = (*_train_configs(a), a.transpose)
+        try:  # every arm is checked before any is trained
+            RNNConfig.from_dict({**configs[name][0], "vocab_size": 1}).validate()
+        except ValueError as e:
+            raise UsageError(f"{name}: {e}") from None
     run_experiment(args.data, args.out, configs, seeds=list(range(args.seeds)), valid_fraction=args.valid_fraction,
                    log=lambda m: print(m, file=sys.stderr))
     print(json.dumps({"out": str(args.out), "variants": list(configs), "seeds": args.seeds,

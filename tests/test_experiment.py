@@ -51,6 +51,10 @@ def test_experiment_rejects_bad_specs(tmp_path):
     r = run_cli("experiment", "--variant", "cell=gru", "--vary", "hidden=8,16", "--data", CORPORA / "chorales",
                 "--out", tmp_path / "x")
     assert r.returncode == 2 and "not both" in r.stderr
+    # a bad value in any arm is refused before any arm trains
+    r = run_cli("experiment", "--vary", "activation=tanh,bogus", "--seeds", 2, "--data", CORPORA / "chorales",
+                "--out", tmp_path / "z")
+    assert r.returncode == 2 and "unknown activation 'bogus'" in r.stderr and not (tmp_path / "z").exists()
 
 
 def test_experiment_refuses_to_reuse_runs_trained_with_other_settings(tmp_path):

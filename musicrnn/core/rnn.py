@@ -38,17 +38,25 @@ class RNNConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def validate(self) -> "RNNConfig":
+        """Raise ValueError (one line) for a setting no model can be built from."""
+        from .activations import HIDDEN
+
+        if self.cell not in ("lstm", "gru", "lstm-lite"):
+            raise ValueError(f"unknown cell {self.cell!r}: use lstm, gru or lstm-lite")
+        if self.activation not in HIDDEN:
+            raise ValueError(f"unknown activation {self.activation!r}: choose from {', '.join(HIDDEN)}")
+        if self.cell == "gru" and self.activation != "tanh":
+            raise ValueError("the GRU cell supports only --activation tanh")
+        if self.output not in ("softmax", "topcat", "topcat-sigmoid"):
+            raise ValueError(f"unknown output {self.output!r}: use softmax, topcat or topcat-sigmoid")
+        return self
+
 
 class CharRNN(nn.Module):
     def __init__(self, cfg: RNNConfig):
         super().__init__()
-        if cfg.cell not in ("lstm", "gru", "lstm-lite"):
-            raise ValueError(f"unknown cell {cfg.cell!r}: use lstm, gru or lstm-lite")
-        if cfg.cell == "gru" and cfg.activation != "tanh":
-            raise ValueError("the GRU cell supports only --activation tanh")
-        if cfg.output not in ("softmax", "topcat", "topcat-sigmoid"):
-            raise ValueError(f"unknown output {cfg.output!r}: use softmax, topcat or topcat-sigmoid")
-        self.cfg = cfg
+        self.cfg = cfg.validate()
         self.embed = nn.Embedding(cfg.vocab_size, cfg.embed)
         drop = cfg.dropout if cfg.layers > 1 else 0.0
         self.fused = cfg.cell == "gru" or (cfg.cell == "lstm" and cfg.activation == "tanh" and cfg.fused)
