@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from .cells import _act
 from .rnn import CharRNN
 
 StopFn = Callable[[int, int], bool]  # (row, token) -> True to end that row *before* keeping token
@@ -80,17 +81,8 @@ class NumpyStepper:
     def _sig(x):
         return 1.0 / (1.0 + np.exp(-x))
 
-    def _act(self, x):
-        """The activations of core.cells, by the same codes."""
-        from .cells import IRIS_MM_SCALE, _PHI, _SILVER
-
-        if self.code == 0:
-            return np.tanh(x)
-        if self.code == 1:
-            return _PHI * np.tanh(x)
-        if self.code == 2:
-            return _SILVER * np.tanh(0.5 * x)
-        return IRIS_MM_SCALE * x / np.sqrt(x * x + 4.0)
+    def _act(self, x: np.ndarray) -> np.ndarray:
+        return _act(torch.from_numpy(x), self.code).numpy()
 
     def step(self, tokens: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """tokens (B,), state [h (L,B,H)] or [h, c] -> logits (B, V), new state."""

@@ -24,7 +24,7 @@ from ..core.calibration import calibration_report
 from ..core.data import DataError
 from ..core.stats import paired, summarize
 from ..core.train import TrainConfig
-from .music import load_corpus, load_model, train_music
+from .music import Corpus, load_corpus, load_model, train_music
 
 # metric -> which direction is better
 METRICS = {"valid_bits_per_token": "lower", "train_bits_per_token_last50": "lower",
@@ -36,16 +36,17 @@ def _slug(name: str) -> str:
 
 
 def run_one(data, out: Path, mcfg: dict, tcfg: TrainConfig, valid_fraction: float, max_transpose: int, log,
-            valid_seqs=None) -> dict:
+            corpus: Corpus) -> dict:
     done = out / "metrics.json"
     if done.is_file() and json.loads(done.read_text()).get("finished"):
         _check_same_settings(out, mcfg, tcfg, valid_fraction, max_transpose)
         summary = json.loads(done.read_text())
     else:
         summary = train_music(data, out, mcfg, tcfg, valid_fraction=valid_fraction, max_transpose=max_transpose,
-                              resume=(out / "last" / "train_state.json").is_file(), log=lambda m: None)
+                              resume=(out / "last" / "train_state.json").is_file(), log=lambda m: None,
+                              corpus=corpus)
     hist = summary["loss_history"]
-    cal = _calibration(out, valid_seqs)
+    cal = _calibration(out, corpus.valid)
     return {"valid_bits_per_token": summary["best_valid_bits_per_token"],
             "train_bits_per_token_last50": float(np.mean(hist[-50:]) / math.log(2)),
             "valid_ece": cal["ece"], "valid_accuracy": cal["accuracy"], "valid_mean_confidence": cal["mean_confidence"],
@@ -78,7 +79,7 @@ def _calibration(out: Path, valid_seqs) -> dict:
 def run_experiment(data, out, configs: dict, seeds: list[int], valid_fraction: float = 0.1, log=print) -> dict:
     """configs: variant name -> (model config dict, TrainConfig, max_transpose)."""
     out = Path(out)
-    valid = load_corpus(data, Vocab(), valid_fraction).valid  # the same split train_music makes
+    corpus = load_corpus(data, Vocab(), valid_fraction)  # encoded once, for every run
     runs: dict[str, dict[int, dict]] = {}
     for name, (mcfg, tcfg, transpose) in configs.items():
         runs[name] = {}
@@ -86,7 +87,7 @@ def run_experiment(data, out, configs: dict, seeds: list[int], valid_fraction: f
             cfg = TrainConfig(**{**tcfg.__dict__, "seed": seed})
             log(f"{name or 'baseline'} seed {seed}")
             runs[name][seed] = run_one(data, out / _slug(name) / f"seed{seed}", mcfg, cfg, valid_fraction, transpose, log,
-                                       valid)
+                                       corpus)
     names = list(configs)
     result = {"data": str(data), "seeds": seeds, "variants": names,
               "configs": {n: {"model": c[0], "train": {k: v for k, v in c[1].__dict__.items() if k != "seed"},

@@ -81,9 +81,11 @@ def transposer(vocab: Vocab, max_semitones: int) -> Transform | None:
 
 def train_music(data, out, model_cfg: dict, train_cfg: TrainConfig, *, valid_fraction: float = 0.1,
                 max_transpose: int = 5, resume: bool = False, command: str = "", progress=None,
-                log=print) -> dict:
+                log=print, corpus: Corpus | None = None) -> dict:
+    """Train on the MIDI under ``data``; ``corpus`` may pass it already encoded (with this
+    ``valid_fraction``), so that many runs on one folder encode it once."""
     vocab = Vocab()
-    corpus = load_corpus(data, vocab, valid_fraction, progress)
+    corpus = corpus or load_corpus(data, vocab, valid_fraction, progress)
     for line in corpus.skipped:
         log(f"skipped {line}")
     log(f"{len(corpus.train)} training and {len(corpus.valid)} validation pieces, {corpus.n_tokens:,} tokens"
