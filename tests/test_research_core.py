@@ -5,19 +5,62 @@ import math
 import pytest
 import torch
 
-from musicrnn.core.activations import IRIS_MM_SCALE, hidden_activation, iris, metallic_mean, topcat_bce, topcat_log_probs, topcat_probs
+import numpy as np
+
+from musicrnn.core.activations import IRIS_SCALE, hidden_activation, iris, metallic_mean, phi_tanh, sampling_logits
+from musicrnn.core.topcat import log_probs, topcat_bce, topcat_log_probs, topcat_probs
 from musicrnn.core.losses import exp_or_log, regression_loss, smooth_l1, smooth_l1_or_l2
 
 
 def test_metallic_means():
     assert metallic_mean(1) == pytest.approx((1 + math.sqrt(5)) / 2)
     assert metallic_mean(2) == pytest.approx(1 + math.sqrt(2))
-    x = torch.linspace(-3, 3, 7)
-    assert torch.allclose(iris(x, 1), metallic_mean(1) * torch.tanh(x))
-    y = hidden_activation("iris-mm")(torch.randn(200_000, generator=torch.Generator().manual_seed(0)))
-    assert y.var().item() == pytest.approx(1.0, abs=0.02) and IRIS_MM_SCALE > 2
+    x = torch.linspace(-3, 3, 7, dtype=torch.double)
+    assert torch.allclose(phi_tanh(x), metallic_mean(1) * torch.tanh(x))
+    assert hidden_activation("iris1") is phi_tanh and hidden_activation("iris-mm") is iris
+    # iris is tanh with the metallic mean m(x) = (x + sqrt(x^2 + 4)) / 2 in place of e^x, scaled
+    m = (x + torch.sqrt(x * x + 4)) / 2
+    assert torch.allclose(iris(x), IRIS_SCALE * (m - 1 / m) / (m + 1 / m))
+    assert not torch.allclose(iris(x) / iris(x).abs().max(), torch.tanh(x) / torch.tanh(x).abs().max(), atol=0.05)
+    y = iris(torch.randn(200_000, generator=torch.Generator().manual_seed(0)))
+    assert y.var().item() == pytest.approx(1.0, abs=0.02) and IRIS_SCALE > 2
+    # one definition serves torch and NumPy (the sampler) alike
+    for name in ("tanh", "iris", "phi-tanh", "iris2"):
+        f = hidden_activation(name)
+        assert np.allclose(f(x.numpy()), f(x).numpy(), atol=1e-12), name
     with pytest.raises(ValueError):
         hidden_activation("relu6")
+
+
+def test_old_checkpoints_keep_their_activation(tmp_path):
+    """Checkpoint format 1 called phi*tanh 'iris' and the metallic form 'iris-mm'."""
+    import json
+
+    from musicrnn.core.checkpoint import read_config
+
+    for old, new in (("iris", "phi-tanh"), ("iris1", "phi-tanh"), ("iris-mm", "iris"), ("tanh", "tanh")):
+        d = tmp_path / old
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps({"format": "musicrnn-checkpoint", "format_version": 1,
+                                                   "model": {"activation": old}}))
+        assert read_config(d)["model"]["activation"] == new
+    (d / "config.json").write_text(json.dumps({"format": "musicrnn-checkpoint", "format_version": 2,
+                                               "model": {"activation": "iris"}}))
+    assert read_config(d)["model"]["activation"] == "iris"
+
+
+@pytest.mark.parametrize("output", ["softmax", "topcat", "topcat-sigmoid"])
+def test_sampling_and_scoring_use_the_distribution_each_output_defines(output):
+    z = torch.randn(4, 9, generator=torch.Generator().manual_seed(3), dtype=torch.double) * 3
+    if output == "softmax":
+        p = torch.softmax(z, -1)
+    else:
+        p = topcat_probs(z, output)
+        p = p / p.sum(-1, keepdim=True)  # renormalised: the distribution the model defines
+    assert torch.allclose(log_probs(z, output).exp(), p, atol=1e-10)
+    assert np.allclose(torch.softmax(torch.from_numpy(sampling_logits(z.numpy(), output)), -1).numpy(), p.numpy(), atol=1e-10)
+    if output == "topcat-sigmoid":  # the case where the renormalised output is not softmax(z)
+        assert not torch.allclose(p, torch.softmax(z, -1), atol=1e-3)
 
 
 def test_topcat_is_softmax_with_a_null_class():
@@ -99,7 +142,8 @@ def test_grad_norm_scaling_sets_the_global_norm():
 
 @pytest.mark.parametrize("mcfg", [
     {"cell": "lstm-lite", "activation": "iris"},
-    {"cell": "lstm", "activation": "iris-mm", "output": "topcat"},
+    {"cell": "lstm", "activation": "iris", "output": "topcat"},
+    {"cell": "lstm", "activation": "phi-tanh"},
     {"cell": "lstm", "fused": False, "output": "topcat-sigmoid"},
 ])
 def test_research_options_train_save_and_sample(mcfg, tmp_path):

@@ -181,22 +181,30 @@ def test_wav_rendering_fluidsynth_and_fallback(trained, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("cell,extra", [("lstm", {}), ("gru", {}), ("lstm", {"fused": False}),
-                                        ("lstm-lite", {"activation": "iris"}), ("lstm", {"activation": "iris-mm"}),
-                                        ("lstm-lite", {"activation": "iris2"})])
+                                        ("lstm-lite", {"activation": "iris"}), ("lstm", {"activation": "phi-tanh"}),
+                                        ("lstm-lite", {"activation": "iris2"}), ("lstm", {"attention": 4}),
+                                        ("gru", {"attention": 3})])
 def test_streaming_step_matches_full_forward(cell, extra):
+    from musicrnn.core.rnn import TorchStepper
     from musicrnn.core.sample import NumpyStepper
 
     torch.manual_seed(0)
     m = CharRNN(RNNConfig(vocab_size=50, embed=8, hidden=24, layers=2, cell=cell, **extra)).eval()
+    if m.att is not None:
+        torch.nn.init.normal_(m.att.o.weight)  # a trained layer, not the identity it starts as
     toks = torch.randint(0, 50, (3, 15))
     with torch.no_grad():
         ref, ref_state = m(toks)
-        np_state, t_state = [s.numpy() for s in m.init_state(3)], m.init_state(3)
-        for t in range(15):
-            np_logits, np_state = NumpyStepper(m).step(toks[:, t].numpy(), np_state)
-            t_logits, t_state = m.step(toks[:, t], t_state)
-            assert np.allclose(np_logits, ref[:, t].numpy(), atol=1e-4)
-            assert torch.allclose(t_logits, ref[:, t], atol=1e-5)
+    np_step, t_step = NumpyStepper.from_model(m), TorchStepper(m)
+    np_state, t_state = np_step.init_state(3), None
+    for t in range(15):
+        np_logits, np_state = np_step.step(toks[:, t].numpy(), np_state)
+        assert np.allclose(np_logits, ref[:, t].numpy(), atol=1e-4)
+        if t == 0:
+            t_logits, t_state = t_step.start([int(toks[0, 0])], 1)
+        else:
+            t_logits, t_state = t_step.step(toks[:1, t].numpy(), t_state)
+        assert np.allclose(t_logits[0], ref[0, t].numpy(), atol=1e-5)
     assert all(np.allclose(a, b.numpy(), atol=1e-4) for a, b in zip(np_state, ref_state))
 
 

@@ -167,3 +167,35 @@ class Vocab:
     def describe(self, ids) -> list[str]:
         names = self.names
         return [names[i] if 0 <= i < self.size else f"<invalid {i}>" for i in np.asarray(ids).tolist()]
+
+
+def parse_tokens(text: str, vocab: Vocab, fmt: str = "auto") -> np.ndarray:
+    """Tokens as ``codec encode`` writes them -> ids. ``fmt``: names (one a line), ids
+    (integers), text (one character a token) or auto (detected). Raises ValueError naming
+    the first token that is not in the vocabulary."""
+    words = text.split()
+    if not words:
+        raise ValueError("no tokens in this file")
+    index = {n: i for i, n in enumerate(vocab.names)}
+    if fmt == "auto":
+        if all(w.lstrip("-").isdigit() for w in words):
+            fmt = "ids"
+        elif len(words) > 1 or words[0] in index:
+            fmt = "names"
+        else:
+            fmt = "text"
+    if fmt == "text":
+        return vocab.from_text("".join(words))
+    out = []
+    for n, w in enumerate(words, 1):
+        if fmt == "ids":
+            try:
+                i = int(w)
+            except ValueError:
+                raise ValueError(f"token {n}: {w!r} is not an integer id") from None
+            if not 0 <= i < len(vocab):
+                raise ValueError(f"token {n}: id {i} is not in the vocabulary (0..{len(vocab) - 1})")
+        elif w not in index:
+            raise ValueError(f"token {n}: {w!r} is not a token name (see `musicrnn codec encode`)")
+        out.append(i if fmt == "ids" else index[w])
+    return np.asarray(out, dtype=np.int64)

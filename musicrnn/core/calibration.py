@@ -2,8 +2,9 @@
 and a reliability diagram.
 
 Confidence is the largest probability under the model's own output activation (softmax,
-or Topcat, whose probabilities may sum to less than 1); NLL is always that of the
-renormalised distribution (softmax of the logits), so models are comparable.
+or Topcat, whose probabilities may sum to less than 1); NLL is that of the renormalised
+distribution the model samples from. Every held-out token is scored once, through the
+exact scorer (``evaluate.score_tokens``).
 """
 
 from __future__ import annotations
@@ -13,36 +14,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from .data import Streams
-from .rnn import CharRNN
-
-
-@torch.no_grad()
-def predictions(model: CharRNN, seqs: Sequence[np.ndarray], batch: int = 16, bptt: int = 128) -> dict:
-    """Per target token: confidence, whether the top guess was right, and its log-likelihood."""
-    model.eval()
-    device = next(model.parameters()).device
-    conf, correct, ll = [], [], []
-    state = None
-    for _, w in Streams.for_evaluation(seqs, batch, bptt).epoch(0, device=device):
-        logits, state = model(w.x, state, w.reset)
-        z = logits.flatten(0, 1).float()
-        y = w.y.flatten()
-        if model.cfg.output == "softmax":
-            p = torch.softmax(z, -1)
-        else:
-            from .activations import topcat_probs
-
-            p = topcat_probs(z, model.cfg.output)
-        c, guess = p.max(-1)
-        conf.append(c.cpu())
-        correct.append((guess == y).cpu())
-        ll.append(-F.cross_entropy(z, y, reduction="none").cpu())
-    return {"confidence": torch.cat(conf).numpy(), "correct": torch.cat(correct).numpy(),
-            "loglik": torch.cat(ll).numpy()}
+from .evaluate import score_tokens
 
 
 def reliability(conf: np.ndarray, correct: np.ndarray, bins: int = 15) -> dict:
@@ -57,8 +30,9 @@ def reliability(conf: np.ndarray, correct: np.ndarray, bins: int = 15) -> dict:
             "accuracy": acc.tolist(), "ece": ece}
 
 
-def calibration_report(model: CharRNN, seqs: Sequence[np.ndarray], bins: int = 15) -> dict:
-    pr = predictions(model, seqs)
+def calibration_report(model, seqs: Sequence[np.ndarray], bins: int = 15, scored: dict | None = None) -> dict:
+    """``scored``: the output of ``score_tokens`` for these seqs, if already computed."""
+    pr = scored or score_tokens(model, seqs)
     rel = reliability(pr["confidence"], pr["correct"], bins)
     return {"tokens": int(len(pr["correct"])), "nll_bits_per_token": float(-pr["loglik"].mean() / math.log(2)),
             "accuracy": float(pr["correct"].mean()), "mean_confidence": float(pr["confidence"].mean()),

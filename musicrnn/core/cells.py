@@ -38,11 +38,11 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from .activations import metallic_mean, IRIS_MM_SCALE
+from .activations import IRIS_SCALE, PHI as _PHI, SILVER as _SILVER
+from .config import canonical_activation
 
-ACTIVATION_CODES = {"tanh": 0, "iris": 1, "iris1": 1, "iris2": 2, "iris-mm": 3}
-_PHI = metallic_mean(1)
-_SILVER = metallic_mean(2)
+# kernel codes of the activations in activations.HIDDEN (fused in-place copies of them)
+ACTIVATION_CODES = {"tanh": 0, "phi-tanh": 1, "iris2": 2, "iris": 3}
 
 
 def _act_(x: Tensor, code: int) -> Tensor:
@@ -53,7 +53,7 @@ def _act_(x: Tensor, code: int) -> Tensor:
         return x.tanh_().mul_(_PHI)
     if code == 2:
         return x.mul_(0.5).tanh_().mul_(_SILVER)
-    return x.mul_(torch.rsqrt(x * x + 4.0)).mul_(IRIS_MM_SCALE)
+    return x.mul_(torch.rsqrt(x * x + 4.0)).mul_(IRIS_SCALE)
 
 
 def _act(x: Tensor, code: int, out: Optional[Tensor] = None) -> Tensor:
@@ -72,7 +72,7 @@ def _act_grad(y: Tensor, code: int) -> Tensor:
     if code == 2:  # s tanh(x/2): s/2 (1 - tanh^2)
         return 0.5 * _SILVER * (1.0 - (y / _SILVER) ** 2)
     # k x / sqrt(x^2 + 4): with u = y / k, 1 - u^2 = 4 / (x^2 + 4), derivative k/2 (1 - u^2)^1.5
-    return 0.5 * IRIS_MM_SCALE * (1.0 - (y / IRIS_MM_SCALE) ** 2).clamp(min=0.0) ** 1.5
+    return 0.5 * IRIS_SCALE * (1.0 - (y / IRIS_SCALE) ** 2).clamp(min=0.0) ** 1.5
 
 
 class LSTMScan(torch.autograd.Function):
@@ -183,9 +183,8 @@ class ResearchLSTM(nn.Module):
     def __init__(self, input_size: int, hidden: int, layers: int = 1, lite: bool = False,
                  activation: str = "tanh", dropout: float = 0.0):
         super().__init__()
-        if activation not in ACTIVATION_CODES:
-            raise ValueError(f"unknown activation {activation!r}: choose from {', '.join(ACTIVATION_CODES)}")
-        self.hidden, self.layers, self.lite, self.code = hidden, layers, lite, ACTIVATION_CODES[activation]
+        self.hidden, self.layers, self.lite = hidden, layers, lite
+        self.code = ACTIVATION_CODES[canonical_activation(activation)]
         g = hidden if lite else 4 * hidden
         self.w_ih = nn.ParameterList([nn.Parameter(torch.empty(g, input_size if k == 0 else hidden)) for k in range(layers)])
         self.w_hh = nn.ParameterList([nn.Parameter(torch.empty(g, hidden)) for _ in range(layers)])

@@ -7,6 +7,14 @@ then rename); ``config.json`` is written last and acts as the commit marker.
 
 A resumable training state sits beside the model in ``train_state.safetensors`` and
 ``train_state.json`` (optimizer moments, RNG state, carried hidden state, position).
+
+Reading a checkpoint (:func:`read_config`, :func:`load_arrays`) needs no torch: the
+sampler runs on NumPy arrays. Only the functions that take or return torch tensors
+import it.
+
+Format 2 renamed two activations (``activations.LEGACY``): a format-1 checkpoint's
+``iris`` is read as ``phi-tanh`` and its ``iris-mm`` as ``iris``, so old models keep
+their meaning.
 """
 
 from __future__ import annotations
@@ -16,18 +24,12 @@ import json
 import os
 from pathlib import Path
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from .errors import CheckpointError
 
 FORMAT = "musicrnn-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 STATE_T, STATE_J = "train_state.safetensors", "train_state.json"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; ``str(err)`` is one line naming the path and problem."""
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -40,7 +42,9 @@ def _write_json(path: Path, obj: dict) -> None:
     _atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n"))
 
 
-def _write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+def _write_tensors(path: Path, tensors: dict) -> None:
+    from safetensors.torch import save_file
+
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     _atomic_write(path, lambda p: save_file(tensors, str(p)))
 
@@ -53,7 +57,7 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_model(folder: str | os.PathLike, model: torch.nn.Module, config: dict) -> Path:
+def save_model(folder: str | os.PathLike, model, config: dict) -> Path:
     """Write weights, then the config (with the weights' hash). Returns the folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -61,6 +65,16 @@ def save_model(folder: str | os.PathLike, model: torch.nn.Module, config: dict) 
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **config, "weights_sha256": sha256(folder / WEIGHTS)}
     _write_json(folder / CONFIG, meta)
     return folder
+
+
+def _migrate(meta: dict) -> dict:
+    if meta.get("format_version", 1) < 2 and isinstance(meta.get("model"), dict):
+        from .activations import LEGACY
+
+        act = meta["model"].get("activation")
+        if act in LEGACY:
+            meta["model"]["activation"] = LEGACY[act]
+    return meta
 
 
 def read_config(folder: str | os.PathLike) -> dict:
@@ -83,11 +97,10 @@ def read_config(folder: str | os.PathLike) -> dict:
     if meta.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{folder}: checkpoint format {meta['format_version']} is newer than this musicrnn understands")
     meta["_folder"] = str(folder)
-    return meta
+    return _migrate(meta)
 
 
-def load_model_state(folder: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
-    """Return (state_dict, config) after checking the weights' hash."""
+def _checked_weights(folder) -> tuple[Path, dict]:
     meta = read_config(folder)
     folder = Path(meta["_folder"])
     wpath = folder / WEIGHTS
@@ -95,21 +108,43 @@ def load_model_state(folder: str | os.PathLike) -> tuple[dict[str, torch.Tensor]
         raise CheckpointError(f"{folder}: {WEIGHTS} is missing")
     if meta.get("weights_sha256") and sha256(wpath) != meta["weights_sha256"]:
         raise CheckpointError(f"{wpath}: weights do not match config.json (truncated or replaced file)")
+    return wpath, meta
+
+
+def load_arrays(folder: str | os.PathLike) -> tuple[dict, dict]:
+    """(weights as NumPy arrays, config) after checking the weights' hash. No torch."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    wpath, meta = _checked_weights(folder)
     try:
-        state = load_file(str(wpath))
+        return load_file(str(wpath)), meta
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{wpath}: unreadable weights ({e})") from None
-    return state, meta
 
 
-def save_train_state(folder: str | os.PathLike, tensors: dict[str, torch.Tensor], info: dict) -> None:
+def load_model_state(folder: str | os.PathLike) -> tuple[dict, dict]:
+    """(state_dict of torch tensors, config) after checking the weights' hash."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    wpath, meta = _checked_weights(folder)
+    try:
+        return load_file(str(wpath)), meta
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{wpath}: unreadable weights ({e})") from None
+
+
+def save_train_state(folder: str | os.PathLike, tensors: dict, info: dict) -> None:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     _write_tensors(folder / STATE_T, tensors)
     _write_json(folder / STATE_J, {**info, "tensors_sha256": sha256(folder / STATE_T)})
 
 
-def load_train_state(folder: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+def load_train_state(folder: str | os.PathLike) -> tuple[dict, dict]:
+    from safetensors.torch import load_file
+
     folder = Path(folder)
     if not (folder / STATE_J).is_file() or not (folder / STATE_T).is_file():
         raise CheckpointError(f"{folder}: no training state to resume from")

@@ -15,11 +15,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from .errors import DataError
+
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
-
-
-class DataError(ValueError):
-    """Too little data to stream; the message says how much is needed."""
 
 
 @dataclass
@@ -42,11 +40,6 @@ class Streams:
             self.batch = max(1, total // (bptt + 1))
             if total < bptt + 1:
                 raise DataError(f"only {total} tokens of data: need at least {bptt + 1} for one window of --bptt {bptt}")
-
-    @classmethod
-    def for_evaluation(cls, seqs: Sequence[np.ndarray], batch: int, bptt: int) -> "Streams":
-        """Fixed order, no augmentation; the window shrinks so a tiny set still counts."""
-        return cls(seqs, batch, max(1, min(bptt, sum(len(s) for s in seqs) - 1)), shuffle=False)
 
     def layout(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         """(tokens, starts) for one epoch, shaped (B, n+1); the same for the same (seed, epoch)."""

@@ -1,28 +1,44 @@
 """Streaming sampling: the recurrent state advances one token at a time (no recomputation).
 
-On the CPU the per-token step runs in NumPy on cached weights: at batch size 1 a step is
-a few small matrix-vector products, where NumPy's call overhead is a fraction of
-PyTorch's (measured in docs/benchmarks.md). The prompt is read once by the model's fused
-``forward``. Randomness comes from one NumPy generator seeded by the caller, so the same
-seed gives the same tokens.
+Torch-free. On the CPU a step runs in NumPy on weights read straight from the
+checkpoint (:class:`NumpyStepper`): at batch size 1 a step is a few small
+matrix-vector products, where NumPy's call overhead is a fraction of PyTorch's, and the
+command line starts without importing torch at all. Any object with the same
+``start``/``step`` methods can drive :func:`sample` (``rnn.TorchStepper`` does, for GPUs).
+
+The step's matrix products are far too small for a thread pool: :func:`sample` runs them
+on one BLAS thread (threadpoolctl), so that sampling does not collapse when another
+process is busy on the same cores. Randomness comes from one NumPy generator seeded by
+the caller, so the same seed gives the same tokens.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
-import torch
 
-from .cells import _act
-from .rnn import CharRNN
+from .activations import hidden_activation, sampling_logits
+from .config import RNNConfig
 
 StopFn = Callable[[int, int], bool]  # (row, token) -> True to end that row *before* keeping token
 
 
+class Stepper(Protocol):
+    output: str
+
+    def start(self, prompt: Sequence[int], n: int) -> tuple[np.ndarray, object]:
+        """Read the prompt in ``n`` rows: (logits (n, V) after its last token, state)."""
+
+    def step(self, tokens: np.ndarray, state) -> tuple[np.ndarray, object]:
+        """tokens (n,) -> (logits (n, V), new state)."""
+
+
 def filter_probs(logits: np.ndarray, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> np.ndarray:
     """Temperature, then top-k, then nucleus (top-p). logits: (B, V) -> probabilities (B, V)."""
-    z = logits.astype(np.float64) / max(temperature, 1e-6)
+    if not temperature > 0:
+        raise ValueError("temperature must be > 0")
+    z = logits.astype(np.float64) / temperature
     if top_k and top_k < z.shape[-1]:
         kth = np.partition(z, -top_k, axis=-1)[:, -top_k][:, None]
         z = np.where(z < kth, -np.inf, z)
@@ -45,103 +61,139 @@ def draw(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.minimum((c < u[:, None]).sum(-1), p.shape[-1] - 1)
 
 
-class NumpyStepper:
-    """A CharRNN's single-step inference in NumPy (float32), for fast CPU streaming.
+def _ifog(h: int) -> np.ndarray:
+    """Rows of PyTorch's (i, f, g, o) gate layout in the (i, f, o, g) order used here."""
+    return np.r_[0:2 * h, 3 * h:4 * h, 2 * h:3 * h]
 
-    Covers ``nn.LSTM``/``nn.GRU`` and the research cell (LSTM / LSTM-LITE, any activation).
-    LSTM gates are kept in the order (i, f, o, g).
+
+def _sig(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class NumpyStepper:
+    """A char-RNN's single-step inference in NumPy (float32), from its weights alone.
+
+    Covers ``nn.LSTM``/``nn.GRU``, the research cell (LSTM / LSTM-LITE, any activation)
+    and the temporal attention layer. ``weights`` is the model's state dict as NumPy
+    arrays (``checkpoint.load_arrays``); LSTM gates are kept in the order (i, f, o, g).
     """
 
-    def __init__(self, model: CharRNN):
-        sd = {k: v.detach().cpu().float().numpy() for k, v in model.state_dict().items()}
-        self.cell, self.H, self.L = model.cfg.cell, model.cfg.hidden, model.cfg.layers
+    def __init__(self, weights: dict[str, np.ndarray], cfg: RNNConfig):
+        sd = {k: np.asarray(v, np.float32) for k, v in weights.items()}
+        self.cfg = cfg.validate()
+        self.output = cfg.output
+        self.cell, self.H, self.L = cfg.cell, cfg.hidden, cfg.layers
+        self.act = hidden_activation(cfg.activation)
         self.emb = sd["embed.weight"]
         self.head_w, self.head_b = np.ascontiguousarray(sd["head.weight"].T), sd["head.bias"]
+        H, order = self.H, _ifog(self.H)
         self.layers = []
-        self.code = 0
-        H = self.H
-        ifog = np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]
         for k in range(self.L):
-            if not model.fused:  # research cell: its own (i, f, o, g) weights and activation
-                self.code = model.rnn.code
-                w_ih, w_hh, b = (t.detach().cpu().float().numpy() for t in model.rnn._layer_weights(k))
-                if model.rnn.lite:
-                    w_ih = np.tile(w_ih, (4, 1))
+            if not cfg.uses_fused:  # research cell: rnn.w_ih.k, rnn.w_hh.k, rnn.bias.k
+                w_ih, w_hh, b = sd[f"rnn.w_ih.{k}"], sd[f"rnn.w_hh.{k}"], sd[f"rnn.bias.{k}"]
+                if cfg.cell == "lstm-lite":  # one matrix for all gates; bias rows (i, f, g, o)
+                    w_ih, w_hh, b = np.tile(w_ih, (4, 1)), np.tile(w_hh, (4, 1)), b[[0, 1, 3, 2]].reshape(-1)
+                else:
+                    w_ih, w_hh, b = w_ih[order], w_hh[order], b[order]
                 self.layers.append((np.ascontiguousarray(np.concatenate([w_ih, w_hh], 1).T), b))
                 continue
             w_ih, w_hh = sd[f"rnn.weight_ih_l{k}"], sd[f"rnn.weight_hh_l{k}"]
             b_ih, b_hh = sd[f"rnn.bias_ih_l{k}"], sd[f"rnn.bias_hh_l{k}"]
             if self.cell == "lstm":
-                w = np.concatenate([w_ih, w_hh], 1)[ifog]
-                self.layers.append((np.ascontiguousarray(w.T), (b_ih + b_hh)[ifog]))
+                w = np.concatenate([w_ih, w_hh], 1)[order]
+                self.layers.append((np.ascontiguousarray(w.T), (b_ih + b_hh)[order]))
             else:
                 self.layers.append((np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T), b_ih, b_hh))
+        self.att = None
+        if cfg.attention:
+            t = lambda name: (np.ascontiguousarray(sd[f"att.{name}.weight"].T), sd[f"att.{name}.bias"])
+            self.att = {name: t(name) for name in "qkvo"}
 
-    @staticmethod
-    def _sig(x):
-        return 1.0 / (1.0 + np.exp(-x))
+    @classmethod
+    def from_model(cls, model) -> "NumpyStepper":
+        """From a torch ``CharRNN`` (already in memory)."""
+        return cls({k: v.detach().cpu().float().numpy() for k, v in model.state_dict().items()}, model.cfg)
 
-    def _act(self, x: np.ndarray) -> np.ndarray:
-        return _act(torch.from_numpy(x), self.code).numpy()
+    def init_state(self, n: int) -> list[np.ndarray]:
+        z = np.zeros((self.L, n, self.H), np.float32)
+        state = [z, z.copy()] if self.cell != "gru" else [z]
+        if self.att is not None:
+            N = self.cfg.attention
+            state += [np.zeros((n, N, self.H), np.float32), np.zeros((n, N), bool)]
+        return state
+
+    def start(self, prompt: Sequence[int], n: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        state = self.init_state(n)
+        logits = None
+        for t in prompt:
+            logits, state = self.step(np.full(n, int(t)), state)
+        return logits, state
+
+    def _attend(self, y: np.ndarray, memory: np.ndarray, valid: np.ndarray):
+        """One query per row over its last ``attention`` outputs, itself included."""
+        (wq, bq), (wk, bk), (wv, bv), (wo, bo) = (self.att[c] for c in "qkvo")
+        kv = np.concatenate([memory[:, 1:], y[:, None]], 1)  # (B, N, H)
+        ok = np.concatenate([valid[:, 1:], np.ones((len(y), 1), bool)], 1)
+        scores = np.einsum("bh,bnh->bn", y @ wq + bq, kv @ wk + bk) / np.sqrt(self.H)
+        scores = np.where(ok, scores, -np.inf)
+        a = np.exp(scores - scores.max(-1, keepdims=True))
+        a /= a.sum(-1, keepdims=True)
+        return y + np.einsum("bn,bnh->bh", a, kv @ wv + bv) @ wo + bo, kv, ok
 
     def step(self, tokens: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """tokens (B,), state [h (L,B,H)] or [h, c] -> logits (B, V), new state."""
+        """tokens (B,), state from :meth:`init_state` or a previous step -> logits (B, V), new state."""
         x = self.emb[tokens]
-        H, sig = self.H, self._sig
+        H, act = self.H, self.act
         hs, cs = [], []
         for k, lw in enumerate(self.layers):
             h = state[0][k]
             if self.cell != "gru":
                 a = np.concatenate([x, h], 1) @ lw[0] + lw[1]
-                g = sig(a[:, :3 * H])
-                c = g[:, H:2 * H] * state[1][k] + g[:, :H] * self._act(a[:, 3 * H:])
-                x = g[:, 2 * H:] * self._act(c)
+                g = _sig(a[:, :3 * H])
+                c = g[:, H:2 * H] * state[1][k] + g[:, :H] * act(a[:, 3 * H:])
+                x = g[:, 2 * H:] * act(c)
                 cs.append(c)
             else:
                 gi, gh = x @ lw[0] + lw[2], h @ lw[1] + lw[3]
-                r, z = sig(gi[:, :H] + gh[:, :H]), sig(gi[:, H:2 * H] + gh[:, H:2 * H])
+                r, z = _sig(gi[:, :H] + gh[:, :H]), _sig(gi[:, H:2 * H] + gh[:, H:2 * H])
                 n = np.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
                 x = (1 - z) * n + z * h
             hs.append(x)
         new = [np.stack(hs)] + ([np.stack(cs)] if cs else [])
+        if self.att is not None:
+            x, memory, valid = self._attend(x, state[-2], state[-1])
+            new += [memory, valid]
         return x @ self.head_w + self.head_b, new
 
 
-@torch.no_grad()
-def sample(model: CharRNN, prompt: Sequence[int], n: int, max_tokens: int, *, temperature: float = 1.0,
+def sample(stepper: Stepper, prompt: Sequence[int], n: int, max_tokens: int, *, temperature: float = 1.0,
            top_k: int = 0, top_p: float = 1.0, seed: int = 0, stop: StopFn | None = None,
            forbid: Sequence[int] = ()) -> list[list[int]]:
     """Draw ``n`` continuations of ``prompt`` in one batch; each is at most ``max_tokens`` long.
 
     A row ends when ``stop(row, token)`` says so. Tokens in ``forbid`` are never drawn.
+    Tokens are drawn from the distribution the model's output activation defines
+    (:func:`~musicrnn.core.activations.sampling_logits`).
     """
-    model.eval()
-    device = next(model.parameters()).device
+    from threadpoolctl import threadpool_limits
+
     rng = np.random.default_rng(seed)
-    x = torch.as_tensor(list(prompt), dtype=torch.long, device=device).view(1, -1).expand(n, -1)
-    logits_t, state_t = model(x)
-    logits = logits_t[:, -1].float().cpu().numpy()
-    on_cpu = device.type == "cpu" and model.att is None  # NumPy path (all cells; attention runs in torch)
-    if on_cpu:
-        stepper = NumpyStepper(model)
-        state = [s.float().numpy() for s in state_t]
-    banned = np.zeros(logits.shape[-1], bool)
-    banned[list(forbid)] = True
     out: list[list[int]] = [[] for _ in range(n)]
-    alive = [True] * n
-    for _ in range(max_tokens):
-        tok = draw(filter_probs(np.where(banned, -np.inf, logits), temperature, top_k, top_p), rng)
-        for r, t in enumerate(tok.tolist()):
-            if alive[r]:
-                if stop is not None and stop(r, t):
-                    alive[r] = False
-                else:
-                    out[r].append(t)
-        if not any(alive):
-            break
-        if on_cpu:
+    with threadpool_limits(limits=1, user_api="blas"):
+        logits, state = stepper.start(prompt, n)
+        banned = np.zeros(logits.shape[-1], bool)
+        banned[list(forbid)] = True
+        alive = [True] * n
+        for _ in range(max_tokens):
+            z = np.where(banned, -np.inf, sampling_logits(logits, stepper.output))
+            tok = draw(filter_probs(z, temperature, top_k, top_p), rng)
+            for r, t in enumerate(tok.tolist()):
+                if alive[r]:
+                    if stop is not None and stop(r, t):
+                        alive[r] = False
+                    else:
+                        out[r].append(t)
+            if not any(alive):
+                break
             logits, state = stepper.step(tok, state)
-        else:
-            lt, state_t = model.step(torch.as_tensor(tok, device=device), state_t)
-            logits = lt.float().cpu().numpy()
     return out

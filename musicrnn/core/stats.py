@@ -1,9 +1,11 @@
 """Statistics for multi-seed comparisons: mean, standard deviation, 95% confidence
-interval (Student's t), and paired tests between variants run on the same seeds."""
+interval (Student's t), paired tests between variants run on the same seeds, and Holm's
+correction for several tests."""
 
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 from scipy import stats
@@ -28,3 +30,18 @@ def paired(a, b) -> dict:
         w = 1.0
     return {"mean_diff": d["mean"], "ci95_diff": d["ci95"], "t": float(t.statistic),
             "p_t": float(t.pvalue), "p_wilcoxon": w}
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni step-down adjusted p-values, in the input order. The i-th smallest of
+    m p-values is multiplied by m - i + 1, made monotone, and capped at 1. NaNs stay NaN
+    and do not count in m."""
+    p = np.asarray(pvalues, dtype=np.float64).reshape(-1)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    m = ok.size
+    if m:
+        order = ok[np.argsort(p[ok], kind="stable")]
+        adj = np.maximum.accumulate(p[order] * (m - np.arange(m)))
+        out[order] = np.minimum(adj, 1.0)
+    return [float(v) for v in out]

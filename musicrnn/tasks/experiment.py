@@ -4,6 +4,11 @@ each), then mean, standard deviation, 95% confidence interval and paired tests.
 Runs are deterministic and resumable: a finished run (OUT/<variant>/seed<k>/metrics.json)
 is read back instead of retrained, so re-running gives identical numbers.
 
+Every score comes from the exact scorer (each held-out token once, independent of
+``--batch`` and ``--bptt``): validation bits/token picks each run's best checkpoint, and
+test bits/token is that checkpoint's score on the test files, measured once. Where a
+table holds several comparisons, Holm-adjusted p-values stand beside the raw ones.
+
 Besides the losses, each run's best checkpoint is scored on the validation pieces for
 calibration (accuracy, mean confidence, expected calibration error; cached in
 calibration.json), and the experiment draws one reliability diagram per variant with the
@@ -21,13 +26,13 @@ import numpy as np
 
 from ..codec import Vocab
 from ..core.calibration import calibration_report
-from ..core.data import DataError
-from ..core.stats import paired, summarize
+from ..core.errors import DataError
+from ..core.stats import holm, paired, summarize
 from ..core.train import TrainConfig
 from .music import Corpus, load_corpus, load_model, train_music
 
 # metric -> which direction is better
-METRICS = {"valid_bits_per_token": "lower", "train_bits_per_token_last50": "lower",
+METRICS = {"valid_bits_per_token": "lower", "test_bits_per_token": "lower", "train_bits_per_token_last50": "lower",
            "valid_ece": "lower", "valid_accuracy": "higher", "valid_mean_confidence": "(compare with accuracy)"}
 
 
@@ -35,32 +40,35 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", name) or "baseline"
 
 
-def run_one(data, out: Path, mcfg: dict, tcfg: TrainConfig, valid_fraction: float, max_transpose: int, log,
-            corpus: Corpus) -> dict:
+def run_one(data, out: Path, mcfg: dict, tcfg: TrainConfig, valid_fraction: float, test_fraction: float,
+            max_transpose: int, log, corpus: Corpus) -> dict:
     done = out / "metrics.json"
     if done.is_file() and json.loads(done.read_text()).get("finished"):
-        _check_same_settings(out, mcfg, tcfg, valid_fraction, max_transpose)
+        _check_same_settings(out, mcfg, tcfg, valid_fraction, test_fraction, max_transpose)
         summary = json.loads(done.read_text())
     else:
-        summary = train_music(data, out, mcfg, tcfg, valid_fraction=valid_fraction, max_transpose=max_transpose,
-                              resume=(out / "last" / "train_state.json").is_file(), log=lambda m: None,
-                              corpus=corpus)
+        summary = train_music(data, out, mcfg, tcfg, valid_fraction=valid_fraction, test_fraction=test_fraction,
+                              max_transpose=max_transpose, resume=(out / "last" / "train_state.json").is_file(),
+                              force=True, log=lambda m: None, corpus=corpus)
     hist = summary["loss_history"]
     cal = _calibration(out, corpus.valid)
     return {"valid_bits_per_token": summary["best_valid_bits_per_token"],
+            "test_bits_per_token": summary.get("test_bits_per_token", float("nan")),
             "train_bits_per_token_last50": float(np.mean(hist[-50:]) / math.log(2)),
             "valid_ece": cal["ece"], "valid_accuracy": cal["accuracy"], "valid_mean_confidence": cal["mean_confidence"],
             "train_seconds": summary["train_seconds"], "steps": summary["steps"]}
 
 
-def _check_same_settings(out: Path, mcfg: dict, tcfg: TrainConfig, valid_fraction: float, max_transpose: int) -> None:
+def _check_same_settings(out: Path, mcfg: dict, tcfg: TrainConfig, valid_fraction: float, test_fraction: float,
+                         max_transpose: int) -> None:
     """A finished run is only reused if it was trained with exactly these settings."""
     saved = json.loads((out / "config.json").read_text())
     want_train = {k: v for k, v in tcfg.__dict__.items() if k != "device"}
     got_train = {k: v for k, v in saved["train"].items() if k != "device"}
     diffs = [k for k in mcfg if mcfg[k] != saved["model"].get(k)]
     diffs += [k for k in want_train if want_train[k] != got_train.get(k)]
-    diffs += [k for k, v in (("valid_fraction", valid_fraction), ("max_transpose", max_transpose))
+    diffs += [k for k, v in (("valid_fraction", valid_fraction), ("test_fraction", test_fraction),
+                             ("max_transpose", max_transpose))
               if saved["data"].get(k) != v]
     if diffs:
         raise DataError(f"{out}: a finished run with other settings ({', '.join(diffs)}); use a new --out")
@@ -76,18 +84,19 @@ def _calibration(out: Path, valid_seqs) -> dict:
     return rep
 
 
-def run_experiment(data, out, configs: dict, seeds: list[int], valid_fraction: float = 0.1, log=print) -> dict:
+def run_experiment(data, out, configs: dict, seeds: list[int], valid_fraction: float = 0.1, test_fraction: float = 0.1,
+                   log=print) -> dict:
     """configs: variant name -> (model config dict, TrainConfig, max_transpose)."""
     out = Path(out)
-    corpus = load_corpus(data, Vocab(), valid_fraction)  # encoded once, for every run
+    corpus = load_corpus(data, Vocab(), valid_fraction, test_fraction)  # encoded once, for every run
     runs: dict[str, dict[int, dict]] = {}
     for name, (mcfg, tcfg, transpose) in configs.items():
         runs[name] = {}
         for seed in seeds:
             cfg = TrainConfig(**{**tcfg.__dict__, "seed": seed})
             log(f"{name or 'baseline'} seed {seed}")
-            runs[name][seed] = run_one(data, out / _slug(name) / f"seed{seed}", mcfg, cfg, valid_fraction, transpose, log,
-                                       corpus)
+            runs[name][seed] = run_one(data, out / _slug(name) / f"seed{seed}", mcfg, cfg, valid_fraction,
+                                       test_fraction, transpose, log, corpus)
     names = list(configs)
     result = {"data": str(data), "seeds": seeds, "variants": names,
               "configs": {n: {"model": c[0], "train": {k: v for k, v in c[1].__dict__.items() if k != "seed"},
@@ -131,12 +140,17 @@ def markdown(r: dict) -> str:
             s = r["summary"][n][m]
             lines.append(f"| {n or 'baseline'} | {s['mean']:.4f} | {s['std']:.4f} | [{s['ci95'][0]:.4f}, {s['ci95'][1]:.4f}] |")
         if r["paired_vs_first"]:
-            lines += ["", f"Paired against `{r['variants'][0]}` (same seeds):", "",
-                      "| variant | mean difference | 95% CI of difference | paired t p | Wilcoxon p |", "|---|---|---|---|---|"]
-            for n, p in r["paired_vs_first"].items():
+            several = len(r["paired_vs_first"]) > 1
+            lines += ["", f"Paired against `{r['variants'][0]}` (same seeds)"
+                      + (f"; Holm: adjusted over the {len(r['paired_vs_first'])} comparisons of this table" if several else "")
+                      + ":", "",
+                      "| variant | mean difference | 95% CI of difference | paired t p |" + (" Holm p |" if several else "")
+                      + " Wilcoxon p |", "|---|---|---|---|---|" + ("---|" if several else "")]
+            adjusted = holm([p[m]["p_t"] for p in r["paired_vs_first"].values()])
+            for (n, p), h in zip(r["paired_vs_first"].items(), adjusted):
                 q = p[m]
                 lines.append(f"| {n} | {q['mean_diff']:+.4f} | [{q['ci95_diff'][0]:+.4f}, {q['ci95_diff'][1]:+.4f}] "
-                             f"| {q['p_t']:.3g} | {q['p_wilcoxon']:.3g} |")
+                             f"| {q['p_t']:.3g} |" + (f" {h:.3g} |" if several else "") + f" {q['p_wilcoxon']:.3g} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -1,8 +1,16 @@
-"""The music task: MIDI folders -> token streams -> char-RNN -> sampled MIDI."""
+"""The music task: MIDI folders -> token streams -> char-RNN -> sampled MIDI.
+
+Sampling (:func:`load_generator`, :func:`generate`, :func:`sample_to_files`) needs no
+torch: it runs on NumPy arrays read from the checkpoint, so ``musicrnn sample`` starts
+in a fraction of a second. Training and scoring import torch when they are called.
+``sample_to_files`` is the one function that the command line and the page both call.
+"""
 
 from __future__ import annotations
 
+import math
 import os
+import shutil
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,43 +19,56 @@ from typing import Callable
 import numpy as np
 
 from .. import __version__
-from ..codec import BOS, EOS, PAD, CodecConfig, MidiError, Vocab, encode, iter_midi_files, read_midi, transpose
+from ..codec import BOS, EOS, PAD, CodecConfig, MidiError, Vocab, decode, encode, iter_midi_files, read_midi, transpose, write_midi
 from ..codec.tokens import Clock
-from ..core.checkpoint import CheckpointError, load_model_state
-from ..core.data import Transform
-from ..core.rnn import CharRNN, RNNConfig
-from ..core.sample import sample
-from ..core.train import TrainConfig, evaluate_bits, train
+from ..core.checkpoint import CONFIG, load_arrays, read_config
+from ..core.config import RNNConfig
+from ..core.errors import CheckpointError, DataError, SettingsError
+from ..core.sample import NumpyStepper, sample
+from ..shipped import default_checkpoint
 
-ROOT = Path(__file__).resolve().parents[2]
-CHECKPOINTS = ROOT / "checkpoints"
-DEFAULT_CHECKPOINT = CHECKPOINTS / "folk"
+SPLITS = ("train", "valid", "test")
 
 
 @dataclass
 class Corpus:
     train: list[np.ndarray] = field(default_factory=list)
     valid: list[np.ndarray] = field(default_factory=list)
+    test: list[np.ndarray] = field(default_factory=list)
     train_files: list[str] = field(default_factory=list)
     valid_files: list[str] = field(default_factory=list)
+    test_files: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # one line each: "path: problem"
 
     @property
     def n_tokens(self) -> int:
-        return int(sum(len(s) for s in self.train) + sum(len(s) for s in self.valid))
+        return int(sum(len(s) for part in (self.train, self.valid, self.test) for s in part))
+
+    def add(self, split: str, ids: np.ndarray, rel: str) -> None:
+        getattr(self, split).append(ids)
+        getattr(self, f"{split}_files").append(rel)
+
+    def move_last(self, src: str, dst: str) -> None:
+        self.add(dst, getattr(self, src).pop(), getattr(self, f"{src}_files").pop())
 
 
-def in_validation(rel_path: str, fraction: float) -> bool:
-    """A file's split depends only on its path inside the folder: stable across runs and seeds."""
-    return zlib.crc32(rel_path.replace(os.sep, "/").encode()) % 10_000 < fraction * 10_000
+def split_of(rel_path: str, valid_fraction: float, test_fraction: float = 0.0) -> str:
+    """A file's split depends only on its path inside the folder: stable across runs and
+    seeds. Validation and test take disjoint ranges of the path's hash."""
+    h = zlib.crc32(rel_path.replace(os.sep, "/").encode()) % 10_000
+    if h < valid_fraction * 10_000:
+        return "valid"
+    return "test" if h < (valid_fraction + test_fraction) * 10_000 else "train"
 
 
-def load_corpus(data: str | os.PathLike, vocab: Vocab, valid_fraction: float = 0.1,
+def load_corpus(data: str | os.PathLike, vocab: Vocab, valid_fraction: float = 0.1, test_fraction: float = 0.0,
                 progress: Callable | None = None) -> Corpus:
     """Encode every MIDI file under ``data``; bad files are skipped and listed, not fatal."""
     data = Path(data)
     if not data.exists():
         raise MidiError(data, "no such file or folder")
+    if not (0 <= valid_fraction < 1 and 0 <= test_fraction < 1 and valid_fraction + test_fraction < 1):
+        raise SettingsError("the validation and test fractions must each be in [0, 1) and leave files to train on")
     files = iter_midi_files([data])
     if not files:
         raise MidiError(data, "no MIDI files (.mid/.midi) found here")
@@ -59,58 +80,58 @@ def load_corpus(data: str | os.PathLike, vocab: Vocab, valid_fraction: float = 0
             corpus.skipped.append(str(e))
             continue
         rel = str(f.relative_to(data)) if data.is_dir() else f.name
-        if valid_fraction > 0 and in_validation(rel, valid_fraction):
-            corpus.valid.append(ids), corpus.valid_files.append(rel)
-        else:
-            corpus.train.append(ids), corpus.train_files.append(rel)
-    if not corpus.train and not corpus.valid:
+        corpus.add(split_of(rel, valid_fraction, test_fraction) if valid_fraction > 0 else "train", ids, rel)
+    if not corpus.train and not corpus.valid and not corpus.test:
         raise MidiError(data, f"none of the {len(files)} MIDI files could be read")
-    if not corpus.valid:  # tiny folders: hold out the last training piece
-        corpus.valid.append(corpus.train.pop()), corpus.valid_files.append(corpus.train_files.pop())
-    if not corpus.train:
-        corpus.train.append(corpus.valid[0]), corpus.train_files.append(corpus.valid_files[0])
+    for split in ("valid", "test"):  # keep at least one training piece, then fill the held-out splits
+        while not corpus.train and getattr(corpus, split):
+            corpus.move_last(split, "train")
+    if not corpus.valid and valid_fraction > 0 and len(corpus.train) > 1:  # tiny folders
+        corpus.move_last("train", "valid")
+    if not corpus.valid:
+        corpus.add("valid", corpus.train[0], corpus.train_files[0])
+    if not corpus.test and test_fraction > 0 and len(corpus.train) > 2:
+        corpus.move_last("train", "test")
     return corpus
 
 
-def transposer(vocab: Vocab, max_semitones: int) -> Transform | None:
+def transposer(vocab: Vocab, max_semitones: int):
     """Augmentation: each piece, each epoch, moves by a random -m..+m semitones (drums stay)."""
     if max_semitones <= 0:
         return None
     return lambda seq, rng: transpose(seq, int(rng.integers(-max_semitones, max_semitones + 1)), vocab)
 
 
-def train_music(data, out, model_cfg: dict, train_cfg: TrainConfig, *, valid_fraction: float = 0.1,
-                max_transpose: int = 5, resume: bool = False, command: str = "", progress=None,
-                log=print, corpus: Corpus | None = None) -> dict:
-    """Train on the MIDI under ``data``; ``corpus`` may pass it already encoded (with this
-    ``valid_fraction``), so that many runs on one folder encode it once."""
-    vocab = Vocab()
-    corpus = corpus or load_corpus(data, vocab, valid_fraction, progress)
-    for line in corpus.skipped:
-        log(f"skipped {line}")
-    log(f"{len(corpus.train)} training and {len(corpus.valid)} validation pieces, {corpus.n_tokens:,} tokens"
-        + (f"; {len(corpus.skipped)} files skipped" if corpus.skipped else ""))
-    meta = {"musicrnn_version": __version__, "task": "music", "codec": vocab.cfg.to_dict(),
-            "vocabulary": vocab.names, "command": command,
-            "data": {"folder": str(data), "train_pieces": len(corpus.train), "valid_pieces": len(corpus.valid),
-                     "tokens": corpus.n_tokens, "skipped": len(corpus.skipped), "valid_fraction": valid_fraction,
-                     "max_transpose": max_transpose}}
-    cfg = RNNConfig(vocab_size=len(vocab), **model_cfg)
-    summary = train(cfg, train_cfg, corpus.train, corpus.valid, out, meta=meta,
-                    transform=transposer(vocab, max_transpose), resume=resume, progress=progress is not None, log=log)
-    summary["skipped_files"] = corpus.skipped
-    return summary
-
-
-def load_model(checkpoint: str | os.PathLike | None = None, device: str = "cpu") -> tuple[CharRNN, Vocab, dict]:
-    """Load a music checkpoint; ``None`` means the shipped default melody model."""
-    path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
-    state, meta = load_model_state(path)
+# --- checkpoints ------------------------------------------------------------------------
+def _vocab_of(path, meta: dict) -> Vocab:
     if meta.get("task") != "music":
         raise CheckpointError(f"{path}: a {meta.get('task')!r} checkpoint, not a music model")
     vocab = Vocab(CodecConfig.from_dict(meta["codec"]))
     if meta.get("vocabulary") and meta["vocabulary"] != vocab.names:
         raise CheckpointError(f"{path}: its token vocabulary differs from this version's codec")
+    return vocab
+
+
+def load_generator(checkpoint: str | os.PathLike | None = None) -> tuple[NumpyStepper, Vocab, dict]:
+    """A streaming sampler for a music checkpoint (``None``: the shipped default), no torch."""
+    path = Path(checkpoint) if checkpoint else default_checkpoint()
+    arrays, meta = load_arrays(path)
+    vocab = _vocab_of(path, meta)
+    try:
+        stepper = NumpyStepper(arrays, RNNConfig.from_dict(meta["model"]))
+    except (KeyError, ValueError, IndexError) as e:
+        raise CheckpointError(f"{path}: weights do not fit the model described in config.json ({e})") from None
+    return stepper, vocab, meta
+
+
+def load_model(checkpoint: str | os.PathLike | None = None, device: str = "cpu"):
+    """(torch CharRNN, vocab, config) for a music checkpoint; ``None`` means the shipped default."""
+    from ..core.checkpoint import load_model_state
+    from ..core.rnn import CharRNN
+
+    path = Path(checkpoint) if checkpoint else default_checkpoint()
+    state, meta = load_model_state(path)
+    vocab = _vocab_of(path, meta)
     model = CharRNN(RNNConfig.from_dict(meta["model"]))
     try:
         model.load_state_dict(state)
@@ -119,15 +140,135 @@ def load_model(checkpoint: str | os.PathLike | None = None, device: str = "cpu")
     return model.to(device).eval(), vocab, meta
 
 
-def generate(model: CharRNN, vocab: Vocab, *, n: int = 1, seconds: float | None = 30.0, tokens: int | None = None,
+# --- training -------------------------------------------------------------------------------
+RESUME_MAY_CHANGE = ("max_steps", "minutes", "device")  # everything else must match the run
+WEIGHT_SHAPING = ("embed", "hidden", "layers", "cell", "activation", "output", "fused", "attention")
+
+
+def run_settings(out: str | os.PathLike) -> dict:
+    """The settings a run in ``out`` was started with: {"model", "train", "data"} (for --resume)."""
+    last = Path(out) / "last"
+    if not (last / "train_state.json").is_file():
+        raise CheckpointError(f"{out}: nothing to resume (no last/train_state.json)")
+    meta = read_config(last)
+    return {"model": meta["model"], "train": meta["train"], "data": meta["data"], "init": meta.get("init")}
+
+
+def _differences(want: dict, have: dict, keys) -> list[str]:
+    return [f"{k} ({have.get(k)!r} -> {want.get(k)!r})" for k in keys if want.get(k) != have.get(k)]
+
+
+def _prepare_out(out: Path, resume: bool, force: bool) -> None:
+    holds_model = (out / CONFIG).is_file() or (out / "last").is_dir()
+    if resume or not holds_model:
+        return
+    if not force:
+        raise CheckpointError(f"{out}: already holds a model; continue it with --resume, or replace it with --force")
+    for name in ("last", CONFIG, "model.safetensors", "metrics.json"):
+        p = out / name
+        shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+
+
+def train_music(data, out, model_cfg: dict, train_cfg, *, valid_fraction: float = 0.1, test_fraction: float = 0.1,
+                max_transpose: int = 5, resume: bool = False, force: bool = False, init: str | os.PathLike | None = None,
+                command: str = "", progress=None, log=print, corpus: Corpus | None = None) -> dict:
+    """Train on the MIDI under ``data`` into the folder ``out``.
+
+    ``init``: a music checkpoint to fine-tune (its model settings are used; those given in
+    ``model_cfg`` must match them, except dropout). ``resume``: continue the run in ``out``
+    with exactly its settings (only ``RESUME_MAY_CHANGE`` may differ). ``force``: replace a
+    model already in ``out``. ``corpus``: the folder already encoded with these fractions.
+    """
+    from ..core.checkpoint import load_model_state
+    from ..core.train import TrainConfig, train
+
+    out = Path(out)
+    vocab = Vocab()
+    data_settings = {"valid_fraction": valid_fraction, "test_fraction": test_fraction, "max_transpose": max_transpose}
+    init_weights, init_meta = None, None
+    if init:
+        init_weights, init_meta = load_model_state(init)
+        _vocab_of(init, init_meta)
+        base = dict(init_meta["model"])
+        diffs = _differences({**base, **model_cfg}, base, WEIGHT_SHAPING)
+        if diffs:
+            raise SettingsError(f"--init {init}: a fine-tuned model keeps its shape; these differ: {', '.join(diffs)}")
+        model_cfg = {**base, **{k: v for k, v in model_cfg.items() if k not in WEIGHT_SHAPING}}
+    if resume:
+        saved = run_settings(out)
+        want_train = {k: v for k, v in vars(train_cfg).items() if k not in RESUME_MAY_CHANGE}
+        diffs = _differences(model_cfg, saved["model"], [k for k in model_cfg if k != "vocab_size"])
+        diffs += _differences(want_train, saved["train"], want_train)
+        diffs += _differences(data_settings, saved["data"], data_settings)
+        init_path = str(init) if init else None
+        if init_path != (saved.get("init") or {}).get("path"):
+            diffs.append(f"init ({(saved.get('init') or {}).get('path')!r} -> {init_path!r})")
+        if diffs:
+            raise SettingsError(f"{out}: --resume continues the run with its own settings; these differ: "
+                                f"{', '.join(diffs)}. Leave them out, or start a new run (new --out or --force)")
+    _prepare_out(out, resume, force)
+    RNNConfig(vocab_size=len(vocab), **model_cfg).validate()
+    TrainConfig.validate(train_cfg)
+    corpus = corpus or load_corpus(data, vocab, valid_fraction, test_fraction, progress)
+    for line in corpus.skipped:
+        log(f"skipped {line}")
+    log(f"{len(corpus.train)} training, {len(corpus.valid)} validation and {len(corpus.test)} test pieces, "
+        f"{corpus.n_tokens:,} tokens" + (f"; {len(corpus.skipped)} files skipped" if corpus.skipped else ""))
+    counts = {"train_pieces": len(corpus.train), "valid_pieces": len(corpus.valid), "test_pieces": len(corpus.test),
+              "tokens": corpus.n_tokens}
+    if resume:
+        changed = _differences(counts, saved["data"], [k for k in counts if k in saved["data"]])
+        if changed:
+            raise DataError(f"{data}: the folder changed since the run started ({', '.join(changed)}); "
+                            f"resuming would not continue the same run")
+    meta = {"musicrnn_version": __version__, "task": "music", "codec": vocab.cfg.to_dict(),
+            "vocabulary": vocab.names, "command": command,
+            "data": {"folder": str(data), **counts, "skipped": len(corpus.skipped), **data_settings}}
+    if init:
+        meta["init"] = {"path": str(init), "weights_sha256": init_meta.get("weights_sha256")}
+    cfg = RNNConfig(vocab_size=len(vocab), **model_cfg)
+    summary = train(cfg, train_cfg, corpus.train, corpus.valid, out, test_seqs=corpus.test, init_weights=init_weights,
+                    meta=meta, transform=transposer(vocab, max_transpose), resume=resume,
+                    progress=progress is not None, log=log)
+    summary["skipped_files"] = corpus.skipped
+    return summary
+
+
+# --- generation -----------------------------------------------------------------------------
+def check_sampling(*, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, n: int = 1,
+                   seconds: float | None = None, tokens: int | None = None) -> None:
+    """Raise SettingsError (one line) for sampling settings that would silently do nothing useful."""
+    if not (temperature > 0 and math.isfinite(temperature)):
+        raise SettingsError(f"--temperature {temperature}: must be > 0 (near 0 is almost greedy; for greedy use --top-k 1)")
+    if top_k < 0:
+        raise SettingsError(f"--top-k {top_k}: must be 0 (off) or a positive number of tokens")
+    if not 0 < top_p <= 1:
+        raise SettingsError(f"--top-p {top_p}: must be in (0, 1]")
+    if n < 1:
+        raise SettingsError(f"--num {n}: must be at least 1")
+    if n > 1000:
+        raise SettingsError(f"--num {n}: at most 1000 pieces at a time")
+    if seconds is not None and not (0 < seconds <= 3600):
+        raise SettingsError(f"--seconds {seconds}: must be > 0 and at most 3600")
+    if tokens is not None and not (0 < tokens <= 1_000_000):
+        raise SettingsError(f"--tokens {tokens}: must be > 0 and at most 1000000")
+
+
+def generate(model, vocab: Vocab, *, n: int = 1, seconds: float | None = 30.0, tokens: int | None = None,
              primer: np.ndarray | None = None, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
              seed: int = 0) -> list[np.ndarray]:
     """Sample ``n`` pieces; each is the prompt (BOS [+ primer]) plus its continuation.
 
+    ``model``: a stepper (``load_generator``) or a torch ``CharRNN``.
     With ``seconds``, the music runs until it reaches ``seconds`` beyond the primer's
     last onset (EOS is not drawn before, so a tune that would end early goes on).
     With ``tokens`` alone, it stops at EOS or after ``tokens`` new tokens.
     """
+    check_sampling(temperature=temperature, top_k=top_k, top_p=top_p, n=n, seconds=seconds, tokens=tokens)
+    if not hasattr(model, "step") or not hasattr(model, "start"):
+        from ..core.rnn import stepper_for
+
+        model = stepper_for(model)
     prompt = [BOS] if primer is None else [BOS] + [int(t) for t in primer if t not in (BOS, EOS)]
     clocks = [Clock(vocab) for _ in range(n)]
     for c in clocks:
@@ -153,3 +294,59 @@ def generate(model: CharRNN, vocab: Vocab, *, n: int = 1, seconds: float | None 
 def primer_ids(path, vocab: Vocab) -> np.ndarray:
     return encode(read_midi(path), vocab)
 
+
+def new_seed() -> int:
+    """A fresh seed for a run without ``--seed`` (printed, so the song can be made again)."""
+    return int.from_bytes(os.urandom(4), "little") % 1_000_000_000
+
+
+def numbered(path: Path, i: int, n: int) -> Path:
+    """``song.mid`` for one piece; ``song_1.mid`` ... for several."""
+    path = Path(path)
+    return path if n == 1 else path.with_name(f"{path.stem}_{i + 1}{path.suffix}")
+
+
+def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: int = 1, seconds: float | None = None,
+                    tokens: int | None = None, primer: str | os.PathLike | None = None, temperature: float = 1.0,
+                    top_k: int = 0, top_p: float = 1.0, seed: int | None = None, wav: str | os.PathLike | None = None,
+                    report: Callable[[dict], None] | None = None) -> dict:
+    """Generate ``n`` pieces and write them as MIDI (and WAV); the one function behind
+    ``musicrnn sample`` and the page. ``seed=None`` draws a new seed (returned).
+
+    Returns {"seed", "checkpoint", "pieces": [per piece: midi, tokens, notes,
+    invalid_tokens, seconds (+ wav, engine, peak)]}. ``report`` is called per piece.
+    """
+    if seconds is None and tokens is None:
+        seconds = 30.0
+    check_sampling(temperature=temperature, top_k=top_k, top_p=top_p, n=n, seconds=seconds, tokens=tokens)
+    out = Path(out)
+    for p in (out, wav):
+        if p is not None and Path(p).is_dir():
+            raise SettingsError(f"{p}: is a folder; give a file name such as {Path(p) / 'song.mid'}")
+    seed = new_seed() if seed is None else int(seed)
+    stepper, vocab, meta = load_generator(checkpoint)
+    primer_tokens = primer_ids(primer, vocab) if primer else None
+    seqs = generate(stepper, vocab, n=n, seconds=seconds, tokens=tokens, primer=primer_tokens,
+                    temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    pieces = []
+    for i, ids in enumerate(seqs):
+        dec = decode(ids, vocab)
+        path = _writable(numbered(out, i, n), lambda p: write_midi(dec.score, p))
+        r = {"midi": str(path), "tokens": len(ids), "notes": dec.score.n_notes, "invalid_tokens": dec.n_invalid,
+             "seconds": round(float(dec.score.seconds(dec.score.end.max(initial=0))), 2)}
+        if wav:
+            from ..render import render_wav
+
+            r.update(_writable(numbered(Path(wav), i, n), lambda p: render_wav(path, p)))
+        pieces.append(r)
+        if report:
+            report(r)
+    return {"seed": seed, "checkpoint": meta["_folder"], "pieces": pieces}
+
+
+def _writable(path: Path, write):
+    """Run ``write(path)``; an unwritable place becomes one line naming it."""
+    try:
+        return write(path)
+    except OSError as e:
+        raise SettingsError(f"{path}: cannot write here ({e.strerror or e.__class__.__name__})") from None

@@ -1,0 +1,66 @@
+"""Model configurations and the names of the model options. Imports nothing heavy (no
+numpy, no torch), so that the command line can build its parser in milliseconds."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+CELLS = ("lstm", "gru", "lstm-lite")
+ACTIVATIONS = ("tanh", "iris", "phi-tanh", "iris2")  # functions in activations.HIDDEN
+ACTIVATION_ALIASES = {"iris-mm": "iris", "iris1": "phi-tanh"}  # older names, same functions
+OUTPUTS = ("softmax", "topcat", "topcat-sigmoid")
+
+
+def canonical_activation(name: str) -> str:
+    name = ACTIVATION_ALIASES.get(name, name)
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}: choose from {', '.join(ACTIVATIONS)}")
+    return name
+
+
+@dataclass
+class RNNConfig:
+    vocab_size: int
+    embed: int = 64
+    hidden: int = 256
+    layers: int = 2
+    cell: str = "lstm"  # lstm | gru | lstm-lite
+    dropout: float = 0.1
+    activation: str = "tanh"  # tanh | iris | phi-tanh | iris2 (LSTM cells; activations.HIDDEN)
+    output: str = "softmax"  # softmax | topcat | topcat-sigmoid (the training loss; see topcat.py)
+    fused: bool = True  # plain tanh LSTM: use nn.LSTM (True) or ResearchLSTM (False)
+    attention: int = 0  # > 0: temporal attention over this many recent outputs (carried statefully)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RNNConfig":
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def uses_fused(self) -> bool:
+        """True when the recurrent layer is PyTorch's nn.LSTM/nn.GRU (else the research cell)."""
+        return self.cell == "gru" or (self.cell == "lstm" and self.activation == "tanh" and self.fused)
+
+    def validate(self) -> "RNNConfig":
+        """Raise ValueError (one line) for a setting no model can be built from; names the
+        activation by its current name (``iris-mm`` -> ``iris``)."""
+        if self.cell not in CELLS:
+            raise ValueError(f"unknown cell {self.cell!r}: use lstm, gru or lstm-lite")
+        self.activation = canonical_activation(self.activation)
+        if self.cell == "gru" and self.activation != "tanh":
+            raise ValueError("the GRU cell supports only --activation tanh")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"unknown output {self.output!r}: use {', '.join(OUTPUTS)}")
+        for name in ("vocab_size", "embed", "hidden", "layers"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if not 0 <= self.dropout < 1:
+            raise ValueError("dropout must be in [0, 1)")
+        if self.attention < 0:
+            raise ValueError("attention must be 0 (off) or a window of at least 1")
+        return self
+
+
+__all__ = ["ACTIVATIONS", "CELLS", "OUTPUTS", "RNNConfig", "canonical_activation"]
