@@ -135,9 +135,11 @@ def _train_configs(args):
                        grad_scale=_grad_scale(args.grad_scale))
     mcfg = {k: getattr(args, k) for k in MODEL_FLAGS}
     mcfg["fused"] = not args.unfused
-    RNNConfig(vocab_size=1, **mcfg).validate()
-    tcfg.validate()
-    mcfg["activation"] = RNNConfig(vocab_size=1, **mcfg).validate().activation
+    try:  # RNNConfig.validate raises a plain ValueError (one line)
+        mcfg["activation"] = RNNConfig(vocab_size=1, **mcfg).validate().activation
+        tcfg.validate()
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     return mcfg, tcfg
 
 
@@ -214,10 +216,16 @@ def cmd_experiment(args) -> int:
         raise UsageError("--seeds must be at least 2 (a claim needs several seeds)")
     if bool(args.vary) == bool(args.variant):
         raise UsageError("give either --vary (a grid) or --variant (explicit arms), not both or neither")
-    not_varied = {"data", "out", "seed", "seeds", "vary", "variant", "task", "resume", "force", "quiet", "init"}
+    not_varied = {"data", "out", "seed", "seeds", "vary", "variant", "task", "resume", "force", "quiet", "init", "max_steps"}
+    if args.max_steps is not None:
+        raise UsageError("--max-steps stops a run before it finishes; an experiment compares finished runs: "
+                         "use --steps (the run's length) instead")
 
     def flag(key: str, spec: str) -> str:
         dest = key.strip().lstrip("-").replace("-", "_")
+        if dest == "max_steps":
+            raise UsageError(f"{spec}: an experiment compares finished runs; vary steps (the run's length), "
+                             f"not max_steps (which stops a run before it finishes)")
         if dest not in args.actions or dest in not_varied:
             raise UsageError(f"{spec}: {key!r} is not a train flag that can vary (e.g. activation=tanh,iris)")
         return dest
@@ -252,7 +260,7 @@ def cmd_experiment(args) -> int:
         name = ",".join(f"{k}={text}" for k, (text, _) in g.items())
         try:
             configs[name] = (*_train_configs(a), a.transpose)
-        except ValueError as e:
+        except (ValueError, UsageError) as e:
             raise UsageError(f"{name}: {e}") from None
     run_experiment(args.data, args.out, configs, seeds=list(range(args.seeds)), valid_fraction=args.valid_fraction,
                    test_fraction=args.test_fraction, log=lambda m: print(m, file=sys.stderr))
@@ -296,12 +304,14 @@ def _held_out(meta: dict, split: str, data, vocab):
 
 
 def cmd_evaluate(args) -> int:
-    from .core.evaluate import bits_per_token
-    from .tasks import musicstats as ms
     from .tasks.music import check_sampling, generate, load_model, new_seed
 
-    check_sampling(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, n=args.samples, seconds=args.seconds)
+    check_sampling(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, n=args.samples, seconds=args.seconds,
+                   seed=args.seed, n_flag="--samples")
     _existing(args.data, "file or folder")
+    from .core.evaluate import bits_per_token  # torch: only once the values are known to be usable
+    from .tasks import musicstats as ms
+
     seed = new_seed() if args.seed is None else args.seed
     model, vocab, meta = load_model(args.checkpoint)
     ref = _held_out(meta, args.split, args.data, vocab)
@@ -330,12 +340,12 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from .core.calibration import calibration_report, plot_reliability
-    from .tasks.music import load_model
-
     if args.bins < 1:
         raise UsageError("--bins must be at least 1")
     _existing(args.data, "file or folder")
+    from .core.calibration import calibration_report, plot_reliability
+    from .tasks.music import load_model
+
     reports = {}
     for ckpt in args.checkpoint:
         model, vocab, meta = load_model(ckpt)

@@ -187,6 +187,13 @@ def midi_bytes(score: Score) -> bytes:
 def write_midi(score: Score, path: str | os.PathLike) -> Path:
     """Write ``score`` as a standard MIDI file, atomically (temp file, then rename)."""
     p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(21, "is a folder; give a file name", str(p))
+    for up in p.parents:  # the nearest existing ancestor must be a folder
+        if up.exists():
+            if not up.is_dir():
+                raise NotADirectoryError(20, "is a file, not a folder", str(up))
+            break
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
     tmp.write_bytes(midi_bytes(score))

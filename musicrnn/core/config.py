@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from .errors import SettingsError
+
 CELLS = ("lstm", "gru", "lstm-lite")
 ACTIVATIONS = ("tanh", "iris", "phi-tanh", "iris2")  # functions in activations.HIDDEN
 ACTIVATION_ALIASES = {"iris-mm": "iris", "iris1": "phi-tanh"}  # older names, same functions
@@ -14,7 +16,7 @@ OUTPUTS = ("softmax", "topcat", "topcat-sigmoid")
 def canonical_activation(name: str) -> str:
     name = ACTIVATION_ALIASES.get(name, name)
     if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}: choose from {', '.join(ACTIVATIONS)}")
+        raise SettingsError(f"unknown activation {name!r}: choose from {', '.join(ACTIVATIONS)}")
     return name
 
 
@@ -44,22 +46,22 @@ class RNNConfig:
         return self.cell == "gru" or (self.cell == "lstm" and self.activation == "tanh" and self.fused)
 
     def validate(self) -> "RNNConfig":
-        """Raise ValueError (one line) for a setting no model can be built from; names the
+        """Raise SettingsError (one line) for a setting no model can be built from; names the
         activation by its current name (``iris-mm`` -> ``iris``)."""
         if self.cell not in CELLS:
-            raise ValueError(f"unknown cell {self.cell!r}: use lstm, gru or lstm-lite")
+            raise SettingsError(f"unknown cell {self.cell!r}: use lstm, gru or lstm-lite")
         self.activation = canonical_activation(self.activation)
         if self.cell == "gru" and self.activation != "tanh":
-            raise ValueError("the GRU cell supports only --activation tanh")
+            raise SettingsError("the GRU cell supports only --activation tanh")
         if self.output not in OUTPUTS:
-            raise ValueError(f"unknown output {self.output!r}: use {', '.join(OUTPUTS)}")
+            raise SettingsError(f"unknown output {self.output!r}: use {', '.join(OUTPUTS)}")
         for name in ("vocab_size", "embed", "hidden", "layers"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1")
+                raise SettingsError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
         if not 0 <= self.dropout < 1:
-            raise ValueError("dropout must be in [0, 1)")
+            raise SettingsError(f"--dropout must be in [0, 1) (got {self.dropout})")
         if self.attention < 0:
-            raise ValueError("attention must be 0 (off) or a window of at least 1")
+            raise SettingsError(f"--attention must be 0 (off) or a window of at least 1 (got {self.attention})")
         return self
 
 

@@ -76,19 +76,21 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Raise SettingsError (one line) for settings no run can use."""
+        if self.seed < 0:
+            raise SettingsError(f"--seed must be >= 0 (got {self.seed})")
         positive = {"batch": self.batch, "bptt": self.bptt, "epochs": self.epochs, "lr": self.lr}
         for name, v in positive.items():
             if not v > 0:
-                raise SettingsError(f"{name} must be > 0 (got {v})")
+                raise SettingsError(f"--{name} must be > 0 (got {v})")
         for name in ("steps", "max_steps", "minutes"):
             v = getattr(self, name)
             if v is not None and not v > 0:
-                raise SettingsError(f"{name} must be > 0 (got {v})")
+                raise SettingsError(f"--{name.replace('_', '-')} must be > 0 (got {v})")
         for name in ("weight_decay", "warmup", "grad_clip", "grad_scale"):
             if not getattr(self, name) >= 0 or not math.isfinite(getattr(self, name)):
-                raise SettingsError(f"{name} must be a finite number >= 0 (got {getattr(self, name)})")
+                raise SettingsError(f"--{name.replace('_', '-')} must be a finite number >= 0 (got {getattr(self, name)})")
         if self.patience < 1:
-            raise SettingsError(f"patience must be at least 1 (got {self.patience})")
+            raise SettingsError(f"--patience must be at least 1 (got {self.patience})")
         return self
 
 
@@ -207,27 +209,37 @@ def _unpack_optimizer(opt: torch.optim.Optimizer, tensors: dict, groups: list) -
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 
+_STOP: dict = {}  # {"signal": name} once SIGINT/SIGTERM arrived inside stop_on_signals()
+
+
+def _on_signal(signum, frame):
+    if _STOP.get("signal"):  # a second signal: stop at once
+        raise KeyboardInterrupt
+    _STOP["signal"] = signal.Signals(signum).name
+
+
 @contextmanager
-def stop_on_signals(flag: dict):
-    """While active, SIGINT (Ctrl-C) and SIGTERM set ``flag['signal']`` instead of
-    interrupting: the loop finishes its step and saves. A second signal interrupts at once."""
-    if threading.current_thread() is not threading.main_thread():
+def stop_on_signals():
+    """While active, SIGINT (Ctrl-C) and SIGTERM only set a flag (:func:`stop_requested`):
+    the training loop finishes the step in flight, saves, and stops. A second signal
+    interrupts at once. Nested uses share the outer one."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is _on_signal:
         yield
         return
     old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def handler(signum, frame):
-        if flag.get("signal"):
-            raise KeyboardInterrupt
-        flag["signal"] = signal.Signals(signum).name
-
+    _STOP.clear()
     for s in old:
-        signal.signal(s, handler)
+        signal.signal(s, _on_signal)
     try:
         yield
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+        _STOP.clear()
+
+
+def stop_requested() -> str | None:
+    return _STOP.get("signal")
 
 
 def _probe_step_seconds(model, cfg: TrainConfig, streams: Streams, n: int = 4) -> float:
@@ -267,6 +279,13 @@ def train(model_cfg: RNNConfig, cfg: TrainConfig, train_seqs: Sequence[np.ndarra
     ``init_weights``: a state dict to start from (fine-tuning) instead of random weights.
     ``test_seqs``: scored once, with the best model, when the run finishes.
     """
+    with stop_on_signals():  # from here on, a signal stops the run resumably
+        return _train(model_cfg, cfg, train_seqs, valid_seqs, out, test_seqs=test_seqs, init_weights=init_weights,
+                      meta=meta, transform=transform, resume=resume, progress=progress, log=log)
+
+
+def _train(model_cfg, cfg, train_seqs, valid_seqs, out, *, test_seqs, init_weights, meta, transform, resume,
+           progress, log) -> dict:
     out = Path(out)
     cfg.validate()
     device = resolve_device(cfg.device)
@@ -288,7 +307,7 @@ def train(model_cfg: RNNConfig, cfg: TrainConfig, train_seqs: Sequence[np.ndarra
         torch.set_rng_state(tensors["rng"])
         if "hidden.0" in tensors:
             hidden = tuple(tensors[f"hidden.{i}"].to(device) for i in range(info["n_hidden"]))
-        pos.update(info["position"])
+        pos.update(info["position"], stopped_by=None)
         log(f"resuming at step {pos['step']} of {pos['total']} (epoch {pos['epoch'] + 1}, window {pos['window']})")
     if pos["done"]:
         log("this run already finished; nothing to resume")
@@ -324,14 +343,16 @@ def train(model_cfg: RNNConfig, cfg: TrainConfig, train_seqs: Sequence[np.ndarra
     say = lambda m: bar.write(m, file=sys.stderr) if progress else log(m)
     t_start, tokens_seen, ema = time.perf_counter(), 0, None
     deadline = None if not cfg.minutes else t_start + cfg.minutes * 60 - pos["seconds"]
-    flag: dict = {}
     stopped = False  # resumable stop: a signal or max_steps
     model.train()
-    with stop_on_signals(flag):
+    with stop_on_signals():
         for epoch in range(pos["epoch"], n_epochs):
             out_of_time = False
             for w, win in streams.epoch(epoch, pos["window"], device=device):
                 if pos["step"] >= total:
+                    break
+                if stop_requested():  # arrived before this step (e.g. while the run was set up)
+                    stopped, pos["stopped_by"] = True, stop_requested()
                     break
                 for g in opt.param_groups:
                     g["lr"] = lr_at(pos["step"], total, cfg)
@@ -345,9 +366,9 @@ def train(model_cfg: RNNConfig, cfg: TrainConfig, train_seqs: Sequence[np.ndarra
                 bar.update(1)
                 bar.set_postfix_str(f"epoch {epoch + 1}/{n_epochs} loss {ema / LN2:.3f} bits/token "
                                     f"{tokens_seen / (time.perf_counter() - t_start):,.0f} tok/s")
-                if flag.get("signal") or (cfg.max_steps is not None and pos["step"] >= cfg.max_steps):
+                if stop_requested() or (cfg.max_steps is not None and pos["step"] >= cfg.max_steps):
                     stopped = True
-                    pos["stopped_by"] = flag.get("signal") or "max_steps"
+                    pos["stopped_by"] = stop_requested() or "max_steps"
                     break
                 if deadline is not None and time.perf_counter() > deadline:
                     out_of_time = True
@@ -372,8 +393,8 @@ def train(model_cfg: RNNConfig, cfg: TrainConfig, train_seqs: Sequence[np.ndarra
                 break
             if out_of_time or pos["step"] >= total:
                 break
-            if flag.get("signal"):  # arrived during validation: the epoch is complete
-                stopped, pos["stopped_by"] = True, flag["signal"]
+            if stop_requested():  # arrived during validation: the epoch is complete
+                stopped, pos["stopped_by"] = True, stop_requested()
                 break
         pos["seconds"] += time.perf_counter() - t_start
         if not stopped:

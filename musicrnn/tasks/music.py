@@ -180,7 +180,7 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, valid_fraction: float 
     model already in ``out``. ``corpus``: the folder already encoded with these fractions.
     """
     from ..core.checkpoint import load_model_state
-    from ..core.train import TrainConfig, train
+    from ..core.train import TrainConfig, resolve_device, stop_on_signals, train
 
     out = Path(out)
     vocab = Vocab()
@@ -189,7 +189,7 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, valid_fraction: float 
     if init:
         init_weights, init_meta = load_model_state(init)
         _vocab_of(init, init_meta)
-        base = dict(init_meta["model"])
+        base = {k: v for k, v in init_meta["model"].items() if k != "vocab_size"}
         diffs = _differences({**base, **model_cfg}, base, WEIGHT_SHAPING)
         if diffs:
             raise SettingsError(f"--init {init}: a fine-tuned model keeps its shape; these differ: {', '.join(diffs)}")
@@ -209,34 +209,37 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, valid_fraction: float 
     _prepare_out(out, resume, force)
     RNNConfig(vocab_size=len(vocab), **model_cfg).validate()
     TrainConfig.validate(train_cfg)
+    resolve_device(train_cfg.device)
     corpus = corpus or load_corpus(data, vocab, valid_fraction, test_fraction, progress)
-    for line in corpus.skipped:
-        log(f"skipped {line}")
-    log(f"{len(corpus.train)} training, {len(corpus.valid)} validation and {len(corpus.test)} test pieces, "
-        f"{corpus.n_tokens:,} tokens" + (f"; {len(corpus.skipped)} files skipped" if corpus.skipped else ""))
-    counts = {"train_pieces": len(corpus.train), "valid_pieces": len(corpus.valid), "test_pieces": len(corpus.test),
-              "tokens": corpus.n_tokens}
-    if resume:
-        changed = _differences(counts, saved["data"], [k for k in counts if k in saved["data"]])
-        if changed:
-            raise DataError(f"{data}: the folder changed since the run started ({', '.join(changed)}); "
-                            f"resuming would not continue the same run")
-    meta = {"musicrnn_version": __version__, "task": "music", "codec": vocab.cfg.to_dict(),
-            "vocabulary": vocab.names, "command": command,
-            "data": {"folder": str(data), **counts, "skipped": len(corpus.skipped), **data_settings}}
-    if init:
-        meta["init"] = {"path": str(init), "weights_sha256": init_meta.get("weights_sha256")}
-    cfg = RNNConfig(vocab_size=len(vocab), **model_cfg)
-    summary = train(cfg, train_cfg, corpus.train, corpus.valid, out, test_seqs=corpus.test, init_weights=init_weights,
-                    meta=meta, transform=transposer(vocab, max_transpose), resume=resume,
-                    progress=progress is not None, log=log)
-    summary["skipped_files"] = corpus.skipped
-    return summary
+    with stop_on_signals():  # from here on a signal stops the run resumably (after the step in flight)
+        for line in corpus.skipped:
+            log(f"skipped {line}")
+        log(f"{len(corpus.train)} training, {len(corpus.valid)} validation and {len(corpus.test)} test pieces, "
+            f"{corpus.n_tokens:,} tokens" + (f"; {len(corpus.skipped)} files skipped" if corpus.skipped else ""))
+        counts = {"train_pieces": len(corpus.train), "valid_pieces": len(corpus.valid), "test_pieces": len(corpus.test),
+                  "tokens": corpus.n_tokens}
+        if resume:
+            changed = _differences(counts, saved["data"], [k for k in counts if k in saved["data"]])
+            if changed:
+                raise DataError(f"{data}: the folder changed since the run started ({', '.join(changed)}); "
+                                f"resuming would not continue the same run")
+        meta = {"musicrnn_version": __version__, "task": "music", "codec": vocab.cfg.to_dict(),
+                "vocabulary": vocab.names, "command": command,
+                "data": {"folder": str(data), **counts, "skipped": len(corpus.skipped), **data_settings}}
+        if init:
+            meta["init"] = {"path": str(init), "weights_sha256": init_meta.get("weights_sha256")}
+        cfg = RNNConfig(vocab_size=len(vocab), **model_cfg)
+        summary = train(cfg, train_cfg, corpus.train, corpus.valid, out, test_seqs=corpus.test, init_weights=init_weights,
+                        meta=meta, transform=transposer(vocab, max_transpose), resume=resume,
+                        progress=progress is not None, log=log)
+        summary["skipped_files"] = corpus.skipped
+        return summary
 
 
 # --- generation -----------------------------------------------------------------------------
 def check_sampling(*, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, n: int = 1,
-                   seconds: float | None = None, tokens: int | None = None) -> None:
+                   seconds: float | None = None, tokens: int | None = None, seed: int | None = None,
+                   n_flag: str = "--num") -> None:
     """Raise SettingsError (one line) for sampling settings that would silently do nothing useful."""
     if not (temperature > 0 and math.isfinite(temperature)):
         raise SettingsError(f"--temperature {temperature}: must be > 0 (near 0 is almost greedy; for greedy use --top-k 1)")
@@ -245,9 +248,11 @@ def check_sampling(*, temperature: float = 1.0, top_k: int = 0, top_p: float = 1
     if not 0 < top_p <= 1:
         raise SettingsError(f"--top-p {top_p}: must be in (0, 1]")
     if n < 1:
-        raise SettingsError(f"--num {n}: must be at least 1")
+        raise SettingsError(f"{n_flag} {n}: must be at least 1")
     if n > 1000:
-        raise SettingsError(f"--num {n}: at most 1000 pieces at a time")
+        raise SettingsError(f"{n_flag} {n}: at most 1000 pieces at a time")
+    if seed is not None and not 0 <= seed < 2**63:
+        raise SettingsError(f"--seed {seed}: must be a whole number >= 0")
     if seconds is not None and not (0 < seconds <= 3600):
         raise SettingsError(f"--seconds {seconds}: must be > 0 and at most 3600")
     if tokens is not None and not (0 < tokens <= 1_000_000):
@@ -264,7 +269,7 @@ def generate(model, vocab: Vocab, *, n: int = 1, seconds: float | None = 30.0, t
     last onset (EOS is not drawn before, so a tune that would end early goes on).
     With ``tokens`` alone, it stops at EOS or after ``tokens`` new tokens.
     """
-    check_sampling(temperature=temperature, top_k=top_k, top_p=top_p, n=n, seconds=seconds, tokens=tokens)
+    check_sampling(temperature=temperature, top_k=top_k, top_p=top_p, n=n, seconds=seconds, tokens=tokens, seed=seed)
     if not hasattr(model, "step") or not hasattr(model, "start"):
         from ..core.rnn import stepper_for
 
@@ -318,7 +323,7 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
     """
     if seconds is None and tokens is None:
         seconds = 30.0
-    check_sampling(temperature=temperature, top_k=top_k, top_p=top_p, n=n, seconds=seconds, tokens=tokens)
+    check_sampling(temperature=temperature, top_k=top_k, top_p=top_p, n=n, seconds=seconds, tokens=tokens, seed=seed)
     out = Path(out)
     for p in (out, wav):
         if p is not None and Path(p).is_dir():
