@@ -19,6 +19,7 @@ import torch
 
 from musicrnn.codec import BOS, EOS, decode, write_midi
 from musicrnn.core.sample import draw, filter_probs, sample
+from musicrnn.core.rnn import stepper_for
 from musicrnn.tasks.music import generate, load_model
 
 
@@ -46,7 +47,7 @@ def main() -> None:
     stream, melody, melody_tokens, melody_seconds = [], [], [], []
     for r in range(args.repeats):
         t0 = time.perf_counter()
-        out = sample(model, [BOS], 1, args.tokens, seed=r, forbid=[EOS])[0]  # exactly --tokens tokens
+        out = sample(stepper_for(model), [BOS], 1, args.tokens, seed=r, forbid=[EOS])[0]  # exactly --tokens tokens
         stream.append(len(out) / (time.perf_counter() - t0))
         with tempfile.TemporaryDirectory() as d:
             t0 = time.perf_counter()

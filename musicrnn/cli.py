@@ -533,6 +533,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    import os
+
+    # idle OpenMP workers sleep instead of spinning (set before torch loads): a spinning
+    # pool collapses when another process shares the cores
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
     if getattr(args, "argv", 0) is None:
         args.argv = list(sys.argv[1:] if argv is None else argv)

@@ -4,6 +4,12 @@ from pathlib import Path
 
 import pytest
 
+# Tests pin every thread pool to one thread: tiny models gain nothing from threads, and a
+# spinning pool collapses on a shared 2-core machine (see docs/benchmarks.md).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "MUSICRNN_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT / "corpora"
 OPENMSX = Path("/usr/share/games/openttd/baseset/openmsx")  # Debian openttd-openmsx (GPL-2)

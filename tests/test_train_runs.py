@@ -126,6 +126,11 @@ def test_fine_tuning_starts_from_the_given_model(folk_dir, tmp_path):
     assert "test_bits_per_token" in ft and ft["test_bits_per_token"] > 0
     r = run_cli("train", "--data", folk_dir, "--out", tmp_path / "ft2", "--init", base, "--hidden", 64, "-q")
     assert r.returncode == 2 and "hidden" in r.stderr
+    # a shipped checkpoint (an older config that omits default settings) fine-tunes too
+    r = run_cli("train", "--data", folk_dir, "--out", tmp_path / "ft3", "--init", ROOT / "checkpoints" / "folk",
+                "--steps", 2, "--batch", 2, "--bptt", 16, "-q")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "ft3" / "config.json").read_text())["model"]["hidden"] == 256
 
 
 def test_short_run_from_scratch_warns_and_time_budget_plans_steps(folk_dir, tmp_path):

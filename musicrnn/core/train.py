@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -49,6 +50,10 @@ from .rnn import CharRNN, RNNConfig, count_parameters, detach
 from .topcat import log_probs, token_loss
 
 LN2 = math.log(2)
+# Measured on 2 cores (docs/benchmarks.md): 2 threads train 1.2x faster than 1 alone, but
+# 2.7x slower beside one busy process (spinning OpenMP workers); 1 thread loses 1.1x.
+# So 1 thread on small machines; half the cores (at most 4) on larger ones (not measured).
+DEFAULT_THREADS = 1 if (os.cpu_count() or 1) <= 2 else min(4, (os.cpu_count() or 2) // 2)
 MIN_STEPS_FROM_SCRATCH = 300  # fewer steps than this from random weights rarely give music
 
 
@@ -108,6 +113,12 @@ def resolve_device(name: str) -> torch.device:
     elif dev.type != "cpu":
         raise SettingsError(f"--device {name}: only cpu and cuda are supported")
     return dev
+
+
+def training_threads() -> int:
+    """torch's intra-op threads for training: $MUSICRNN_THREADS, else the default below."""
+    env = os.environ.get("MUSICRNN_THREADS", "")
+    return max(1, int(env)) if env.isdigit() else DEFAULT_THREADS
 
 
 def set_determinism(seed: int, device: str) -> None:
@@ -289,6 +300,7 @@ def _train(model_cfg, cfg, train_seqs, valid_seqs, out, *, test_seqs, init_weigh
     out = Path(out)
     cfg.validate()
     device = resolve_device(cfg.device)
+    torch.set_num_threads(training_threads())
     set_determinism(cfg.seed, cfg.device)
     model = CharRNN(model_cfg).to(device)
     if init_weights is not None:

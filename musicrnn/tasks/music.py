@@ -189,7 +189,8 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, valid_fraction: float 
     if init:
         init_weights, init_meta = load_model_state(init)
         _vocab_of(init, init_meta)
-        base = {k: v for k, v in init_meta["model"].items() if k != "vocab_size"}
+        full = RNNConfig.from_dict({**RNNConfig(vocab_size=1).to_dict(), **init_meta["model"]}).to_dict()
+        base = {k: v for k, v in full.items() if k != "vocab_size"}  # older configs omit defaults
         diffs = _differences({**base, **model_cfg}, base, WEIGHT_SHAPING)
         if diffs:
             raise SettingsError(f"--init {init}: a fine-tuned model keeps its shape; these differ: {', '.join(diffs)}")
