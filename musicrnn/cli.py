@@ -290,21 +290,8 @@ def cmd_sample(args) -> int:
     return 0
 
 
-def _held_out(meta: dict, split: str, data, vocab):
-    """The pieces of ``data`` in the named split of the model's own train/valid/test division."""
-    from .tasks.music import load_corpus
-
-    d = meta.get("data", {})
-    valid_fraction, test_fraction = d.get("valid_fraction", 0.1), d.get("test_fraction", 0.0)
-    if split == "test" and not test_fraction:
-        raise UsageError("this model was trained before test splits existed (it has no held-out test files); "
-                         "use --split valid")
-    corpus = load_corpus(data, vocab, valid_fraction if split != "all" else 0.0, test_fraction if split != "all" else 0.0)
-    return corpus.train if split == "all" else getattr(corpus, split)
-
-
 def cmd_evaluate(args) -> int:
-    from .tasks.music import check_sampling, generate, load_model, new_seed
+    from .tasks.music import check_sampling, generate, held_out, load_model, new_seed
 
     check_sampling(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, n=args.samples, seconds=args.seconds,
                    seed=args.seed, n_flag="--samples")
@@ -314,7 +301,7 @@ def cmd_evaluate(args) -> int:
 
     seed = new_seed() if args.seed is None else args.seed
     model, vocab, meta = load_model(args.checkpoint)
-    ref = _held_out(meta, args.split, args.data, vocab)
+    ref = held_out(meta, args.split, args.data, vocab)
     bits = bits_per_token(model, ref)
     ref_stats = ms.summarize([ms.piece_stats(s, vocab) for s in ref[: max(args.samples, 200)]])
     samples = generate(model, vocab, n=args.samples, seconds=args.seconds, temperature=args.temperature,
@@ -344,12 +331,12 @@ def cmd_calibrate(args) -> int:
         raise UsageError("--bins must be at least 1")
     _existing(args.data, "file or folder")
     from .core.calibration import calibration_report, plot_reliability
-    from .tasks.music import load_model
+    from .tasks.music import held_out, load_model
 
     reports = {}
     for ckpt in args.checkpoint:
         model, vocab, meta = load_model(ckpt)
-        rep = calibration_report(model, _held_out(meta, "valid", args.data, vocab), bins=args.bins)
+        rep = calibration_report(model, held_out(meta, "valid", args.data, vocab), bins=args.bins)
         reports[f"{Path(ckpt).name} ({meta['model'].get('output', 'softmax')})"] = rep
         print(f"{ckpt}: {rep['tokens']} tokens, NLL {rep['nll_bits_per_token']:.4f} bits/token, "
               f"accuracy {rep['accuracy']:.4f}, mean confidence {rep['mean_confidence']:.4f}, ECE {rep['ece']:.4f}",

@@ -296,3 +296,30 @@ def test_research_cell_resets_inside_the_kernel_like_the_segmented_fused_path():
     b.pow(2).sum().backward()
     assert torch.allclose(fused.embed.weight.grad, mine.embed.weight.grad, atol=1e-5)
     assert torch.allclose(fused.rnn.weight_hh_l1.grad, mine.rnn.w_hh[1].grad, atol=1e-5)
+
+
+def test_a_non_finite_gradient_skips_the_step_and_no_gradient_does_not_crash():
+    from musicrnn.core.data import Window
+    from musicrnn.core.rnn import CharRNN, RNNConfig
+    from musicrnn.core.train import TrainConfig, make_optimizer, scale_grad_norm_, train_step
+
+    torch.manual_seed(0)
+    m = CharRNN(RNNConfig(vocab_size=20, embed=4, hidden=8, layers=1, dropout=0.0))
+    x = torch.randint(0, 20, (2, 6))
+    win = Window(x, torch.roll(x, -1, 1), torch.zeros(2, 6, dtype=torch.bool))
+    for cfg in (TrainConfig(grad_scale=1.0), TrainConfig(grad_clip=1.0)):
+        opt = make_optimizer(m, cfg)
+        with torch.no_grad():
+            m.head.bias[3] = float("inf")  # the loss, and so every gradient, is not finite
+        before = {k: v.clone() for k, v in m.state_dict().items()}
+        _, _, ok = train_step(m, opt, win, None, cfg)
+        assert not ok and all(torch.equal(before[k], v) for k, v in m.state_dict().items() if k != "head.bias")
+        with torch.no_grad():
+            m.head.bias[3] = 0.0
+        _, _, ok = train_step(m, opt, win, None, cfg)
+        assert ok  # a finite step updates again
+    for p in m.parameters():
+        p.requires_grad_(False)
+    _, _, ok = train_step(m, make_optimizer(m, TrainConfig()), win, None, TrainConfig(grad_scale=1.0))
+    assert not ok
+    assert scale_grad_norm_(m.parameters(), 1.0) == 0.0  # no gradients at all: nothing to scale

@@ -111,28 +111,28 @@ def _checked_weights(folder) -> tuple[Path, dict]:
     return wpath, meta
 
 
-def load_arrays(folder: str | os.PathLike) -> tuple[dict, dict]:
-    """(weights as NumPy arrays, config) after checking the weights' hash. No torch."""
+def _load_weights(folder, loader) -> tuple[dict, dict]:
     from safetensors import SafetensorError
-    from safetensors.numpy import load_file
 
     wpath, meta = _checked_weights(folder)
     try:
-        return load_file(str(wpath)), meta
+        return loader(str(wpath)), meta
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{wpath}: unreadable weights ({e})") from None
+
+
+def load_arrays(folder: str | os.PathLike) -> tuple[dict, dict]:
+    """(weights as NumPy arrays, config) after checking the weights' hash. No torch."""
+    from safetensors.numpy import load_file
+
+    return _load_weights(folder, load_file)
 
 
 def load_model_state(folder: str | os.PathLike) -> tuple[dict, dict]:
     """(state_dict of torch tensors, config) after checking the weights' hash."""
-    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    wpath, meta = _checked_weights(folder)
-    try:
-        return load_file(str(wpath)), meta
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{wpath}: unreadable weights ({e})") from None
+    return _load_weights(folder, load_file)
 
 
 def save_train_state(folder: str | os.PathLike, tensors: dict, info: dict) -> None:

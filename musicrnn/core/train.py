@@ -187,7 +187,8 @@ def train_step(model: CharRNN, opt: torch.optim.Optimizer, win, hidden, cfg: Tra
     logits, hidden = model(win.x, hidden, win.reset)
     loss = token_loss(logits, win.y, model.cfg.output)
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    if loss.requires_grad:  # no trainable parameter: nothing to update, not an error
+        loss.backward()
     params = [p for p in model.parameters() if p.grad is not None]
     norm = grad_norm(params)
     ok = bool(params) and math.isfinite(norm)

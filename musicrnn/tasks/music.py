@@ -95,6 +95,19 @@ def load_corpus(data: str | os.PathLike, vocab: Vocab, valid_fraction: float = 0
     return corpus
 
 
+def held_out(meta: dict, split: str, data, vocab: Vocab) -> list[np.ndarray]:
+    """The pieces of ``data`` in ``split`` (valid, test, or all) of a model's own division
+    of that folder, as recorded in its config."""
+    d = meta.get("data", {})
+    valid_fraction, test_fraction = d.get("valid_fraction", 0.1), d.get("test_fraction", 0.0)
+    if split == "all":
+        return load_corpus(data, vocab, 0.0, 0.0).train
+    if split == "test" and not test_fraction:
+        raise SettingsError("this model was trained before test splits existed (it has no held-out test files); "
+                            "use --split valid")
+    return getattr(load_corpus(data, vocab, valid_fraction, test_fraction), split)
+
+
 def transposer(vocab: Vocab, max_semitones: int):
     """Augmentation: each piece, each epoch, moves by a random -m..+m semitones (drums stay)."""
     if max_semitones <= 0:
@@ -151,7 +164,8 @@ def run_settings(out: str | os.PathLike) -> dict:
     if not (last / "train_state.json").is_file():
         raise CheckpointError(f"{out}: nothing to resume (no last/train_state.json)")
     meta = read_config(last)
-    return {"model": meta["model"], "train": meta["train"], "data": meta["data"], "init": meta.get("init")}
+    data = {"test_fraction": 0.0, **meta["data"]}  # runs from before the test split had none
+    return {"model": meta["model"], "train": meta["train"], "data": data, "init": meta.get("init")}
 
 
 def _differences(want: dict, have: dict, keys) -> list[str]:
