@@ -287,14 +287,15 @@ def test_wheel_carries_the_shipped_checkpoints(installed, tmp_path):
 
 
 def test_installed_wheel_samples(installed, tmp_path):
-    """The installed copy makes music from its own checkpoint (named here until `musicrnn
-    sample` takes its default from musicrnn.shipped)."""
+    """The installed copy makes music from its own default checkpoint, found as package data."""
     wheel, site, env = installed
-    ckpt = site / "musicrnn" / "_checkpoints" / "folk"
-    r = subprocess.run([sys.executable, "-m", "musicrnn", "sample", "--checkpoint", ckpt, "--out", tmp_path / "x.mid",
+    r = subprocess.run([sys.executable, "-m", "musicrnn", "sample", "--out", tmp_path / "x.mid",
                         "--seconds", "5", "--seed", "1"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "x.mid").stat().st_size > 50
+    import json as _json
+
+    assert Path(_json.loads(r.stdout.strip().splitlines()[-1])["midi"]) == tmp_path / "x.mid"
 
 
 def test_editable_install_finds_the_source_checkpoints():
