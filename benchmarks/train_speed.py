@@ -10,7 +10,8 @@ median over windows of its per-window speed ratio to the first one.
     python benchmarks/train_speed.py --hidden 128 256 --impl fused research lite iris
 
 impl: fused = nn.LSTM; research = the research cell (core/cells.py) as a plain LSTM;
-lite = research cell as LSTM-LITE; iris = research cell with the Iris activation.
+lite = research cell as LSTM-LITE; iris = research cell with the Iris activation (the
+metallic-mean form); phi-tanh = with phi*tanh (what "iris" meant before issue 8).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def main() -> None:
     ap.add_argument("--data", default="corpora/folk")
     ap.add_argument("--hidden", type=int, nargs="+", default=[256, 512])
     ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--impl", nargs="+", default=["fused"], choices=["fused", "research", "lite", "iris"],
+    ap.add_argument("--impl", nargs="+", default=["fused"], choices=["fused", "research", "lite", "iris", "phi-tanh"],
                     help="implementations to interleave on the same windows (first = baseline for the ratio)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--bptt", type=int, default=128)
@@ -52,7 +53,8 @@ def main() -> None:
     streams = Streams(seqs, args.batch, args.bptt, seed=0)
     results = []
     variants = {"fused": ("lstm", "tanh", True), "research": ("lstm", "tanh", False),
-                "lite": ("lstm-lite", "tanh", False), "iris": ("lstm", "iris", False)}
+                "lite": ("lstm-lite", "tanh", False), "iris": ("lstm", "iris", False),
+                "phi-tanh": ("lstm", "phi-tanh", False)}
     for hidden in args.hidden:
         runs = []
         for impl in args.impl:

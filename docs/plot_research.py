@@ -59,7 +59,7 @@ def losses() -> Path:
 def activations() -> Path:
     x = torch.linspace(-5, 5, 501, dtype=torch.double)
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    for name in ("tanh", "iris", "iris2", "iris-mm"):
+    for name in ("tanh", "phi-tanh", "iris2", "iris"):
         y, g = curve(hidden_activation(name), x)
         a.plot(x, y, label=name)
         b.plot(x, g, label=name)

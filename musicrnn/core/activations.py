@@ -44,7 +44,6 @@ def _unit_variance_scale() -> float:
 
 
 IRIS_SCALE = _unit_variance_scale()
-IRIS_MM_SCALE = IRIS_SCALE  # the old name
 
 
 def _tanh(x):
