@@ -135,11 +135,8 @@ def _train_configs(args):
                        grad_scale=_grad_scale(args.grad_scale))
     mcfg = {k: getattr(args, k) for k in MODEL_FLAGS}
     mcfg["fused"] = not args.unfused
-    try:  # RNNConfig.validate raises a plain ValueError (one line)
-        mcfg["activation"] = RNNConfig(vocab_size=1, **mcfg).validate().activation
-        tcfg.validate()
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    mcfg["activation"] = RNNConfig(vocab_size=1, **mcfg).validate().activation  # iris-mm -> iris
+    tcfg.validate()  # both raise SettingsError: one line, exit 2
     return mcfg, tcfg
 
 
