@@ -141,3 +141,32 @@ def test_short_run_from_scratch_warns_and_time_budget_plans_steps(folk_dir, tmp_
     s = json.loads(r.stdout.strip().splitlines()[-1])
     assert "time budget" in r.stderr and s["finished"] and s["planned_steps"] >= s["steps"] > 0
     assert s["train_seconds"] < 0.1 * 60 * 1.5
+
+
+def test_a_killed_run_resumes_from_its_last_epoch_end(folk_dir, tmp_path, monkeypatch):
+    """SIGKILL cannot be caught; OUT/last is also written at epoch ends (every SAVE_EVERY_S),
+    so the run continues from there, still to the same bytes."""
+    from musicrnn.core import train as train_mod
+    from musicrnn.core.train import TrainConfig
+    from musicrnn.tasks.music import train_music
+
+    mcfg = {"hidden": 16, "embed": 8, "layers": 1}
+    cfg = TrainConfig(seed=2, batch=4, bptt=32, epochs=3, warmup=5, patience=9)
+    full = train_music(folk_dir, tmp_path / "full", mcfg, cfg, log=lambda m: None)
+    monkeypatch.setattr(train_mod, "SAVE_EVERY_S", 0.0)
+    calls = {"n": 0}
+    real = train_mod.bits_per_token
+
+    def dies_in_epoch_2_validation(*a, **k):  # a kill just after epoch 1's state was saved
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise SystemExit("killed")
+        return real(*a, **k)
+
+    monkeypatch.setattr(train_mod, "bits_per_token", dies_in_epoch_2_validation)
+    with pytest.raises(SystemExit):
+        train_music(folk_dir, tmp_path / "part", mcfg, cfg, log=lambda m: None)
+    monkeypatch.setattr(train_mod, "bits_per_token", real)
+    rest = train_music(folk_dir, tmp_path / "part", mcfg, cfg, resume=True, log=lambda m: None)
+    assert rest["finished"] and rest["loss_history"] == full["loss_history"]
+    assert (tmp_path / "part" / "model.safetensors").read_bytes() == (tmp_path / "full" / "model.safetensors").read_bytes()

@@ -54,7 +54,8 @@ LN2 = math.log(2)
 # 2.7x slower beside one busy process (spinning OpenMP workers); 1 thread loses 1.1x.
 # So 1 thread on small machines; half the cores (at most 4) on larger ones (not measured).
 DEFAULT_THREADS = 1 if (os.cpu_count() or 1) <= 2 else min(4, (os.cpu_count() or 2) // 2)
-MIN_STEPS_FROM_SCRATCH = 300  # fewer steps than this from random weights rarely give music
+MIN_STEPS_FROM_SCRATCH = 300
+SAVE_EVERY_S = 60.0  # OUT/last is also written at an epoch's end when this long has passed  # fewer steps than this from random weights rarely give music
 
 
 @dataclass
@@ -357,6 +358,7 @@ def _train(model_cfg, cfg, train_seqs, valid_seqs, out, *, test_seqs, init_weigh
     t_start, tokens_seen, ema = time.perf_counter(), 0, None
     deadline = None if not cfg.minutes else t_start + cfg.minutes * 60 - pos["seconds"]
     stopped = False  # resumable stop: a signal or max_steps
+    last_save = time.perf_counter()
     model.train()
     with stop_on_signals():
         for epoch in range(pos["epoch"], n_epochs):
@@ -404,6 +406,9 @@ def _train(model_cfg, cfg, train_seqs, valid_seqs, out, *, test_seqs, init_weigh
             if pos["bad_epochs"] >= cfg.patience:
                 say(f"early stop: no improvement for {cfg.patience} epochs")
                 break
+            if time.perf_counter() - last_save > SAVE_EVERY_S:  # so that even a killed run can --resume
+                save_last()
+                last_save = time.perf_counter()
             if out_of_time or pos["step"] >= total:
                 break
             if stop_requested():  # arrived during validation: the epoch is complete
