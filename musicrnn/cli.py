@@ -288,32 +288,18 @@ def cmd_sample(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .tasks.music import check_sampling, generate, held_out, load_model, new_seed
-
-    check_sampling(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, n=args.samples, seconds=args.seconds,
-                   seed=args.seed, n_flag="--samples")
-    _existing(args.data, "file or folder")
-    from .core.evaluate import bits_per_token  # torch: only once the values are known to be usable
     from .tasks import musicstats as ms
+    from .tasks.music import evaluation_report
 
-    seed = new_seed() if args.seed is None else args.seed
-    model, vocab, meta = load_model(args.checkpoint)
-    ref = held_out(meta, args.split, args.data, vocab)
-    bits = bits_per_token(model, ref)
-    ref_stats = ms.summarize([ms.piece_stats(s, vocab) for s in ref[: max(args.samples, 200)]])
-    samples = generate(model, vocab, n=args.samples, seconds=args.seconds, temperature=args.temperature,
-                       top_k=args.top_k, top_p=args.top_p, seed=seed)
-    gen_stats = ms.summarize([ms.piece_stats(s, vocab) for s in samples])
-    report = {"checkpoint": str(args.checkpoint or "default"), "data": str(args.data), "split": args.split,
-              "pieces": len(ref), "tokens_scored": int(sum(len(s) - 1 for s in ref)),
-              "bits_per_token": round(bits, 4), "samples": args.samples, "seed": seed,
-              "pitch_class_distance": round(ms.pc_distance(ref_stats, gen_stats), 4),
-              "pitch_class_distance_absolute": round(ms.pc_distance(ref_stats, gen_stats, key_relative=False), 4),
-              "corpus": {k: round(v, 4) for k, v in ref_stats.items() if k in ms.METRICS},
-              "generated": {k: round(v, 4) for k, v in gen_stats.items() if k in ms.METRICS}}
+    _existing(args.data, "file or folder")
+    report = evaluation_report(args.checkpoint, args.data, split=args.split, samples=args.samples, seconds=args.seconds,
+                               temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+    report.pop("_ref_stats"), report.pop("_gen_stats")
+    report.pop("seconds")
     w = max(len(m) for m in ms.METRICS)
-    print(f"{args.split}: {bits:.4f} bits/token over {len(ref)} pieces ({report['tokens_scored']:,} tokens, each "
-          f"scored once); {args.samples} samples of {args.seconds:g} s, seed {seed}", file=sys.stderr)
+    print(f"{args.split}: {report['bits_per_token']:.4f} bits/token over {report['pieces']} pieces "
+          f"({report['tokens_scored']:,} tokens, each scored once); {args.samples} samples of {args.seconds:g} s, "
+          f"seed {report['seed']}", file=sys.stderr)
     print(f"{'metric':<{w}}  {'corpus':>9}  {'samples':>9}", file=sys.stderr)
     for m in ms.METRICS:
         print(f"{m:<{w}}  {report['corpus'][m]:>9.4f}  {report['generated'][m]:>9.4f}", file=sys.stderr)
@@ -342,6 +328,17 @@ def cmd_calibrate(args) -> int:
         plot_reliability(reports, args.png)
     print(json.dumps({name: {k: round(v, 5) if isinstance(v, float) else v for k, v in r.items() if k != "bins"}
                       for name, r in reports.items()}))
+    return 0
+
+
+def cmd_ui(args) -> int:
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port {args.port}: must be 1 to 65535")
+    from .ui.app import launch
+
+    if args.concurrency is not None and args.concurrency < 1:
+        raise UsageError(f"--concurrency {args.concurrency}: must be at least 1")
+    launch(args.host, args.port, args.share == "true", str(args.runs), concurrency=args.concurrency)
     return 0
 
 
@@ -484,6 +481,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seeds", type=INT, default=5, help="seeds 0..N-1, the same list for every variant")
     _add_train_args(c)
     c.set_defaults(func=cmd_experiment, argv=None, actions={a.dest: a for a in c._actions})
+
+    c = sub.add_parser("ui", help="start the page in the browser: generate, listen, download, train",
+                       description="Start the musicrnn page (Gradio) on http://HOST:PORT.")
+    c.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every network interface)")
+    c.add_argument("--port", type=INT, default=7860, help="port")
+    c.add_argument("--share", default="false", choices=["true", "false"], help="also make a public gradio.live link (needs internet)")
+    c.add_argument("--runs", type=Path, default=Path("runs"), help="folder of trained models to list; the page's training writes here")
+    c.add_argument("--concurrency", type=INT, default=None, help="songs generated at once; more requests wait in the queue (default: one a core, at most 4)")
+    c.set_defaults(func=cmd_ui)
 
     codec = sub.add_parser("codec", help="MIDI <-> tokens: check, encode, decode").add_subparsers(
         dest="codec_command", required=True, metavar="ACTION", parser_class=_Parser)

@@ -41,13 +41,14 @@ TORCH = "torch==2.13.0"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 OPENMSX = Path("/usr/share/games/openttd/baseset/openmsx")  # where the tests look
 APT_RUN = ["libfluidsynth3", "abcmidi"]
-APT_TEST = ["openttd-openmsx"]
+APT_TEST = ["openttd-openmsx", "chromium"]
 # Debian package: (what you lose without it, what to install off Debian)
 WHY = {
     "libfluidsynth3": ("WAVs are rendered with sine tones",
                        "the FluidSynth library: brew install fluid-synth / dnf install fluidsynth-libs / pacman -S fluidsynth"),
     "abcmidi": ("`musicrnn corpora` cannot rebuild corpora/", "abcmidi: brew install abcmidi / dnf install abcMIDI"),
     "openttd-openmsx": ("the tests that read its MIDI files fail", f"the OpenMSX music set's .mid files in {OPENMSX}"),
+    "chromium": ("the browser tests of the page fail", "Chromium (the tests drive it headless through Playwright)"),
 }
 
 

@@ -41,3 +41,42 @@ def run_cli(*args, cwd=ROOT):
 
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     return subprocess.run([sys.executable, "-m", "musicrnn", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def page_server(tmp_path_factory):
+    """The page, served in this process on a free port, with its own empty runs folder."""
+    from types import SimpleNamespace
+
+    from musicrnn.ui.app import launch
+
+    runs = tmp_path_factory.mktemp("page_runs")
+    port = free_port()
+    demo, page = launch("127.0.0.1", port, False, str(runs), max_train_minutes=5, block=False)
+    yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", page=page, runs=runs, demo=demo)
+    demo.close()
+    page.cleanup()
+
+
+@pytest.fixture(scope="session")
+def chorale_zip(tmp_path_factory):
+    """A small real upload: 12 Bach chorales and a text file, zipped."""
+    import zipfile
+
+    z = tmp_path_factory.mktemp("uploads") / "chorales12.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for f in sorted((CORPORA / "chorales").glob("*.mid"))[:12]:
+            zf.write(f, f"chorales/{f.name}")
+        zf.writestr("README.txt", "not music")
+    return z
+
+
+SCREENSHOTS = Path(os.environ.get("MUSICRNN_SCREENSHOTS", ROOT / "runs" / "screenshots"))

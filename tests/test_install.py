@@ -251,7 +251,7 @@ def installed(tmp_path_factory):
     for f in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / f, src)
     skip = shutil.ignore_patterns("__pycache__", "*.pyc", "last")
-    for d in ("musicrnn", "checkpoints"):
+    for d in ("musicrnn", "checkpoints", "ui"):
         shutil.copytree(ROOT / d, src / d, ignore=skip)
     env = {k: v for k, v in os.environ.items() if k not in ("MUSICRNN_CHECKPOINTS", "PYTHONPATH")}
     env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONWARNINGS="ignore")
@@ -274,6 +274,7 @@ def test_wheel_carries_the_shipped_checkpoints(installed, tmp_path):
         assert {f"musicrnn/_checkpoints/{name}/config.json", f"musicrnn/_checkpoints/{name}/model.safetensors"} <= names
     assert not [n for n in names if "/last/" in n]
     sources = {p.relative_to(ROOT).as_posix() for p in (ROOT / "musicrnn").rglob("*.py")}
+    sources |= {f"musicrnn/ui/{p.name}" for p in (ROOT / "ui").glob("*.py")}  # the page, installed as musicrnn.ui
     assert not sources - names, "add the new subpackage to [tool.setuptools] packages in pyproject.toml"
 
     code = ("import json, musicrnn, musicrnn.shipped as s; "
@@ -296,6 +297,9 @@ def test_installed_wheel_samples(installed, tmp_path):
     import json as _json
 
     assert Path(_json.loads(r.stdout.strip().splitlines()[-1])["midi"]) == tmp_path / "x.mid"
+    r = subprocess.run([sys.executable, "-c", "import musicrnn.ui.app as a; print(a.__file__)"], capture_output=True,
+                       text=True, cwd=tmp_path, env=env)
+    assert r.returncode == 0 and Path(r.stdout.strip()).is_relative_to(site), r.stderr  # the page travels too
 
 
 def test_editable_install_finds_the_source_checkpoints():

@@ -22,6 +22,7 @@ Output folder layout::
     OUT/config.json, OUT/model.safetensors      the best model so far (sample from OUT)
     OUT/last/...                                 the latest model + training state (--resume)
     OUT/metrics.json                             loss curve and validation history
+    OUT/progress.jsonl                           live log while it runs (ProgressLog)
 """
 
 from __future__ import annotations
@@ -54,8 +55,36 @@ LN2 = math.log(2)
 # 2.7x slower beside one busy process (spinning OpenMP workers); 1 thread loses 1.1x.
 # So 1 thread on small machines; half the cores (at most 4) on larger ones (not measured).
 DEFAULT_THREADS = 1 if (os.cpu_count() or 1) <= 2 else min(4, (os.cpu_count() or 2) // 2)
-MIN_STEPS_FROM_SCRATCH = 300
-SAVE_EVERY_S = 60.0  # OUT/last is also written at an epoch's end when this long has passed  # fewer steps than this from random weights rarely give music
+MIN_STEPS_FROM_SCRATCH = 300  # fewer steps than this from random weights rarely give music
+SAVE_EVERY_S = 60.0  # OUT/last is also written at an epoch's end when this long has passed
+PROGRESS = "progress.jsonl"  # OUT/progress.jsonl: the live log another process can follow
+PROGRESS_EVERY_S = 1.0
+
+
+class ProgressLog:
+    """OUT/progress.jsonl, one JSON object a line, for a page or ``tail -f`` to follow:
+    {"event": "start", "total", "step"}, {"event": "step", "step", "total", "epoch",
+    "train_bits"} at most once a second (the mean training loss of the steps since the last line), {"event": "valid", "step", "epoch", "valid_bits",
+    "best"}, and {"event": "end", "step", "finished", "stopped_by"}. Appended on resume."""
+
+    def __init__(self, out: Path, resume: bool):
+        out.mkdir(parents=True, exist_ok=True)
+        self.f = open(out / PROGRESS, "a" if resume else "w", encoding="utf-8")
+        self.last, self.sum, self.n = 0.0, 0.0, 0
+
+    def write(self, event: str, **fields) -> None:
+        self.f.write(json.dumps({"event": event, "t": round(time.time(), 2), **fields}) + "\n")
+        self.f.flush()
+
+    def step(self, bits: float, **fields) -> None:
+        self.sum, self.n = self.sum + bits, self.n + 1
+        now = time.perf_counter()
+        if now - self.last >= PROGRESS_EVERY_S:
+            self.write("step", train_bits=round(self.sum / self.n, 4), **fields)
+            self.last, self.sum, self.n = now, 0.0, 0
+
+    def close(self) -> None:
+        self.f.close()
 
 
 @dataclass
@@ -357,6 +386,8 @@ def _train(model_cfg, cfg, train_seqs, valid_seqs, out, *, test_seqs, init_weigh
     say = lambda m: bar.write(m, file=sys.stderr) if progress else log(m)
     t_start, tokens_seen, ema = time.perf_counter(), 0, None
     deadline = None if not cfg.minutes else t_start + cfg.minutes * 60 - pos["seconds"]
+    plog = ProgressLog(out, resume)
+    plog.write("start", step=pos["step"], total=total, epochs=n_epochs)
     stopped = False  # resumable stop: a signal or max_steps
     last_save = time.perf_counter()
     model.train()
@@ -381,6 +412,7 @@ def _train(model_cfg, cfg, train_seqs, valid_seqs, out, *, test_seqs, init_weigh
                 bar.update(1)
                 bar.set_postfix_str(f"epoch {epoch + 1}/{n_epochs} loss {ema / LN2:.3f} bits/token "
                                     f"{tokens_seen / (time.perf_counter() - t_start):,.0f} tok/s")
+                plog.step(lv / LN2, step=pos["step"], total=total, epoch=epoch + 1)
                 if stop_requested() or (cfg.max_steps is not None and pos["step"] >= cfg.max_steps):
                     stopped = True
                     pos["stopped_by"] = stop_requested() or "max_steps"
@@ -400,6 +432,7 @@ def _train(model_cfg, cfg, train_seqs, valid_seqs, out, *, test_seqs, init_weigh
             else:
                 pos["bad_epochs"] += 1
             say(f"epoch {epoch + 1}: validation {bits:.4f} bits/token" + (" (best)" if improved else ""))
+            plog.write("valid", step=pos["step"], total=total, epoch=epoch + 1, valid_bits=round(bits, 5), best=improved)
             if improved:
                 save_model(out, model, dict(meta, metrics={"valid_bits_per_token": round(bits, 5), "epoch": epoch + 1,
                                                            "step": pos["step"]}))
@@ -432,6 +465,9 @@ def _train(model_cfg, cfg, train_seqs, valid_seqs, out, *, test_seqs, init_weigh
                 f"(best model, scored once)")
             _record_test(out, summary["test_bits_per_token"], len(test_seqs))
         (out / "metrics.json").write_text(json.dumps(summary, indent=1) + "\n")
+        plog.write("end", step=pos["step"], total=total, finished=pos["done"], stopped_by=pos["stopped_by"],
+                   best_valid_bits=summary["best_valid_bits_per_token"], test_bits=summary.get("test_bits_per_token"))
+        plog.close()
     return summary
 
 

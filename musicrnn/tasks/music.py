@@ -248,7 +248,85 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, valid_fraction: float 
                         meta=meta, transform=transposer(vocab, max_transpose), resume=resume,
                         progress=progress is not None, log=log)
         summary["skipped_files"] = corpus.skipped
+        if (out / CONFIG).is_file():
+            record_reference_stats(out, corpus.valid, vocab)
         return summary
+
+
+# --- statistics: generated music against its corpus ---------------------------------------------
+REFERENCE_PIECES = 200  # the corpus side of the comparison: the first 200 held-out pieces
+
+
+def reference_stats(pieces: list[np.ndarray], vocab: Vocab) -> dict:
+    """The corpus side of ``evaluate`` (and of the page's table): statistics of the first
+    ``REFERENCE_PIECES`` of the given held-out pieces."""
+    from . import musicstats as ms
+
+    return ms.summarize([ms.piece_stats(s, vocab) for s in pieces[:REFERENCE_PIECES]])
+
+
+def sample_stats(pieces: list[np.ndarray], vocab: Vocab) -> dict:
+    from . import musicstats as ms
+
+    return ms.summarize([ms.piece_stats(s, vocab) for s in pieces])
+
+
+def record_reference_stats(checkpoint, valid: list[np.ndarray], vocab: Vocab) -> dict:
+    """Store the validation pieces' statistics in the checkpoint's config.json (its weights
+    are untouched), so that samples can be compared with the corpus without the corpus."""
+    from ..core.checkpoint import _write_json
+
+    stats = reference_stats(valid, vocab)
+    meta = read_config(checkpoint)
+    meta.pop("_folder", None)
+    meta["corpus_stats"] = {"split": "valid", **stats}
+    _write_json(Path(checkpoint) / CONFIG, meta)
+    return stats
+
+
+def corpus_stats(meta: dict) -> dict | None:
+    """The corpus statistics stored in a checkpoint's config (None for older checkpoints)."""
+    return meta.get("corpus_stats")
+
+
+def compare_stats(generated: dict, corpus: dict | None) -> list[tuple[str, float, float | None]]:
+    """Rows (metric, generated, corpus) of the numbers ``musicrnn evaluate`` reports,
+    including the key-relative pitch-class distance (generated vs corpus)."""
+    from . import musicstats as ms
+
+    rows = [(m, generated[m], corpus.get(m) if corpus else None) for m in ms.METRICS]
+    if corpus:
+        rows.append(("pitch_class_distance", ms.pc_distance(corpus, generated), 0.0))
+    return rows
+
+
+def evaluation_report(checkpoint, data, *, split: str = "valid", samples: int = 20, seconds: float = 30.0,
+                      temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int | None = None) -> dict:
+    """``musicrnn evaluate``: exact bits/token on a model's held-out files of ``data``, and
+    statistics of ``samples`` generated pieces against those files'."""
+    check_sampling(temperature=temperature, top_k=top_k, top_p=top_p, n=samples, seconds=seconds, seed=seed,
+                   n_flag="--samples")
+    if not Path(data).exists():
+        raise DataError(f"{data}: no such file or folder")
+    from ..core.evaluate import bits_per_token  # torch: only once the values are known to be usable
+    from . import musicstats as ms
+
+    seed = new_seed() if seed is None else seed
+    model, vocab, meta = load_model(checkpoint)
+    ref = held_out(meta, split, data, vocab)
+    bits = bits_per_token(model, ref)
+    ref_stats = reference_stats(ref, vocab)
+    gen = generate(model, vocab, n=samples, seconds=seconds, temperature=temperature, top_k=top_k, top_p=top_p,
+                   seed=seed)
+    gen_stats = sample_stats(gen, vocab)
+    return {"checkpoint": str(checkpoint or "default"), "data": str(data), "split": split,
+            "pieces": len(ref), "tokens_scored": int(sum(len(s) - 1 for s in ref)),
+            "bits_per_token": round(bits, 4), "samples": samples, "seconds": seconds, "seed": seed,
+            "pitch_class_distance": round(ms.pc_distance(ref_stats, gen_stats), 4),
+            "pitch_class_distance_absolute": round(ms.pc_distance(ref_stats, gen_stats, key_relative=False), 4),
+            "corpus": {k: round(v, 4) for k, v in ref_stats.items() if k in ms.METRICS},
+            "generated": {k: round(v, 4) for k, v in gen_stats.items() if k in ms.METRICS},
+            "_ref_stats": ref_stats, "_gen_stats": gen_stats}
 
 
 # --- generation -----------------------------------------------------------------------------
@@ -329,9 +407,14 @@ def numbered(path: Path, i: int, n: int) -> Path:
 def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: int = 1, seconds: float | None = None,
                     tokens: int | None = None, primer: str | os.PathLike | None = None, temperature: float = 1.0,
                     top_k: int = 0, top_p: float = 1.0, seed: int | None = None, wav: str | os.PathLike | None = None,
+                    program: int | None = None, stats: bool = False,
                     report: Callable[[dict], None] | None = None) -> dict:
     """Generate ``n`` pieces and write them as MIDI (and WAV); the one function behind
     ``musicrnn sample`` and the page. ``seed=None`` draws a new seed (returned).
+
+    ``program``: play every pitched part with this General MIDI program (0-127; None: as
+    generated). ``stats``: also return the pieces' statistics ("statistics") next to the
+    corpus's ("corpus_statistics", from the checkpoint; None if it has none).
 
     Returns {"seed", "checkpoint", "pieces": [per piece: midi, tokens, notes,
     invalid_tokens, seconds (+ wav, engine, peak)]}. ``report`` is called per piece.
@@ -339,6 +422,8 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
     if seconds is None and tokens is None:
         seconds = 30.0
     check_sampling(temperature=temperature, top_k=top_k, top_p=top_p, n=n, seconds=seconds, tokens=tokens, seed=seed)
+    if program is not None and not (isinstance(program, int) and 0 <= program <= 127):
+        raise SettingsError(f"instrument {program!r}: a General MIDI program is a whole number from 0 to 127")
     out = Path(out)
     for p in (out, wav):
         if p is not None and Path(p).is_dir():
@@ -351,6 +436,8 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
     pieces = []
     for i, ids in enumerate(seqs):
         dec = decode(ids, vocab)
+        if program is not None:
+            dec.score.program[~dec.score.drum] = program
         path = _writable(numbered(out, i, n), lambda p: write_midi(dec.score, p))
         r = {"midi": str(path), "tokens": len(ids), "notes": dec.score.n_notes, "invalid_tokens": dec.n_invalid,
              "seconds": round(float(dec.score.seconds(dec.score.end.max(initial=0))), 2)}
@@ -361,7 +448,11 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
         pieces.append(r)
         if report:
             report(r)
-    return {"seed": seed, "checkpoint": meta["_folder"], "pieces": pieces}
+    result = {"seed": seed, "checkpoint": meta["_folder"], "pieces": pieces}
+    if stats:
+        result["statistics"] = sample_stats(seqs, vocab)
+        result["corpus_statistics"] = corpus_stats(meta)
+    return result
 
 
 def _writable(path: Path, write):

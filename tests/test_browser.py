@@ -1,0 +1,142 @@
+"""The page in a real browser: headless Chromium (Debian's) driven by Playwright.
+
+Generate -> audio player ready, picture shown, MIDI downloaded with notes; Continue;
+a bad primer shows a message and the page keeps working; the Train tab takes a zip and
+lists the new model. Screenshots go to runs/screenshots/ (or $MUSICRNN_SCREENSHOTS).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import SCREENSHOTS
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+from musicrnn.codec import read_midi  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: run `python3 -m musicrnn.install --test` (Debian package chromium)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def tab(browser, page_server):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+    pg = ctx.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    pg.goto(page_server.url)
+    pg.wait_for_selector("#generate-btn")
+    yield pg
+    ctx.close()
+
+
+def shot(pg, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    pg.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def wait_for_song(pg, previous_href: str | None = None) -> float:
+    """Wait until the audio player holds a new song and knows its length (it has fetched and
+    decoded the WAV: ready to play). Returns the seconds waited."""
+    t = time.perf_counter()
+    pg.wait_for_function(
+        """prev => { const a = document.querySelector('#audio a[download="song.wav"]');
+                     if (!a || a.href === prev) return false;
+                     const times = [...document.querySelectorAll('#audio time, #audio span')]
+                         .map(e => e.textContent.trim()).filter(s => /^\\d+:\\d\\d$/.test(s));
+                     return times.some(s => s !== '0:00'); }""", arg=previous_href or "", timeout=TIMEOUT_MS)
+    return time.perf_counter() - t
+
+
+def wav_href(pg) -> str | None:
+    a = pg.query_selector('#audio a[download="song.wav"]')
+    return a.get_attribute("href") if a else None
+
+
+def test_generate_listen_look_download(tab, tmp_path):
+    pg = tab
+    pg.click("#generate-btn")
+    waited = wait_for_song(pg)
+    assert waited < 30
+    # the picture is shown (a loaded image, not a placeholder)
+    pg.wait_for_function("() => { const i = document.querySelector('#pianoroll img');"
+                         " return i && i.complete && i.naturalWidth > 500; }")
+    # the statistics table sits next to the corpus's
+    rows = pg.query_selector_all("#stats table tr")
+    assert len(rows) >= 6 and "corpus" in pg.inner_text("#stats")
+    assert "seed" in pg.inner_text("#song-info")
+    # download the MIDI as a user would
+    with pg.expect_download() as dl:
+        pg.click('#midi a[download$=".mid"]')
+    path = tmp_path / "song.mid"
+    dl.value.save_as(path)
+    assert read_midi(path).n_notes > 20
+    shot(pg, "page_generate")
+
+
+def test_continue_feeds_the_song_back(tab):
+    pg = tab
+    pg.click("#generate-btn")
+    wait_for_song(pg)
+    first = pg.inner_text("#song-info")
+    notes_before = int(first.split(":")[1].split("notes")[0].strip())
+    href = wav_href(pg)
+    pg.click("#continue-btn")
+    wait_for_song(pg, href)
+    after = pg.inner_text("#song-info")
+    assert int(after.split(":")[1].split("notes")[0].strip()) > notes_before
+
+
+def test_bad_primer_shows_a_message_and_the_page_keeps_working(tab, tmp_path):
+    pg = tab
+    fake = tmp_path / "tune.mid"
+    fake.write_text("definitely not MIDI")
+    pg.set_input_files("#primer input[type=file]", str(fake))
+    pg.wait_for_selector("#primer >> text=tune.mid")
+    pg.click("#generate-btn")
+    pg.wait_for_selector("text=not a MIDI file")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SCREENSHOTS / "page_error.png"))  # the message is a toast over the viewport
+    pg.click("#primer button[aria-label='Clear']")
+    pg.click("#generate-btn")
+    wait_for_song(pg)
+
+
+def test_train_tab_trains_from_a_zip_and_lists_the_model(tab, chorale_zip, page_server):
+    pg = tab
+    pg.get_by_role("tab", name="Train").click()
+    pg.set_input_files("#train-files input[type=file]", str(chorale_zip))
+    pg.wait_for_selector("#train-files >> text=chorales12")
+    pg.fill("#minutes input", "0.15")
+    pg.click("#train-btn")
+    pg.wait_for_function("() => /done|failed|stopped/.test(document.querySelector('#train-status').innerText)",
+                         timeout=180_000)
+    status = pg.inner_text("#train-status")
+    assert "done" in status, status
+    assert "README.txt" in pg.inner_text("#skipped")
+    pg.wait_for_function("() => { const i = document.querySelector('#loss-plot img');"
+                         " return i && i.complete && i.naturalWidth > 300; }")
+    shot(pg, "page_train")
+    name = status.split("model ")[1].split()[0].strip("`")
+    assert (page_server.runs / name / "model.safetensors").is_file()
+    pg.get_by_role("tab", name="Generate").click()
+    assert name in pg.input_value("#model input")  # the new model is listed and chosen
+    pg.click("#generate-btn")
+    wait_for_song(pg)
+    assert name in pg.inner_text("#song-info")

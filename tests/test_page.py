@@ -1,0 +1,229 @@
+"""The page through its API (gradio_client), as a program or another site would use it:
+the default song, training from a zip, bad input in every field, and 20 requests at once."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+from musicrnn.codec import read_midi  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client(page_server):
+    return Client(page_server.url, verbose=False)
+
+
+def _tree(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in folder.rglob("*") if p.is_file()}
+
+
+def _check_song(result, min_seconds=5):
+    wav, png, midis, stats, info, seed = result
+    assert Path(wav).stat().st_size > 44 + 44100 * 2 * min_seconds  # 16-bit mono WAV of the song's length
+    assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(midis) >= 1
+    score = read_midi(midis[0])
+    assert score.n_notes > 10
+    assert "scale consistency" in stats and "corpus" in stats
+    assert int(seed) >= 0 and str(int(seed)) in info
+    return score
+
+
+def test_generate_with_no_arguments_returns_a_song(client):
+    """README: Client(url).predict(api_name="/generate") with nothing else."""
+    score = _check_song(client.predict(api_name="/generate"), min_seconds=25)
+    assert 25 < float(score.seconds(score.end.max())) < 40  # the default 30-second song
+
+
+def test_generate_is_reproducible_and_takes_an_instrument(client):
+    a = client.predict(model="chorales", seconds=8, seed=7, instrument="73 Flute", api_name="/generate")
+    b = client.predict(model="chorales", seconds=8, seed=7, instrument="73 Flute", api_name="/generate")
+    sa, sb = read_midi(a[2][0]), read_midi(b[2][0])
+    assert (sa.pitch == sb.pitch).all() and (sa.start == sb.start).all()
+    assert set(sa.program[~sa.drum].tolist()) == {73}
+    c = client.predict(model="chorales", seconds=8, seed=7, variations=3, api_name="/generate")
+    assert len(c[2]) == 3
+    pieces = [read_midi(m) for m in c[2]]
+    assert len({tuple(p.pitch[:20].tolist()) for p in pieces}) > 1  # three different variations
+
+
+def test_continue_extends_the_song_it_is_given(client, tmp_path):
+    first = client.predict(seconds=6, seed=3, api_name="/generate")
+    primer = read_midi(first[2][0])
+    cont = client.predict(primer=handle_file(first[2][0]), seconds=6, seed=4, api_name="/generate")
+    longer = read_midi(cont[2][0])
+    n = primer.n_notes
+    assert longer.n_notes > n
+    assert (longer.pitch[:n] == primer.pitch[:n]).all()  # the primer is kept, then continued
+    assert float(longer.seconds(longer.end.max())) > float(primer.seconds(primer.end.max())) + 3
+
+
+BAD_GENERATE = {
+    "seconds huge": dict(seconds=1e9),
+    "seconds negative": dict(seconds=-5),
+    "temperature zero": dict(temperature=0),
+    "temperature negative": dict(temperature=-1),
+    "top_p above 1": dict(top_p=5),
+    "top_k negative": dict(top_k=-3),
+    "top_k huge": dict(top_k=10**12),
+    "variations 100": dict(variations=100),
+    "seed negative": dict(seed=-5),
+    "seed huge": dict(seed=10**30),
+    "model traversal": dict(model="../../etc/passwd"),
+    "model unknown": dict(model="nope"),
+    "instrument 999": dict(instrument="999 Kazoo"),
+    "instrument words": dict(instrument="kazoo"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_GENERATE)
+def test_bad_generate_fields_give_a_message_and_the_page_keeps_serving(client, page_server, name):
+    shipped = _tree(ROOT / "checkpoints")
+    with pytest.raises(AppError) as e:
+        client.predict(**BAD_GENERATE[name], api_name="/generate")
+    msg = str(e.value)
+    assert msg and "Traceback" not in msg and len(msg) < 400, msg
+    assert _tree(ROOT / "checkpoints") == shipped
+    _check_song(client.predict(seconds=3, seed=1, api_name="/generate"), min_seconds=2)
+
+
+def test_primer_that_is_not_midi_is_refused(client, tmp_path):
+    fake = tmp_path / "tune.mid"
+    fake.write_text("this is not a MIDI file")
+    with pytest.raises(AppError, match="not a MIDI file") as e:
+        client.predict(primer=handle_file(fake), api_name="/generate")
+    assert str(e.value).startswith("tune.mid: ")  # the upload's name, not the server's folders
+    png = tmp_path / "picture.mid"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
+    with pytest.raises(AppError, match="not a MIDI file"):
+        client.predict(primer=handle_file(png), api_name="/generate")
+    _check_song(client.predict(seconds=3, seed=2, api_name="/generate"), min_seconds=2)
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def _bomb(path: Path, mb: int = 300) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("huge.mid", "w", force_zip64=True) as f:
+            f.write(b"MThd")
+            chunk = bytes(2**20)
+            for _ in range(mb):
+                f.write(chunk)
+    return path
+
+
+def test_bad_training_uploads_give_a_message_and_write_nothing(client, page_server, tmp_path):
+    midi = sorted((ROOT / "corpora" / "chorales").glob("*.mid"))[0].read_bytes()
+    cases = {
+        "empty zip": (_zip(tmp_path / "empty.zip", {}), "empty"),
+        "zip of text": (_zip(tmp_path / "text.zip", {"a.txt": b"hello", "b.md": b"# notes"}), "no MIDI files"),
+        "midi named .mid but text": (tmp_path / "fake.mid", "no MThd header"),
+        "not midi": (tmp_path / "song.txt", "file type"),  # refused by the upload field itself
+        "zip bomb": (_bomb(tmp_path / "bomb.zip"), "bomb"),
+        "fake midi in zip": (_zip(tmp_path / "fake.zip", {"x.mid": b"MThd but not really"}), "could be read"),
+    }
+    (tmp_path / "song.txt").write_text("la la la")
+    (tmp_path / "fake.mid").write_text("la la la")
+    before_runs, before_ship = _tree(page_server.runs), _tree(ROOT / "checkpoints")
+    for name, (upload, words) in cases.items():
+        t = time.perf_counter()
+        with pytest.raises(AppError) as e:
+            client.predict(files=[handle_file(upload)], preset="tiny from scratch (1x64, quick test)", minutes=0.1,
+                           api_name="/train")
+        assert words in str(e.value), (name, str(e.value))
+        assert time.perf_counter() - t < 20, name
+    for minutes in (0, -1, 1e9):
+        with pytest.raises(AppError, match="time budget"):
+            client.predict(files=[handle_file(cases["empty zip"][0])], minutes=minutes, api_name="/train")
+    with pytest.raises(AppError, match="size"):
+        client.predict(files=[handle_file(cases["empty zip"][0])], preset="enormous", api_name="/train")
+    with pytest.raises(AppError, match="no files"):
+        client.predict(api_name="/train")
+    assert _tree(page_server.runs) == before_runs  # no model folder was started
+    assert _tree(ROOT / "checkpoints") == before_ship
+    assert not list((page_server.page.work / "jobs").glob("job-*/*"))  # refused jobs leave nothing behind
+    _check_song(client.predict(seconds=3, seed=5, api_name="/generate"), min_seconds=2)
+
+
+def test_training_from_a_zip_with_traversal_names_lists_the_new_model(client, page_server, tmp_path, chorale_zip):
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(chorale_zip) as src, zipfile.ZipFile(evil, "w") as zf:
+        for i, info in enumerate(src.infolist()):
+            name = ["../../escaped.mid", "/tmp/abs.mid", "..\\..\\win.mid", info.filename][min(i, 3)]
+            zf.writestr(name, src.read(info))
+    shipped = _tree(ROOT / "checkpoints")
+    result = client.predict(files=[handle_file(evil)], preset="tiny from scratch (1x64, quick test)", minutes=0.1,
+                            api_name="/train")
+    status, curve, skipped, name = result
+    assert "done" in status and name, status
+    assert "README.txt" in skipped
+    out = page_server.runs / name
+    assert (out / "config.json").is_file() and (out / "model.safetensors").is_file()
+    assert not (tmp_path.parent / "escaped.mid").exists() and not Path("/tmp/abs.mid").exists()
+    assert not (ROOT / "escaped.mid").exists()
+    assert _tree(ROOT / "checkpoints") == shipped
+    assert not list((page_server.page.work / "jobs").glob("job-*"))  # the job's upload folder is cleaned up
+    from PIL import Image
+
+    from musicrnn.ui.app import TRAIN_COLOR, VALID_COLOR
+
+    plot = Image.open(curve).convert("RGB")  # the loss plot shows both curves
+    colors = {c for _, c in plot.getcolors(1 << 20)}
+    for hex_color in (TRAIN_COLOR, VALID_COLOR):
+        assert tuple(int(hex_color[i:i + 2], 16) for i in (1, 3, 5)) in colors
+    song = client.predict(model=name, seconds=4, seed=0, api_name="/generate")
+    assert read_midi(song[2][0]).n_notes > 0
+    assert "12 pieces" in page_server.page.models()[-1].description or any(
+        m.name == name for m in page_server.page.models())
+
+
+def test_twenty_requests_at_once_all_complete(client, page_server):
+    """20 concurrent /generate calls: none lost, all valid, distinct seeds; the queue runs
+    at most os.cpu_count() samplers at a time."""
+    t = time.perf_counter()
+    with cf.ThreadPoolExecutor(20) as pool:
+        futures = [pool.submit(client.predict, seconds=5, seed=100 + i, api_name="/generate") for i in range(20)]
+        results = [f.result(timeout=300) for f in futures]
+    wall = time.perf_counter() - t
+    assert len(results) == 20
+    seeds = {int(r[5]) for r in results}
+    assert seeds == set(range(100, 120))
+    for r in results:
+        assert read_midi(r[2][0]).n_notes > 0
+    assert wall < 120, wall
+
+
+def test_sessions_are_cleaned_up(page_server):
+    from types import SimpleNamespace
+
+    page = page_server.page
+    req = SimpleNamespace(session_hash="abc123")
+    d = page.new_result_dir(req)
+    (d / "x").write_text("x")
+    for _ in range(10):
+        page.new_result_dir(req)
+    from musicrnn.ui.app import KEEP_RESULTS
+
+    assert len(list(page.session_dir(req).glob("gen-*"))) == KEEP_RESULTS
+    page.end_session(req)
+    assert not (page.sessions / "abc123").exists()
+    weird = SimpleNamespace(session_hash="../../etc")
+    assert page.session_dir(weird).parent == page.sessions  # a session id never leaves the folder

@@ -1,0 +1,1 @@
+"""The musicrnn page (Gradio), installed as the package ``musicrnn.ui``: ``musicrnn ui``."""

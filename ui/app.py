@@ -1,0 +1,526 @@
+"""The musicrnn page: generate, listen, look, download, and train on your own MIDI.
+
+Start it with ``musicrnn ui`` (or ``python ui/app.py``); it listens on 127.0.0.1:7860.
+A thin face over the library: generation is ``musicrnn.tasks.music.sample_to_files``
+(the function behind ``musicrnn sample``), the picture ``musicrnn.pianoroll``, the model
+list ``musicrnn.catalog``, uploads ``musicrnn.uploads`` and training ``musicrnn.jobs``
+(``musicrnn train`` in a background process, one job at a time).
+
+Every visitor's uploads and results live in their own temporary folder, deleted when
+they leave and when the server stops; trained models go to the runs folder under fresh
+names, so nothing uploaded can overwrite a shipped checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+
+# The sampler's matrix products are tiny: one BLAS thread each, set before NumPy loads, and
+# kept for the whole process (overlapping requests must not switch it back and forth).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import argparse
+import atexit
+import itertools
+import math
+import random
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+MAX_SECONDS = 300.0        # one song on the page (the command line allows an hour)
+MAX_VARIATIONS = 8
+MAX_PRIMER_BYTES = 2 * 2**20
+KEEP_RESULTS = 6           # per visitor: older generations are deleted
+AS_GENERATED = "as generated"
+NO_FLUIDSYNTH_NOTE = ("FluidSynth is not installed here, so this audio is plain sine tones "
+                      "(install libfluidsynth3 and pyfluidsynth for real instruments).")
+
+
+class Page:
+    """The state shared by all visitors: where files go, the trainer, the models."""
+
+    def __init__(self, runs: str | os.PathLike = "runs", work: str | os.PathLike | None = None,
+                 max_train_minutes: float | None = None):
+        from musicrnn.jobs import MAX_MINUTES, Trainer
+        from musicrnn.shipped import checkpoints_dir
+
+        self.runs = Path(runs).resolve()
+        ship = checkpoints_dir().resolve()
+        if self.runs == ship or ship in self.runs.parents:
+            raise SystemExit(f"musicrnn ui: --runs {runs}: must not be inside the shipped checkpoints ({ship})")
+        self.work = Path(work) if work else Path(tempfile.mkdtemp(prefix="musicrnn-ui-"))
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.sessions = self.work / "sessions"
+        self.trainer = Trainer(self.runs, self.work / "jobs", max_minutes=max_train_minutes or MAX_MINUTES)
+        self._counter = itertools.count(1)
+        self._lock = threading.Lock()
+
+    # --- per-visitor folders ------------------------------------------------------------------
+    def session_dir(self, request) -> Path:
+        sid = re.sub(r"[^A-Za-z0-9_-]", "", getattr(request, "session_hash", None) or "") or "api"
+        d = self.sessions / sid
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def new_result_dir(self, request) -> Path:
+        base = self.session_dir(request)
+        with self._lock:
+            n = next(self._counter)
+        d = base / f"gen-{n:05d}"
+        d.mkdir()
+        old = sorted(base.glob("gen-*"))[:-KEEP_RESULTS]
+        for o in old:
+            shutil.rmtree(o, ignore_errors=True)
+        return d
+
+    def end_session(self, request) -> None:
+        sid = re.sub(r"[^A-Za-z0-9_-]", "", getattr(request, "session_hash", None) or "")
+        if sid:
+            shutil.rmtree(self.sessions / sid, ignore_errors=True)
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    # --- models ------------------------------------------------------------------------------
+    def models(self):
+        from musicrnn.catalog import find_models
+
+        return find_models([self.runs])
+
+    def model_choices(self) -> list[tuple[str, str]]:
+        return [(e.label, e.name) for e in self.models()]
+
+
+# --- generation ------------------------------------------------------------------------------
+def _number(value, default, kind, name, lo, hi):
+    """A page field as a number in [lo, hi]; empty means the default; anything else a message."""
+    if value is None or value == "":
+        return default
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: {value!r} is not a number") from None
+    if not math.isfinite(v) or not lo <= v <= hi:
+        raise ValueError(f"{name}: {value!r} must be between {lo:g} and {hi:g}")
+    if kind is int:
+        if v != int(v):
+            raise ValueError(f"{name}: {value!r} must be a whole number")
+        return int(v)
+    return v
+
+
+def _program(instrument) -> int | None:
+    from musicrnn.pianoroll import GM_PROGRAMS
+
+    if instrument in (None, "", AS_GENERATED):
+        return None
+    if isinstance(instrument, (int, float)) or str(instrument).strip().isdigit():
+        p = int(float(instrument))
+    else:
+        m = re.match(r"\s*(\d+)", str(instrument))
+        if not m:
+            names = [n.lower() for n in GM_PROGRAMS]
+            if str(instrument).lower() not in names:
+                raise ValueError(f"instrument {instrument!r}: choose a General MIDI instrument from the list")
+            return names.index(str(instrument).lower())
+        p = int(m.group(1))
+    if not 0 <= p <= 127:
+        raise ValueError(f"instrument {instrument!r}: General MIDI programs are 0 to 127")
+    return p
+
+
+def instrument_choices() -> list[str]:
+    from musicrnn.pianoroll import GM_PROGRAMS
+
+    return [AS_GENERATED] + [f"{i} {name}" for i, name in enumerate(GM_PROGRAMS)]
+
+
+def stats_markdown(result: dict, model_name: str) -> str:
+    from musicrnn.tasks.music import compare_stats
+
+    gen, corpus = result.get("statistics"), result.get("corpus_statistics")
+    if not gen:
+        return ""
+    rows = compare_stats(gen, corpus)
+    label = {"scale_consistency": "scale consistency (share of notes in one diatonic scale)",
+             "empty_bar_rate": "empty bars (share)", "notes_per_bar": "notes per bar",
+             "pitch_range": "pitch range (semitones)", "invalid_token_rate": "tokens the decoder rejected (share)",
+             "pitch_class_distance": "pitch-class distance to the corpus (0 = same)"}
+    head = f"corpus ({corpus['pieces']} held-out pieces)" if corpus else "corpus"
+    lines = [f"| statistic | this song ({gen['pieces']} piece{'s' if gen['pieces'] != 1 else ''}) | {head} |",
+             "|---|---:|---:|"]
+    for m, g, c in rows:
+        lines.append(f"| {label.get(m, m)} | {g:.3f} | {'—' if c is None else f'{c:.3f}'} |")
+    if not corpus:
+        lines.append(f"\n*{model_name} has no corpus statistics stored (a model trained before they were recorded).*")
+    return "\n".join(lines)
+
+
+def make_song(page: Page, model, primer, temperature, top_k, top_p, seconds, variations, seed, instrument,
+              request=None, progress=None) -> dict:
+    """Validate the page's fields, generate, render audio and pictures into a fresh folder
+    of this visitor. Raises ValueError (and the library's errors) with readable messages."""
+    from musicrnn.catalog import resolve
+    from musicrnn.pianoroll import pianoroll_png
+    from musicrnn.tasks.music import new_seed, sample_to_files
+
+    say = progress or (lambda *a, **k: None)
+    temperature = _number(temperature, 1.0, float, "temperature", 0.01, 5.0)
+    top_k = _number(top_k, 0, int, "top-k", 0, 100_000)
+    top_p = _number(top_p, 1.0, float, "top-p", 0.01, 1.0)
+    seconds = _number(seconds, 30.0, float, "length (seconds)", 1.0, MAX_SECONDS)
+    n = _number(variations, 1, int, "variations", 1, MAX_VARIATIONS)
+    seed = _number(seed, -1, int, "seed", -1, 2**63 - 1)
+    seed = new_seed() if seed < 0 else seed
+    program = _program(instrument)
+    try:
+        entry = resolve(model, page.models())
+    except LookupError as e:
+        raise ValueError(str(e)) from None
+    primer_path = None
+    if primer:
+        primer_path = Path(primer if isinstance(primer, (str, os.PathLike)) else primer.name)
+        if not primer_path.is_file():
+            raise ValueError("the primer upload is missing; upload it again")
+        if primer_path.stat().st_size > MAX_PRIMER_BYTES:
+            raise ValueError(f"primer {primer_path.name}: larger than {MAX_PRIMER_BYTES // 2**20} MB; "
+                             f"use a shorter piece to continue")
+    out = page.new_result_dir(request)
+    say(0.05, desc=f"sampling {n} x {seconds:g} s from {entry.name}")
+    done = []
+
+    def report(r):
+        done.append(r)
+        say(0.1 + 0.8 * len(done) / n, desc=f"rendered {len(done)}/{n}")
+
+    res = sample_to_files(entry.path, out / "song.mid", n=n, seconds=seconds, primer=primer_path,
+                          temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, wav=out / "song.wav",
+                          program=program, stats=True, report=report)
+    say(0.92, desc="drawing")
+    for i, piece in enumerate(res["pieces"]):
+        title = f"{entry.name} · seed {seed}" + (f" · variation {i + 1}" if n > 1 else "")
+        piece["png"] = str(pianoroll_png(piece["midi"], Path(piece["midi"]).with_suffix(".png"), title=title))
+    res["model"] = entry.name
+    return res
+
+
+def info_markdown(res: dict, i: int = 0) -> str:
+    p = res["pieces"][i]
+    text = (f"**{res['model']}**, seed **{res['seed']}**: {p['notes']} notes, {p['seconds']} s"
+            + (f", {p['invalid_tokens']} tokens rejected by the decoder" if p["invalid_tokens"] else ""))
+    if p.get("engine") == "sine":
+        text += f"\n\n**Note:** {NO_FLUIDSYNTH_NOTE}"
+    return text
+
+
+# --- training ---------------------------------------------------------------------------------
+def start_training(page: Page, files, preset, minutes) -> "Job":  # noqa: F821
+    """Collect the uploads into a new job folder, check them, and queue the job."""
+    from musicrnn.codec import MidiError, read_midi
+    from musicrnn.jobs import PRESETS, check_budget
+    from musicrnn.uploads import UploadError, collect_midi
+
+    if preset not in PRESETS:
+        raise ValueError(f"size {preset!r}: choose one of the listed sizes")
+    check_budget(minutes, page.trainer.max_minutes)
+    paths = [Path(f if isinstance(f, (str, os.PathLike)) else f.name) for f in (files or [])]
+    if not paths:
+        raise ValueError("no files uploaded: add a zip of MIDI files, or several .mid files")
+    from musicrnn.jobs import slug
+
+    label = paths[0].stem if len(paths) == 1 else f"{paths[0].stem}-and-{len(paths) - 1}-more"
+    jid, folder = page.trainer.new_job_folder()
+    try:
+        got = collect_midi(paths, folder / slug(label))  # the folder's name is the corpus name in the model list
+        skipped = list(got.skipped)
+        usable = 0
+        for name in list(got.files):
+            try:
+                read_midi(got.folder / name)
+                usable += 1
+            except MidiError as e:
+                skipped.append(f"{name}: {e.problem}")
+                (got.folder / name).unlink(missing_ok=True)
+        if not usable:
+            raise UploadError("none of the uploaded MIDI files could be read: " + "; ".join(skipped[:3]))
+    except Exception:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return page.trainer.submit(jid, got.folder, label, preset, minutes, skipped)
+
+
+def status_markdown(st: dict, ahead: int = 0) -> str:
+    state = st["state"]
+    head = {"waiting": f"waiting: {ahead} job{'s' if ahead != 1 else ''} ahead (one training runs at a time)",
+            "running": "training", "done": "done", "stopped": "stopped", "failed": "failed",
+            "cancelled": "cancelled"}[state]
+    parts = [f"**{head}** — model `{st['name']}`"]
+    if st["total"]:
+        parts.append(f"step {st['step']} of {st['total']}" + (f", epoch {st['epoch']}" if st["epoch"] else "")
+                     + f", {st['elapsed']:.0f} s")
+    if st["train_bits"] is not None:
+        parts.append(f"training loss {st['train_bits']:.3f} bits/token")
+    if st["best_valid_bits"] is not None:
+        parts.append(f"best validation {st['best_valid_bits']:.3f} bits/token")
+    text = " · ".join(parts)
+    if st["message"]:
+        text += f"\n\n{st['message']}"
+    if state == "done" or (state == "stopped" and st["has_model"]):
+        text += "\n\nThe model is now in the Generate tab's list."
+    return text
+
+
+def skipped_markdown(skipped: list[str]) -> str:
+    if not skipped:
+        return ""
+    shown = skipped[:30]
+    more = f"\n- … and {len(skipped) - 30} more" if len(skipped) > 30 else ""
+    return f"**Skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''}:**\n" + "\n".join(
+        f"- `{s}`" for s in shown) + more
+
+
+TRAIN_COLOR, VALID_COLOR = "#1f77b4", "#d62728"
+
+
+def loss_plot_png(st: dict, path: Path) -> str:
+    """The live loss plot: training (smoothed) and validation bits/token against steps."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 3.2), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for pts, color, name in ((st["train_curve"], TRAIN_COLOR, "training"), (st["valid_curve"], VALID_COLOR, "validation")):
+        if pts:
+            xs, ys = zip(*pts)
+            ax.plot(xs, ys, color=color, lw=2, marker="o" if len(pts) < 30 else None, ms=3, label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("bits/token")
+    if st["total"]:
+        ax.set_xlim(0, st["total"])
+    ax.grid(alpha=0.3)
+    if st["train_curve"] or st["valid_curve"]:
+        ax.legend(loc="upper right")
+    else:
+        ax.text(0.5, 0.5, "waiting for the first steps", ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    os.replace(tmp, path)
+    return str(path)
+
+
+# --- the page ---------------------------------------------------------------------------------
+def build(page: Page, concurrency: int | None = None):
+    import gradio as gr
+
+    from musicrnn.codec import MidiError
+    from musicrnn.core.errors import CheckpointError, DataError, SettingsError
+    from musicrnn.jobs import DEFAULT_PRESET, PRESETS
+    from musicrnn.uploads import UploadError
+
+    readable = (ValueError, SettingsError, MidiError, CheckpointError, DataError, UploadError, OSError)
+    server_paths = re.compile(re.escape(str(page.work)) + r"[^\s:'\"]*/")
+
+    def message(e: Exception) -> str:
+        """The error in words, without the server's temporary folders (a file keeps its name)."""
+        return server_paths.sub("", str(e))
+    cores = os.cpu_count() or 1
+    gen_limit = concurrency or max(1, min(4, cores))  # one sampler a core; more requests wait in the queue
+
+    def _song(model, primer, temperature, top_k, top_p, seconds, variations, seed, instrument, request, progress):
+        try:
+            res = make_song(page, model, primer, temperature, top_k, top_p, seconds, variations, seed, instrument,
+                            request=request, progress=progress)
+        except readable as e:
+            raise gr.Error(message(e), print_exception=False) from None
+        p = res["pieces"][0]
+        return (p["wav"], p["png"], [q["midi"] for q in res["pieces"]], stats_markdown(res, res["model"]),
+                info_markdown(res), res["seed"], res)
+
+    def variations_shown(last):
+        n = len(last["pieces"]) if last else 1
+        return gr.update(choices=[str(i + 1) for i in range(n)], value="1", visible=n > 1)
+
+    def generate(model="folk", primer=None, temperature=1.0, top_k=0, top_p=1.0, seconds=30.0, variations=1,
+                 seed=-1, instrument=AS_GENERATED, request: gr.Request = None, progress=gr.Progress()):
+        return _song(model, primer, temperature, top_k, top_p, seconds, variations, seed, instrument, request,
+                     progress)
+
+    def continue_song(last, which, model, temperature, top_k, top_p, seconds, variations, seed, instrument,
+                      request: gr.Request = None, progress=gr.Progress()):
+        if not last or not last.get("pieces"):
+            raise gr.Error("nothing to continue yet: press Generate first", print_exception=False)
+        i = int(which or 1) - 1 if str(which or "1").isdigit() else 0
+        i = min(max(i, 0), len(last["pieces"]) - 1)
+        primer = last["pieces"][i]["midi"]
+        if not Path(primer).is_file():
+            raise gr.Error("the last song has been cleaned up; generate again", print_exception=False)
+        return _song(last.get("model", model), primer, temperature, top_k, top_p, seconds, variations, seed,
+                     instrument, request, progress)
+
+    def show_variation(last, which):
+        if not last or not which:
+            return gr.update(), gr.update(), gr.update()
+        i = min(max(int(which) - 1, 0), len(last["pieces"]) - 1)
+        p = last["pieces"][i]
+        return p["wav"], p["png"], info_markdown(last, i)
+
+    def train(files=None, preset=DEFAULT_PRESET, minutes=2.0, progress=gr.Progress()):
+        try:
+            job = start_training(page, files, preset, minutes)
+        except readable as e:
+            raise gr.Error(message(e), print_exception=False) from None
+        prev = None
+        while True:
+            st = job.status()
+            if st["total"]:
+                progress((st["step"], st["total"]), desc="training", unit="steps")
+            ended = job.state not in ("waiting", "running")
+            png = loss_plot_png(st, page.work / "plots" / f"job-{job.id}-{time.monotonic_ns()}.png")
+            if prev:
+                Path(prev).unlink(missing_ok=True)  # the page shows a copy; keep one file a job
+            prev = png
+            yield (status_markdown(st, page.trainer.ahead_of(job)), png, skipped_markdown(st["skipped"]),
+                   job.name if ended and st["has_model"] else "", job.id)
+            if ended:
+                return
+            time.sleep(1.0)
+
+    def stop(job_id):
+        if not job_id:
+            return "no training job to stop"
+        return page.trainer.stop(int(job_id))
+
+    def refresh(request: gr.Request = None):
+        return gr.update(choices=page.model_choices())
+
+    def trained_listed(name):
+        choices = page.model_choices()
+        return gr.update(choices=choices, value=name) if name else gr.update(choices=choices)
+
+    def random_seed():
+        return random.randrange(0, 1_000_000_000)
+
+    choices = page.model_choices()
+    with gr.Blocks(title="musicrnn", delete_cache=(1800, 3600)) as demo:
+        gr.Markdown("# musicrnn\nGenerate melodies with a char-RNN trained on folk tunes or Bach chorales, "
+                    "or train one on your own MIDI files.")
+        with gr.Tabs():
+            with gr.Tab("Generate", id="generate"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        model = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="Model",
+                                            elem_id="model", allow_custom_value=True)  # the list grows; resolve() checks
+                        primer = gr.File(label="Primer MIDI to continue (optional)", file_types=[".mid", ".midi"],
+                                         elem_id="primer")
+                        with gr.Row():
+                            seconds = gr.Slider(1, MAX_SECONDS, value=30, step=1, label="Length (seconds)")
+                            variations = gr.Slider(1, MAX_VARIATIONS, value=1, step=1, label="Variations")
+                        with gr.Row():
+                            temperature = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="Temperature",
+                                                    info="below 1 safer, above 1 wilder")
+                            top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.01, label="Top-p")
+                            top_k = gr.Number(0, label="Top-k (0: off)", precision=0)
+                        with gr.Row():
+                            seed = gr.Number(-1, label="Seed (-1: a new one each time)", precision=0, elem_id="seed")
+                            dice = gr.Button("random seed", size="sm", elem_id="dice")
+                        instrument = gr.Dropdown(instrument_choices(), value=AS_GENERATED, label="Instrument",
+                                                 info="General MIDI program for every pitched part",
+                                                 allow_custom_value=True)  # "73", "flute": _program() checks
+                        with gr.Row():
+                            go = gr.Button("Generate", variant="primary", elem_id="generate-btn")
+                            cont = gr.Button("Continue this song", elem_id="continue-btn")
+                    with gr.Column(scale=2):
+                        info = gr.Markdown(elem_id="song-info", label="Song")
+                        audio = gr.Audio(label="Listen", type="filepath", interactive=False, elem_id="audio")
+                        which = gr.Radio(["1"], value="1", label="Variation", visible=False)
+                        picture = gr.Image(label="Piano roll", type="filepath", interactive=False, elem_id="pianoroll")
+                        midi = gr.File(label="MIDI download", file_count="multiple", interactive=False, elem_id="midi")
+                        stats = gr.Markdown(elem_id="stats", label="Statistics")
+                last = gr.State(None)
+                used_seed = gr.Number(visible=False, label="Seed used")
+            with gr.Tab("Train", id="train"):
+                gr.Markdown("Upload a zip of MIDI files (or several .mid files), choose a size and a time budget, "
+                            "and train. The new model appears in the Generate tab's list. One training runs at a "
+                            "time; generation keeps working meanwhile.")
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        files = gr.File(label="MIDI files or a zip", file_count="multiple",
+                                        file_types=[".zip", ".mid", ".midi"], elem_id="train-files")
+                        preset = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label="Size",
+                                             allow_custom_value=True)  # start_training() checks, in words
+                        minutes = gr.Number(2.0, label=f"Time budget (minutes, at most {page.trainer.max_minutes:g})",
+                                            elem_id="minutes")  # checked by check_budget(), in words
+                        with gr.Row():
+                            start = gr.Button("Train", variant="primary", elem_id="train-btn")
+                            halt = gr.Button("Stop (keep the best model)", variant="stop", elem_id="stop-btn")
+                    with gr.Column(scale=2):
+                        status = gr.Markdown(elem_id="train-status", label="Training")
+                        plot = gr.Image(label="Loss (bits/token)", type="filepath", interactive=False,
+                                        elem_id="loss-plot")
+                        skipped = gr.Markdown(elem_id="skipped", label="Skipped files")
+                job_id = gr.State(None)
+                trained = gr.Textbox(visible=False, label="Trained model")
+                halted = gr.Markdown(elem_id="stop-message", label="Stop")
+
+        song_out = [audio, picture, midi, stats, info, used_seed, last]  # the API returns all but the state
+        go.click(generate, [model, primer, temperature, top_k, top_p, seconds, variations, seed, instrument],
+                 song_out, api_name="generate", concurrency_limit=gen_limit, concurrency_id="sampler").success(
+            variations_shown, last, which, api_visibility="private", queue=False)
+        cont.click(continue_song, [last, which, model, temperature, top_k, top_p, seconds, variations, seed,
+                                   instrument], song_out, api_name="continue", concurrency_id="sampler").success(
+            variations_shown, last, which, api_visibility="private", queue=False)
+        which.change(show_variation, [last, which], [audio, picture, info], api_visibility="private")
+        dice.click(random_seed, None, seed, api_visibility="private", queue=False)
+        start.click(train, [files, preset, minutes], [status, plot, skipped, trained, job_id], api_name="train",
+                    concurrency_limit=None).then(trained_listed, trained, model, api_visibility="private", queue=False)
+        halt.click(stop, job_id, halted, api_visibility="private", concurrency_limit=None)
+        demo.load(refresh, None, model, api_visibility="private")
+        def leave(request: gr.Request):
+            page.end_session(request)
+
+        demo.unload(leave)
+    demo.queue(default_concurrency_limit=gen_limit, max_size=200)
+    return demo
+
+
+def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, runs: str = "runs",
+           max_train_minutes: float | None = None, block: bool = True, concurrency: int | None = None):
+    """Build and start the page; returns (demo, page). ``block=False`` returns at once."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")  # process-wide, so overlapping requests never oversubscribe
+    page = Page(runs, max_train_minutes=max_train_minutes)
+    os.environ["GRADIO_TEMP_DIR"] = str(page.work / "gradio")  # uploads and served copies: cleaned with the page
+    atexit.register(page.cleanup)
+    demo = build(page, concurrency)
+    demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
+                allowed_paths=[str(page.work)], max_file_size="250mb", show_error=True, quiet=not block,
+                footer_links=["api"])
+    return demo, page
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="musicrnn ui", description="Start the musicrnn page in the browser.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every network)")
+    p.add_argument("--port", type=int, default=7860, help="port")
+    p.add_argument("--share", default="false", choices=["true", "false"], help="a public gradio.live link (needs internet)")
+    p.add_argument("--runs", default="runs", help="folder of trained models to list, and where the page's training writes")
+    p.add_argument("--concurrency", type=int, default=None, help="songs generated at once (default: one a core, at most 4)")
+    a = p.parse_args(argv)
+    launch(a.host, a.port, a.share == "true", a.runs, concurrency=a.concurrency)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
