@@ -8,7 +8,7 @@ Starts `musicrnn ui` as its own process (as a user would), then
      the WAV (it shows the song's length: ready to play). Median of --repeats.
   2. fires 20 concurrent /generate requests (default settings, seeds 0..19) through
      gradio_client; reports the wall time, each request's latency, whether every MIDI is
-     valid, and the server's peak memory (VmHWM of its process).
+     valid, and the peak memory of the server and its worker processes together.
   3. one request alone (median of 3), so that 2. can be read against it: with C samplers
      at a time, 20 requests should take about 20/C single requests if overlapping requests
      do not slow each other down (no thread oversubscription).
@@ -45,6 +45,20 @@ def vm(pid: int, key: str) -> int:
         if line.startswith(key + ":"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of a process and all its descendants (the page's worker processes)."""
+    total, todo = 0, [pid]
+    while todo:
+        q = todo.pop()
+        try:
+            total += vm(q, "VmRSS")
+            for t in Path(f"/proc/{q}/task").iterdir():
+                todo += [int(c) for c in (t / "children").read_text().split()]
+        except OSError:
+            pass
+    return total
 
 
 def main() -> None:
@@ -107,10 +121,22 @@ def main() -> None:
             r = client.predict(seed=i, api_name="/generate")
             return time.perf_counter() - t, r
 
+        import threading
+
+        peak, stop = [tree_rss(server.pid)], threading.Event()
+
+        def watch():
+            while not stop.wait(0.05):
+                peak.append(tree_rss(server.pid))
+
+        w = threading.Thread(target=watch)
+        w.start()
         t = time.perf_counter()
         with cf.ThreadPoolExecutor(a.requests) as pool:
             done = list(pool.map(one, range(a.requests)))
         wall = time.perf_counter() - t
+        stop.set()
+        w.join()
         valid = sum(1 for _, r in done if read_midi(r[2][0]).n_notes > 0 and int(r[5]) >= 0)
         seeds = sorted(int(r[5]) for _, r in done)
         lat = sorted(d for d, _ in done)
@@ -128,6 +154,8 @@ def main() -> None:
             "wall_vs_ideal": round(wall / (a.requests * single / conc), 2),
             "server_rss_idle_mb": round(rss_idle / 2**20, 1),
             "server_peak_rss_mb": round(vm(server.pid, "VmHWM") / 2**20, 1),
+            "server_and_workers_rss_before_mb": round(peak[0] / 2**20, 1),
+            "server_and_workers_peak_rss_mb": round(max(peak) / 2**20, 1),
         }))
     finally:
         server.terminate()

@@ -44,11 +44,20 @@ NO_FLUIDSYNTH_NOTE = ("FluidSynth is not installed here, so this audio is plain 
                       "(install libfluidsynth3 and pyfluidsynth for real instruments).")
 
 
+def _warm(_):
+    """Import what a request needs, once per worker process."""
+    import musicrnn.pianoroll  # noqa: F401
+    import musicrnn.render  # noqa: F401
+    import musicrnn.tasks.music  # noqa: F401
+
+    return os.getpid()
+
+
 class Page:
     """The state shared by all visitors: where files go, the trainer, the models."""
 
     def __init__(self, runs: str | os.PathLike = "runs", work: str | os.PathLike | None = None,
-                 max_train_minutes: float | None = None):
+                 max_train_minutes: float | None = None, concurrency: int | None = None):
         from musicrnn.jobs import MAX_MINUTES, Trainer
         from musicrnn.shipped import checkpoints_dir
 
@@ -62,6 +71,34 @@ class Page:
         self.trainer = Trainer(self.runs, self.work / "jobs", max_minutes=max_train_minutes or MAX_MINUTES)
         self._counter = itertools.count(1)
         self._lock = threading.Lock()
+        self.workers = max(1, concurrency or min(4, os.cpu_count() or 1))
+        self._pool = None
+
+    # --- the samplers ----------------------------------------------------------------------------
+    def pool(self):
+        """Worker processes, one a concurrent request: sampling is Python-bound, so threads
+        in this process would share one core (the GIL); processes use them all, each on one
+        BLAS thread. Started once, warmed up, and restarted if a worker dies."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            return self._pool
+
+    def warm_up(self) -> None:
+        list(self.pool().map(_warm, range(self.workers)))
+
+    def run_song(self, job: dict) -> dict:
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return self.pool().submit(render_song, job).result()
+        except BrokenProcessPool:
+            with self._lock:
+                self._pool = None
+            return {"error": "the generator stopped unexpectedly (out of memory?); try a shorter song or fewer variations"}
 
     # --- per-visitor folders ------------------------------------------------------------------
     def session_dir(self, request) -> Path:
@@ -87,6 +124,8 @@ class Page:
             shutil.rmtree(self.sessions / sid, ignore_errors=True)
 
     def cleanup(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
         shutil.rmtree(self.work, ignore_errors=True)
 
     # --- models ------------------------------------------------------------------------------
@@ -169,8 +208,7 @@ def make_song(page: Page, model, primer, temperature, top_k, top_p, seconds, var
     """Validate the page's fields, generate, render audio and pictures into a fresh folder
     of this visitor. Raises ValueError (and the library's errors) with readable messages."""
     from musicrnn.catalog import resolve
-    from musicrnn.pianoroll import pianoroll_png
-    from musicrnn.tasks.music import new_seed, sample_to_files
+    from musicrnn.tasks.music import new_seed
 
     say = progress or (lambda *a, **k: None)
     temperature = _number(temperature, 1.0, float, "temperature", 0.01, 5.0)
@@ -194,21 +232,37 @@ def make_song(page: Page, model, primer, temperature, top_k, top_p, seconds, var
             raise ValueError(f"primer {primer_path.name}: larger than {MAX_PRIMER_BYTES // 2**20} MB; "
                              f"use a shorter piece to continue")
     out = page.new_result_dir(request)
-    say(0.05, desc=f"sampling {n} x {seconds:g} s from {entry.name}")
-    done = []
+    say(0.05, desc=f"generating {n} x {seconds:g} s with {entry.name}")
+    job = dict(checkpoint=str(entry.path), name=entry.name, out=str(out), n=n, seconds=seconds,
+               primer=str(primer_path) if primer_path else None, temperature=temperature, top_k=top_k, top_p=top_p,
+               seed=seed, program=program)
+    res = page.run_song(job)
+    if "error" in res:
+        raise ValueError(res["error"])
+    say(1.0, desc="done")
+    return res
 
-    def report(r):
-        done.append(r)
-        say(0.1 + 0.8 * len(done) / n, desc=f"rendered {len(done)}/{n}")
 
-    res = sample_to_files(entry.path, out / "song.mid", n=n, seconds=seconds, primer=primer_path,
-                          temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, wav=out / "song.wav",
-                          program=program, stats=True, report=report)
-    say(0.92, desc="drawing")
-    for i, piece in enumerate(res["pieces"]):
-        title = f"{entry.name} · seed {seed}" + (f" · variation {i + 1}" if n > 1 else "")
-        piece["png"] = str(pianoroll_png(piece["midi"], Path(piece["midi"]).with_suffix(".png"), title=title))
-    res["model"] = entry.name
+def render_song(job: dict) -> dict:
+    """Sample, write MIDI and WAV, draw the piano rolls: the work of one request, run in a
+    worker process (see Page.run_song). Errors come back as {"error": message}."""
+    from musicrnn.codec import MidiError
+    from musicrnn.core.errors import CheckpointError, DataError, SettingsError
+    from musicrnn.pianoroll import pianoroll_png
+    from musicrnn.tasks.music import sample_to_files
+
+    out = Path(job["out"])
+    try:
+        res = sample_to_files(job["checkpoint"], out / "song.mid", n=job["n"], seconds=job["seconds"],
+                              primer=job["primer"], temperature=job["temperature"], top_k=job["top_k"],
+                              top_p=job["top_p"], seed=job["seed"], wav=out / "song.wav", program=job["program"],
+                              stats=True)
+        for i, piece in enumerate(res["pieces"]):
+            title = f"{job['name']} · seed {job['seed']}" + (f" · variation {i + 1}" if job["n"] > 1 else "")
+            piece["png"] = str(pianoroll_png(piece["midi"], Path(piece["midi"]).with_suffix(".png"), title=title))
+    except (MidiError, SettingsError, CheckpointError, DataError, ValueError, OSError) as e:
+        return {"error": str(e)}
+    res["model"] = job["name"]
     return res
 
 
@@ -320,7 +374,7 @@ def loss_plot_png(st: dict, path: Path) -> str:
 
 
 # --- the page ---------------------------------------------------------------------------------
-def build(page: Page, concurrency: int | None = None):
+def build(page: Page):
     import gradio as gr
 
     from musicrnn.codec import MidiError
@@ -334,8 +388,7 @@ def build(page: Page, concurrency: int | None = None):
     def message(e: Exception) -> str:
         """The error in words, without the server's temporary folders (a file keeps its name)."""
         return server_paths.sub("", str(e))
-    cores = os.cpu_count() or 1
-    gen_limit = concurrency or max(1, min(4, cores))  # one sampler a core; more requests wait in the queue
+    gen_limit = page.workers  # one worker process a request; more requests wait in the queue
 
     def _song(model, primer, temperature, top_k, top_p, seconds, variations, seed, instrument, request, progress):
         try:
@@ -500,10 +553,11 @@ def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, runs:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1, user_api="blas")  # process-wide, so overlapping requests never oversubscribe
-    page = Page(runs, max_train_minutes=max_train_minutes)
+    page = Page(runs, max_train_minutes=max_train_minutes, concurrency=concurrency)
+    page.warm_up()
     os.environ["GRADIO_TEMP_DIR"] = str(page.work / "gradio")  # uploads and served copies: cleaned with the page
     atexit.register(page.cleanup)
-    demo = build(page, concurrency)
+    demo = build(page)
     demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
                 allowed_paths=[str(page.work)], max_file_size="250mb", show_error=True, quiet=not block,
                 footer_links=["api"])
