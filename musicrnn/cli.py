@@ -294,8 +294,6 @@ def cmd_evaluate(args) -> int:
     _existing(args.data, "file or folder")
     report = evaluation_report(args.checkpoint, args.data, split=args.split, samples=args.samples, seconds=args.seconds,
                                temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
-    report.pop("_ref_stats"), report.pop("_gen_stats")
-    report.pop("seconds")
     w = max(len(m) for m in ms.METRICS)
     print(f"{args.split}: {report['bits_per_token']:.4f} bits/token over {report['pieces']} pieces "
           f"({report['tokens_scored']:,} tokens, each scored once); {args.samples} samples of {args.seconds:g} s, "
@@ -334,10 +332,10 @@ def cmd_calibrate(args) -> int:
 def cmd_ui(args) -> int:
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: must be 1 to 65535")
-    from .ui.app import launch
-
     if args.concurrency is not None and args.concurrency < 1:
         raise UsageError(f"--concurrency {args.concurrency}: must be at least 1")
+    from .ui.app import launch
+
     launch(args.host, args.port, args.share == "true", str(args.runs), concurrency=args.concurrency)
     return 0
 

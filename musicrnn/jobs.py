@@ -64,7 +64,7 @@ def check_budget(minutes, max_minutes: float = MAX_MINUTES) -> float:
 class Job:
     id: int
     name: str
-    data: Path                  # the job's own folder of MIDI files (deleted when the job ends)
+    data: Path                  # the MIDI files, inside the job's folder (Trainer.folder, deleted when it ends)
     out: Path                   # the model folder, under the runs folder
     command: list[str]
     skipped: list[str] = field(default_factory=list)
@@ -75,23 +75,25 @@ class Job:
     ended: float | None = None
     proc: subprocess.Popen | None = None
     stop_asked: bool = False
+    _events: list[dict] = field(default_factory=list)
+    _read: int = 0  # bytes of progress.jsonl already parsed
 
     @property
     def log(self) -> Path:
         return self.out / "train.log"
 
     def events(self) -> list[dict]:
+        """The events of OUT/progress.jsonl so far; each call reads only the new lines."""
         try:
-            lines = (self.out / "progress.jsonl").read_text(encoding="utf-8").splitlines()
+            with open(self.out / "progress.jsonl", "rb") as f:
+                f.seek(self._read)
+                new = f.read()
         except OSError:
-            return []
-        out = []
-        for line in lines:
-            try:
-                out.append(json.loads(line))
-            except ValueError:  # a line being written
-                pass
-        return out
+            return self._events
+        complete = new[: new.rfind(b"\n") + 1]  # a line still being written waits for the next call
+        self._read += len(complete)
+        self._events += [json.loads(line) for line in complete.splitlines() if line.strip()]
+        return self._events
 
     def status(self) -> dict:
         """state, step/total, the training and validation curves (step, bits/token)."""
@@ -125,17 +127,26 @@ class Trainer:
         self._worker = threading.Thread(target=self._run, name="musicrnn-trainer", daemon=True)
         self._worker.start()
 
+    def folder(self, jid: int) -> Path:
+        """A job's own folder: its uploads live here until it ends."""
+        return self.work / f"job-{jid}"
+
     def new_job_folder(self) -> tuple[int, Path]:
         with self._lock:
             jid = next(self._ids)
-        folder = self.work / f"job-{jid}"
+        folder = self.folder(jid)
         folder.mkdir(parents=True, exist_ok=False)
         return jid, folder
 
-    def submit(self, jid: int, data: Path, label: str, preset: str, minutes, skipped: list[str]) -> Job:
+    def check(self, preset: str, minutes) -> float:
+        """Refuse an unknown size or a budget out of range (SettingsError); the budget in minutes."""
         if preset not in PRESETS:
             raise SettingsError(f"size {preset!r}: choose one of: {', '.join(PRESETS)}")
-        minutes = check_budget(minutes, self.max_minutes)
+        return check_budget(minutes, self.max_minutes)
+
+    def submit(self, jid: int, data: Path, label: str, preset: str, minutes, skipped: list[str]) -> Job:
+        """Queue a job on the MIDI files in ``data`` (inside this job's folder, deleted when it ends)."""
+        minutes = self.check(preset, minutes)
         name = f"{slug(label)}-{time.strftime('%Y%m%d-%H%M%S')}-{jid}"
         out = self.runs / name
         flags = [str(shipped_checkpoint(a[1:])) if a.startswith("@") else a for a in PRESETS[preset]]
@@ -212,4 +223,4 @@ class Trainer:
             job.message = tail[-1] if tail else f"training exited with code {rc}"
 
     def _cleanup(self, job: Job) -> None:
-        shutil.rmtree(job.data.parent if job.data.parent.name.startswith("job-") else job.data, ignore_errors=True)
+        shutil.rmtree(self.folder(job.id), ignore_errors=True)

@@ -17,7 +17,6 @@ PosixPath('out/song.png')
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
@@ -29,6 +28,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from .codec.midi import Score, read_midi
+from .core.files import atomic_write
 
 __all__ = [
     "DRUM_COLOR", "GM_FAMILIES", "GM_PROGRAMS", "note_name", "pianoroll_png", "program_colors",
@@ -235,30 +235,14 @@ def pianoroll_png(score_or_path: Score | str | os.PathLike, png_path: str | os.P
     Pitched notes are bars coloured by GM program (more opaque = louder), drums are
     ``DRUM_COLOR`` crosses at their onsets (y = drum note number). A score without notes
     gives a picture saying "no notes". A path is read with :func:`read_midi`, whose
-    :class:`MidiError` propagates. The file is written atomically (temporary name in the
-    same folder, then ``os.replace``); missing parent folders are created.
+    :class:`MidiError` propagates. The file is written atomically (``atomic_write``);
+    missing parent folders are created.
     """
     width_px, height_px = int(width_px), int(height_px)
     if width_px < 200 or height_px < 120:
         raise ValueError(f"picture too small: {width_px}x{height_px} px (need at least 200x120)")
     score = score_or_path if isinstance(score_or_path, Score) else read_midi(score_or_path)
-    out = Path(png_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-
     fig = Figure(figsize=(width_px / _DPI, height_px / _DPI), dpi=_DPI, facecolor="white")
     canvas = FigureCanvasAgg(fig)
     _draw(fig, score, title, width_px, height_px)
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes it 0600; a web server must be able to read it
-        with os.fdopen(fd, "wb") as f:
-            canvas.print_png(f)
-        os.replace(tmp, out)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return out
+    return atomic_write(png_path, lambda p: canvas.print_png(str(p)))

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .core.files import atomic_write
+
 SAMPLE_RATE = 44100
 
 
@@ -49,10 +51,6 @@ def render_wav(midi_path: str | os.PathLike, wav_path: str | os.PathLike, sample
     import soundfile as sf
 
     audio, engine = synthesize(midi_path, sample_rate)
-    wav_path = Path(wav_path)
-    wav_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = wav_path.with_name(f".{wav_path.name}.tmp{os.getpid()}.wav")
-    sf.write(str(tmp), audio, sample_rate, subtype="PCM_16")
-    os.replace(tmp, wav_path)
+    wav_path = atomic_write(wav_path, lambda p: sf.write(str(p), audio, sample_rate, subtype="PCM_16"))
     return {"wav": str(wav_path), "engine": engine, "seconds": round(audio.size / sample_rate, 2),
             "peak": round(float(np.abs(audio).max()) if audio.size else 0.0, 3)}

@@ -22,7 +22,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import argparse
 import atexit
 import itertools
 import math
@@ -58,13 +57,14 @@ class Page:
 
     def __init__(self, runs: str | os.PathLike = "runs", work: str | os.PathLike | None = None,
                  max_train_minutes: float | None = None, concurrency: int | None = None):
+        from musicrnn.core.errors import SettingsError
         from musicrnn.jobs import MAX_MINUTES, Trainer
         from musicrnn.shipped import checkpoints_dir
 
         self.runs = Path(runs).resolve()
         ship = checkpoints_dir().resolve()
         if self.runs == ship or ship in self.runs.parents:
-            raise SystemExit(f"musicrnn ui: --runs {runs}: must not be inside the shipped checkpoints ({ship})")
+            raise SettingsError(f"--runs {runs}: must not be inside the shipped checkpoints ({ship})")
         self.work = Path(work) if work else Path(tempfile.mkdtemp(prefix="musicrnn-ui-"))
         self.work.mkdir(parents=True, exist_ok=True)
         self.sessions = self.work / "sessions"
@@ -101,9 +101,13 @@ class Page:
             return {"error": "the generator stopped unexpectedly (out of memory?); try a shorter song or fewer variations"}
 
     # --- per-visitor folders ------------------------------------------------------------------
+    @staticmethod
+    def _sid(request) -> str:
+        """A visitor's session id, reduced to characters that cannot leave a folder."""
+        return re.sub(r"[^A-Za-z0-9_-]", "", getattr(request, "session_hash", None) or "")
+
     def session_dir(self, request) -> Path:
-        sid = re.sub(r"[^A-Za-z0-9_-]", "", getattr(request, "session_hash", None) or "") or "api"
-        d = self.sessions / sid
+        d = self.sessions / (self._sid(request) or "api")
         d.mkdir(parents=True, exist_ok=True)
         return d
 
@@ -119,7 +123,7 @@ class Page:
         return d
 
     def end_session(self, request) -> None:
-        sid = re.sub(r"[^A-Za-z0-9_-]", "", getattr(request, "session_hash", None) or "")
+        sid = self._sid(request)
         if sid:
             shutil.rmtree(self.sessions / sid, ignore_errors=True)
 
@@ -157,23 +161,19 @@ def _number(value, default, kind, name, lo, hi):
 
 
 def _program(instrument) -> int | None:
+    """The GM program of the instrument field: "73 Flute", "73", 73 or "flute"; None: as generated."""
     from musicrnn.pianoroll import GM_PROGRAMS
 
     if instrument in (None, "", AS_GENERATED):
         return None
-    if isinstance(instrument, (int, float)) or str(instrument).strip().isdigit():
-        p = int(float(instrument))
-    else:
-        m = re.match(r"\s*(\d+)", str(instrument))
-        if not m:
-            names = [n.lower() for n in GM_PROGRAMS]
-            if str(instrument).lower() not in names:
-                raise ValueError(f"instrument {instrument!r}: choose a General MIDI instrument from the list")
-            return names.index(str(instrument).lower())
-        p = int(m.group(1))
-    if not 0 <= p <= 127:
-        raise ValueError(f"instrument {instrument!r}: General MIDI programs are 0 to 127")
-    return p
+    text = str(instrument).strip()
+    m = re.match(r"(\d+)(\.0)?(\s|$)", text)
+    names = [n.lower() for n in GM_PROGRAMS]
+    if m and int(m.group(1)) < 128:
+        return int(m.group(1))
+    if not m and text.lower() in names:
+        return names.index(text.lower())
+    raise ValueError(f"instrument {instrument!r}: choose a General MIDI instrument from the list (0 to 127)")
 
 
 def instrument_choices() -> list[str]:
@@ -279,17 +279,13 @@ def info_markdown(res: dict, i: int = 0) -> str:
 def start_training(page: Page, files, preset, minutes) -> "Job":  # noqa: F821
     """Collect the uploads into a new job folder, check them, and queue the job."""
     from musicrnn.codec import MidiError, read_midi
-    from musicrnn.jobs import PRESETS, check_budget
+    from musicrnn.jobs import slug
     from musicrnn.uploads import UploadError, collect_midi
 
-    if preset not in PRESETS:
-        raise ValueError(f"size {preset!r}: choose one of the listed sizes")
-    check_budget(minutes, page.trainer.max_minutes)
+    page.trainer.check(preset, minutes)  # before anything is unpacked
     paths = [Path(f if isinstance(f, (str, os.PathLike)) else f.name) for f in (files or [])]
     if not paths:
         raise ValueError("no files uploaded: add a zip of MIDI files, or several .mid files")
-    from musicrnn.jobs import slug
-
     label = paths[0].stem if len(paths) == 1 else f"{paths[0].stem}-and-{len(paths) - 1}-more"
     jid, folder = page.trainer.new_job_folder()
     try:
@@ -349,6 +345,8 @@ def loss_plot_png(st: dict, path: Path) -> str:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    from musicrnn.core.files import atomic_write
+
     fig = Figure(figsize=(8, 3.2), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -366,11 +364,7 @@ def loss_plot_png(st: dict, path: Path) -> str:
     else:
         ax.text(0.5, 0.5, "waiting for the first steps", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    os.replace(tmp, path)
-    return str(path)
+    return str(atomic_write(path, fig.savefig))
 
 
 # --- the page ---------------------------------------------------------------------------------
@@ -388,6 +382,7 @@ def build(page: Page):
     def message(e: Exception) -> str:
         """The error in words, without the server's temporary folders (a file keeps its name)."""
         return server_paths.sub("", str(e))
+
     gen_limit = page.workers  # one worker process a request; more requests wait in the queue
 
     def _song(model, primer, temperature, top_k, top_p, seconds, variations, seed, instrument, request, progress):
@@ -433,16 +428,17 @@ def build(page: Page):
             job = start_training(page, files, preset, minutes)
         except readable as e:
             raise gr.Error(message(e), print_exception=False) from None
-        prev = None
+        png, drawn = None, None
         while True:
             st = job.status()
             if st["total"]:
                 progress((st["step"], st["total"]), desc="training", unit="steps")
             ended = job.state not in ("waiting", "running")
-            png = loss_plot_png(st, page.work / "plots" / f"job-{job.id}-{time.monotonic_ns()}.png")
-            if prev:
-                Path(prev).unlink(missing_ok=True)  # the page shows a copy; keep one file a job
-            prev = png
+            if drawn != (st["step"], len(st["valid_curve"]), st["total"]):  # something new to draw
+                drawn, old = (st["step"], len(st["valid_curve"]), st["total"]), png
+                png = loss_plot_png(st, page.work / "plots" / f"job-{job.id}-{time.monotonic_ns()}.png")
+                if old:
+                    Path(old).unlink(missing_ok=True)  # the page shows a copy; keep one file a job
             yield (status_markdown(st, page.trainer.ahead_of(job)), png, skipped_markdown(st["skipped"]),
                    job.name if ended and st["has_model"] else "", job.id)
             if ended:
@@ -511,9 +507,9 @@ def build(page: Page):
                         files = gr.File(label="MIDI files or a zip", file_count="multiple",
                                         file_types=[".zip", ".mid", ".midi"], elem_id="train-files")
                         preset = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label="Size",
-                                             allow_custom_value=True)  # start_training() checks, in words
+                                             allow_custom_value=True)  # Trainer.check() checks, in words
                         minutes = gr.Number(2.0, label=f"Time budget (minutes, at most {page.trainer.max_minutes:g})",
-                                            elem_id="minutes")  # checked by check_budget(), in words
+                                            elem_id="minutes")  # checked by Trainer.check(), in words
                         with gr.Row():
                             start = gr.Button("Train", variant="primary", elem_id="train-btn")
                             halt = gr.Button("Stop (keep the best model)", variant="stop", elem_id="stop-btn")
@@ -539,6 +535,7 @@ def build(page: Page):
                     concurrency_limit=None).then(trained_listed, trained, model, api_visibility="private", queue=False)
         halt.click(stop, job_id, halted, api_visibility="private", concurrency_limit=None)
         demo.load(refresh, None, model, api_visibility="private")
+
         def leave(request: gr.Request):
             page.end_session(request)
 
@@ -564,17 +561,7 @@ def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, runs:
     return demo, page
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="musicrnn ui", description="Start the musicrnn page in the browser.")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every network)")
-    p.add_argument("--port", type=int, default=7860, help="port")
-    p.add_argument("--share", default="false", choices=["true", "false"], help="a public gradio.live link (needs internet)")
-    p.add_argument("--runs", default="runs", help="folder of trained models to list, and where the page's training writes")
-    p.add_argument("--concurrency", type=int, default=None, help="songs generated at once (default: one a core, at most 4)")
-    a = p.parse_args(argv)
-    launch(a.host, a.port, a.share == "true", a.runs, concurrency=a.concurrency)
-    return 0
+if __name__ == "__main__":  # python ui/app.py [flags] is `musicrnn ui [flags]`
+    from musicrnn.cli import main
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["ui", *sys.argv[1:]]))

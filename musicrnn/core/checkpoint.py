@@ -25,6 +25,7 @@ import os
 from pathlib import Path
 
 from .errors import CheckpointError
+from .files import atomic_write
 
 FORMAT = "musicrnn-checkpoint"
 FORMAT_VERSION = 2
@@ -32,21 +33,15 @@ WEIGHTS, CONFIG = "model.safetensors", "config.json"
 STATE_T, STATE_J = "train_state.safetensors", "train_state.json"
 
 
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def _write_json(path: Path, obj: dict) -> None:
-    _atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n"))
+    atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n"))
 
 
 def _write_tensors(path: Path, tensors: dict) -> None:
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    _atomic_write(path, lambda p: save_file(tensors, str(p)))
+    atomic_write(path, lambda p: save_file(tensors, str(p)))
 
 
 def sha256(path: Path) -> str:
@@ -98,6 +93,16 @@ def read_config(folder: str | os.PathLike) -> dict:
         raise CheckpointError(f"{folder}: checkpoint format {meta['format_version']} is newer than this musicrnn understands")
     meta["_folder"] = str(folder)
     return _migrate(meta)
+
+
+def update_config(folder: str | os.PathLike, change) -> dict:
+    """Rewrite a checkpoint's config.json with ``change(meta)`` applied (the weights, and
+    so their hash, are untouched). Returns the new config."""
+    meta = read_config(folder)
+    meta.pop("_folder", None)
+    change(meta)
+    _write_json(Path(folder) / CONFIG, meta)
+    return meta
 
 
 def _checked_weights(folder) -> tuple[Path, dict]:

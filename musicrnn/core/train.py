@@ -473,12 +473,9 @@ def _train(model_cfg, cfg, train_seqs, valid_seqs, out, *, test_seqs, init_weigh
 
 def _record_test(out: Path, bits: float, pieces: int) -> None:
     """Add the test score to the best checkpoint's config (without touching its weights)."""
-    from .checkpoint import CONFIG, _write_json, read_config
+    from .checkpoint import update_config
 
-    meta = read_config(out)
-    meta.pop("_folder", None)
-    meta.setdefault("metrics", {}).update(test_bits_per_token=bits, test_pieces=pieces)
-    _write_json(out / CONFIG, meta)
+    update_config(out, lambda meta: meta.setdefault("metrics", {}).update(test_bits_per_token=bits, test_pieces=pieces))
 
 
 def _summary(out: Path, pos: dict, model: torch.nn.Module) -> dict:

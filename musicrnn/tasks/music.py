@@ -257,36 +257,28 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, valid_fraction: float 
 REFERENCE_PIECES = 200  # the corpus side of the comparison: the first 200 held-out pieces
 
 
-def reference_stats(pieces: list[np.ndarray], vocab: Vocab) -> dict:
-    """The corpus side of ``evaluate`` (and of the page's table): statistics of the first
-    ``REFERENCE_PIECES`` of the given held-out pieces."""
-    from . import musicstats as ms
-
-    return ms.summarize([ms.piece_stats(s, vocab) for s in pieces[:REFERENCE_PIECES]])
-
-
 def sample_stats(pieces: list[np.ndarray], vocab: Vocab) -> dict:
+    """Statistics of token sequences (musicstats), averaged over the pieces."""
     from . import musicstats as ms
 
     return ms.summarize([ms.piece_stats(s, vocab) for s in pieces])
 
 
+def reference_stats(pieces: list[np.ndarray], vocab: Vocab) -> dict:
+    """The corpus side of ``evaluate`` (and of the page's table): statistics of the first
+    ``REFERENCE_PIECES`` of the given held-out pieces."""
+    return sample_stats(pieces[:REFERENCE_PIECES], vocab)
+
+
 def record_reference_stats(checkpoint, valid: list[np.ndarray], vocab: Vocab) -> dict:
-    """Store the validation pieces' statistics in the checkpoint's config.json (its weights
-    are untouched), so that samples can be compared with the corpus without the corpus."""
-    from ..core.checkpoint import _write_json
+    """Store the validation pieces' statistics in the checkpoint's config.json as
+    "corpus_stats" (weights untouched), so that samples can be compared with the corpus
+    without the corpus."""
+    from ..core.checkpoint import update_config
 
     stats = reference_stats(valid, vocab)
-    meta = read_config(checkpoint)
-    meta.pop("_folder", None)
-    meta["corpus_stats"] = {"split": "valid", **stats}
-    _write_json(Path(checkpoint) / CONFIG, meta)
+    update_config(checkpoint, lambda meta: meta.update(corpus_stats={"split": "valid", **stats}))
     return stats
-
-
-def corpus_stats(meta: dict) -> dict | None:
-    """The corpus statistics stored in a checkpoint's config (None for older checkpoints)."""
-    return meta.get("corpus_stats")
 
 
 def compare_stats(generated: dict, corpus: dict | None) -> list[tuple[str, float, float | None]]:
@@ -321,12 +313,11 @@ def evaluation_report(checkpoint, data, *, split: str = "valid", samples: int = 
     gen_stats = sample_stats(gen, vocab)
     return {"checkpoint": str(checkpoint or "default"), "data": str(data), "split": split,
             "pieces": len(ref), "tokens_scored": int(sum(len(s) - 1 for s in ref)),
-            "bits_per_token": round(bits, 4), "samples": samples, "seconds": seconds, "seed": seed,
+            "bits_per_token": round(bits, 4), "samples": samples, "seed": seed,
             "pitch_class_distance": round(ms.pc_distance(ref_stats, gen_stats), 4),
             "pitch_class_distance_absolute": round(ms.pc_distance(ref_stats, gen_stats, key_relative=False), 4),
             "corpus": {k: round(v, 4) for k, v in ref_stats.items() if k in ms.METRICS},
-            "generated": {k: round(v, 4) for k, v in gen_stats.items() if k in ms.METRICS},
-            "_ref_stats": ref_stats, "_gen_stats": gen_stats}
+            "generated": {k: round(v, 4) for k, v in gen_stats.items() if k in ms.METRICS}}
 
 
 # --- generation -----------------------------------------------------------------------------
@@ -451,7 +442,7 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
     result = {"seed": seed, "checkpoint": meta["_folder"], "pieces": pieces}
     if stats:
         result["statistics"] = sample_stats(seqs, vocab)
-        result["corpus_statistics"] = corpus_stats(meta)
+        result["corpus_statistics"] = meta.get("corpus_stats")  # None for models trained before they were kept
     return result
 
 
