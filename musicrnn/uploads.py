@@ -113,6 +113,8 @@ class _Collector:
             head = src.read(4)
         except _READ_ERRORS as e:
             return self.skip(shown, f"damaged ({e})")
+        if not head:
+            return self.skip(shown, "empty file (0 bytes)")
         if head != b"MThd":
             return self.skip(shown, "not a MIDI file (no MThd header)")
         name = self.claim(safe_name(raw))

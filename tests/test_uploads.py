@@ -234,3 +234,9 @@ def test_corrupt_archives_and_members(tmp_path, midis):
     assert got.skipped[0].startswith("bad.zip/bad.mid: damaged")
     assert got.skipped[1] == "cut.zip: not a MIDI file or zip archive"
     assert files_in(tmp_path / "dest") == {"ok.mid": midis[1]}
+
+
+def test_an_empty_file_is_named_as_such(tmp_path):
+    (tmp_path / "empty.mid").write_bytes(b"")
+    with pytest.raises(UploadError, match=r"empty\.mid: empty file \(0 bytes\)"):
+        collect_midi([tmp_path / "empty.mid"], tmp_path / "dest")
