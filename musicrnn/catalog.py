@@ -24,7 +24,6 @@ SKIP_DIRS = {"last", "__pycache__", ".git", "node_modules"}
 class ModelEntry:
     path: Path          # the checkpoint folder
     name: str           # short name: "folk", or the path relative to its runs folder
-    shipped: bool
     description: str    # one line: corpus, size, validation bits/token
 
     @property
@@ -45,15 +44,11 @@ def describe(meta: dict) -> str:
     corpus = Path(folder).name or folder
     pieces = sum(data.get(k, 0) for k in ("train_pieces", "valid_pieces", "test_pieces"))
     m = meta.get("model", {})
-    kind = meta.get("model_type", "rnn")
-    if kind == "rnn":
-        arch = f"{m.get('cell', 'lstm').upper()} {m.get('layers', '?')}x{m.get('hidden', '?')}"
-        if m.get("activation", "tanh") != "tanh":
-            arch += f" {m['activation']}"
-        if m.get("attention"):
-            arch += f" +attention {m['attention']}"
-    else:
-        arch = kind
+    arch = f"{m.get('cell', 'lstm').upper()} {m.get('layers', '?')}x{m.get('hidden', '?')}"
+    if m.get("activation", "tanh") != "tanh":
+        arch += f" {m['activation']}"
+    if m.get("attention"):
+        arch += f" +attention {m['attention']}"
     metrics = meta.get("metrics", {})
     bits = metrics.get("valid_bits_per_token")
     parts = [f"trained on {corpus}" + (f" ({pieces:,} pieces)" if pieces else ""),
@@ -99,7 +94,7 @@ def find_models(runs: list[str | os.PathLike] = (), task: str = "music") -> list
         meta = _read(p.parent)
         if meta and meta.get("task") == task:
             seen.add(p.parent.resolve())
-            found.append(ModelEntry(p.parent, p.parent.name, True, describe(meta)))
+            found.append(ModelEntry(p.parent, p.parent.name, describe(meta)))
     trained = []
     for root in map(Path, runs):
         for p in _walk(root, MAX_DEPTH) if root.is_dir() else []:
@@ -107,7 +102,7 @@ def find_models(runs: list[str | os.PathLike] = (), task: str = "music") -> list
             if meta and meta.get("task") == task and p.resolve() not in seen:
                 seen.add(p.resolve())
                 mtime = (p / "model.safetensors").stat().st_mtime
-                trained.append((mtime, ModelEntry(p, p.relative_to(root).as_posix(), False, describe(meta))))
+                trained.append((mtime, ModelEntry(p, p.relative_to(root).as_posix(), describe(meta))))
     found += [e for _, e in sorted(trained, key=lambda t: -t[0])]
     return found
 

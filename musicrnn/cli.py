@@ -314,10 +314,14 @@ def cmd_calibrate(args) -> int:
     from .core.calibration import calibration_report, plot_reliability
     from .tasks.music import held_out, load_model
 
-    reports = {}
+    reports, encoded = {}, {}  # the folder is encoded once per codec and split, not once per model
     for ckpt in args.checkpoint:
         model, vocab, meta = load_model(ckpt)
-        rep = calibration_report(model, held_out(meta, "valid", args.data, vocab), bins=args.bins)
+        d = meta.get("data", {})
+        key = (json.dumps(meta["codec"], sort_keys=True), d.get("valid_fraction"), d.get("test_fraction"))
+        if key not in encoded:
+            encoded[key] = held_out(meta, "valid", args.data, vocab)
+        rep = calibration_report(model, encoded[key], bins=args.bins)
         reports[f"{Path(ckpt).name} ({meta['model'].get('output', 'softmax')})"] = rep
         print(f"{ckpt}: {rep['tokens']} tokens, NLL {rep['nll_bits_per_token']:.4f} bits/token, "
               f"accuracy {rep['accuracy']:.4f}, mean confidence {rep['mean_confidence']:.4f}, ECE {rep['ece']:.4f}",

@@ -323,3 +323,9 @@ def test_a_non_finite_gradient_skips_the_step_and_no_gradient_does_not_crash():
     _, _, ok = train_step(m, make_optimizer(m, TrainConfig()), win, None, TrainConfig(grad_scale=1.0))
     assert not ok
     assert scale_grad_norm_(m.parameters(), 1.0) == 0.0  # no gradients at all: nothing to scale
+
+
+def test_iris_scale_literal_is_the_quadrature():
+    from musicrnn.core.activations import unit_variance_scale
+
+    assert IRIS_SCALE == unit_variance_scale()

@@ -373,7 +373,7 @@ def build(page: Page):
 
     from musicrnn.codec import MidiError
     from musicrnn.core.errors import CheckpointError, DataError, SettingsError
-    from musicrnn.jobs import DEFAULT_PRESET, PRESETS
+    from musicrnn.jobs import DEFAULT_PRESET, PRESETS, STATES_DONE
     from musicrnn.uploads import UploadError
 
     readable = (ValueError, SettingsError, MidiError, CheckpointError, DataError, UploadError, OSError)
@@ -433,7 +433,7 @@ def build(page: Page):
             st = job.status()
             if st["total"]:
                 progress((st["step"], st["total"]), desc="training", unit="steps")
-            ended = job.state not in ("waiting", "running")
+            ended = job.state in STATES_DONE
             if drawn != (st["step"], len(st["valid_curve"]), st["total"]):  # something new to draw
                 drawn, old = (st["step"], len(st["valid_curve"]), st["total"]), png
                 png = loss_plot_png(st, page.work / "plots" / f"job-{job.id}-{time.monotonic_ns()}.png")

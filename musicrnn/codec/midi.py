@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import symusic
 
+from ..core.files import atomic_write  # standard library only
+
 MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")
 
 
@@ -194,11 +196,7 @@ def write_midi(score: Score, path: str | os.PathLike) -> Path:
             if not up.is_dir():
                 raise NotADirectoryError(20, "is a file, not a folder", str(up))
             break
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    tmp.write_bytes(midi_bytes(score))
-    os.replace(tmp, p)
-    return p
+    return atomic_write(p, lambda tmp: tmp.write_bytes(midi_bytes(score)))
 
 
 def iter_midi_files(paths) -> list[Path]:

@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from .config import ACTIVATION_ALIASES as ALIASES, ACTIVATIONS, OUTPUTS, canonical_activation
+from .config import ACTIVATIONS, canonical_activation
 
 
 def metallic_mean(n: float) -> float:
@@ -36,22 +36,20 @@ def metallic_mean(n: float) -> float:
 PHI, SILVER = metallic_mean(1), metallic_mean(2)
 
 
-def _unit_variance_scale() -> float:
+def unit_variance_scale() -> float:
     """c with Var(c * x / sqrt(x^2 + 4)) = 1 for x ~ N(0, 1), by quadrature (deterministic)."""
     x = np.linspace(-12, 12, 200_001)
     w = np.exp(-x * x / 2) / math.sqrt(2 * math.pi) * (x[1] - x[0])
     return 1 / math.sqrt(float(np.sum(w * (x * x) / (x * x + 4))))  # the mean is 0 by symmetry
 
 
-IRIS_SCALE = _unit_variance_scale()
-
-
-def _tanh(x):
-    return np.tanh(x) if isinstance(x, np.ndarray) else x.tanh()
+# unit_variance_scale(), written out: the quadrature costs ~4 ms at every import (the
+# sampler's start-up); tests/test_research_core.py checks that the two agree exactly.
+IRIS_SCALE = 2.521672811422908
 
 
 def tanh(x):
-    return _tanh(x)
+    return np.tanh(x) if isinstance(x, np.ndarray) else x.tanh()
 
 
 def iris(x):
@@ -59,16 +57,15 @@ def iris(x):
 
 
 def phi_tanh(x):
-    return PHI * _tanh(x)
+    return PHI * tanh(x)
 
 
 def silver_tanh(x):
-    return SILVER * _tanh(x / 2)
+    return SILVER * tanh(x / 2)
 
 
 HIDDEN = {"tanh": tanh, "iris": iris, "phi-tanh": phi_tanh, "iris2": silver_tanh}
 assert tuple(HIDDEN) == ACTIVATIONS
-LEGACY = {"iris": "phi-tanh", "iris1": "phi-tanh", "iris-mm": "iris"}  # meaning in checkpoint format < 2
 
 
 def hidden_activation(name: str):

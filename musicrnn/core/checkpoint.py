@@ -64,7 +64,7 @@ def save_model(folder: str | os.PathLike, model, config: dict) -> Path:
 
 def _migrate(meta: dict) -> dict:
     if meta.get("format_version", 1) < 2 and isinstance(meta.get("model"), dict):
-        from .activations import LEGACY
+        from .config import LEGACY
 
         act = meta["model"].get("activation")
         if act in LEGACY:

@@ -10,6 +10,7 @@ from .errors import SettingsError
 CELLS = ("lstm", "gru", "lstm-lite")
 ACTIVATIONS = ("tanh", "iris", "phi-tanh", "iris2")  # functions in activations.HIDDEN
 ACTIVATION_ALIASES = {"iris-mm": "iris", "iris1": "phi-tanh"}  # older names, same functions
+LEGACY = {**ACTIVATION_ALIASES, "iris": "phi-tanh"}  # what a name meant in checkpoint format < 2
 OUTPUTS = ("softmax", "topcat", "topcat-sigmoid")
 
 

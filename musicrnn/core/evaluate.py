@@ -22,10 +22,10 @@ from .topcat import confidence_probs, log_probs
 
 
 @torch.no_grad()
-def score_tokens(model, seqs: Sequence[np.ndarray], batch: int = 16, chunk: int = 512) -> dict:
+def score_tokens(model, seqs: Sequence[np.ndarray], batch: int = 16, chunk: int = 512, details: bool = True) -> dict:
     """Per scored token, concatenated in the order of ``seqs``: ``loglik`` (nats, under the
-    distribution the model samples from), ``confidence`` (the top probability the output
-    activation states) and ``correct`` (top guess == target); plus ``piece_tokens``."""
+    distribution the model samples from) and, with ``details``, ``confidence`` (the top
+    probability the output activation states) and ``correct`` (top guess == target)."""
     was = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -46,18 +46,22 @@ def score_tokens(model, seqs: Sequence[np.ndarray], batch: int = 16, chunk: int 
             logits, state = model(inp, state)
             z = logits.float()
             ll = log_probs(z, output).gather(-1, tgt[..., None]).squeeze(-1)
-            conf, guess = confidence_probs(z, output).max(-1)
-            parts.append(torch.stack([ll, conf, (guess == tgt).float()], -1).cpu().numpy())
-        res = np.concatenate(parts, 1) if parts else np.zeros((len(idx), 0, 3))
+            if details:
+                conf, guess = confidence_probs(z, output).max(-1)
+                parts.append(torch.stack([ll, conf, (guess == tgt).float()], -1).cpu().numpy())
+            else:
+                parts.append(ll[..., None].cpu().numpy())
+        res = np.concatenate(parts, 1) if parts else np.zeros((len(idx), 0, 3 if details else 1))
         for r, i in enumerate(idx):
             per_piece[i] = res[r, :max(lens[i] - 1, 0)]
     model.train(was)
-    allv = np.concatenate(per_piece) if per_piece else np.zeros((0, 3))
-    return {"loglik": allv[:, 0].astype(np.float64), "confidence": allv[:, 1], "correct": allv[:, 2].astype(bool),
-            "piece_tokens": lens - 1}
+    allv = np.concatenate(per_piece) if per_piece else np.zeros((0, 3 if details else 1))
+    if not details:
+        return {"loglik": allv[:, 0].astype(np.float64)}
+    return {"loglik": allv[:, 0].astype(np.float64), "confidence": allv[:, 1], "correct": allv[:, 2].astype(bool)}
 
 
 def bits_per_token(model, seqs: Sequence[np.ndarray], batch: int = 16, chunk: int = 512) -> float:
     """Exact mean negative log2-likelihood per scored token of ``seqs``."""
-    ll = score_tokens(model, seqs, batch, chunk)["loglik"]
+    ll = score_tokens(model, seqs, batch, chunk, details=False)["loglik"]
     return float(-ll.mean() / math.log(2)) if ll.size else float("nan")

@@ -223,8 +223,10 @@ def train_step(model: CharRNN, opt: torch.optim.Optimizer, win, hidden, cfg: Tra
     norm = grad_norm(params)
     ok = bool(params) and math.isfinite(norm)
     if ok:
-        if cfg.grad_scale > 0:
-            scale_grad_norm_(params, cfg.grad_scale)
+        if cfg.grad_scale > 0:  # scale_grad_norm_, with the norm already computed
+            if norm > 0:
+                for p in params:
+                    p.grad.mul_(cfg.grad_scale / norm)
         elif cfg.grad_clip > 0 and norm > cfg.grad_clip:
             for p in params:
                 p.grad.mul_(cfg.grad_clip / (norm + 1e-6))
@@ -391,83 +393,82 @@ def _train(model_cfg, cfg, train_seqs, valid_seqs, out, *, test_seqs, init_weigh
     stopped = False  # resumable stop: a signal or max_steps
     last_save = time.perf_counter()
     model.train()
-    with stop_on_signals():
-        for epoch in range(pos["epoch"], n_epochs):
-            out_of_time = False
-            for w, win in streams.epoch(epoch, pos["window"], device=device):
-                if pos["step"] >= total:
-                    break
-                if stop_requested():  # arrived before this step (e.g. while the run was set up)
-                    stopped, pos["stopped_by"] = True, stop_requested()
-                    break
-                for g in opt.param_groups:
-                    g["lr"] = lr_at(pos["step"], total, cfg)
-                lv, hidden, ok = train_step(model, opt, win, hidden, cfg)
-                pos["skipped_steps"] += not ok
-                pos["step"] += 1
-                pos["window"] = w + 1
-                pos["history"].append(round(lv, 6))
-                tokens_seen += win.y.numel()
-                ema = lv if ema is None else 0.95 * ema + 0.05 * lv
-                bar.update(1)
-                bar.set_postfix_str(f"epoch {epoch + 1}/{n_epochs} loss {ema / LN2:.3f} bits/token "
-                                    f"{tokens_seen / (time.perf_counter() - t_start):,.0f} tok/s")
-                plog.step(lv / LN2, step=pos["step"], total=total, epoch=epoch + 1)
-                if stop_requested() or (cfg.max_steps is not None and pos["step"] >= cfg.max_steps):
-                    stopped = True
-                    pos["stopped_by"] = stop_requested() or "max_steps"
-                    break
-                if deadline is not None and time.perf_counter() > deadline:
-                    out_of_time = True
-                    break
-            if stopped:
+    for epoch in range(pos["epoch"], n_epochs):
+        out_of_time = False
+        for w, win in streams.epoch(epoch, pos["window"], device=device):
+            if pos["step"] >= total:
                 break
-            # end of epoch (or of the run): validate, keep the best, maybe stop early
-            bits = bits_per_token(model, valid_seqs)
-            pos["valid"].append({"epoch": epoch + 1, "step": pos["step"], "valid_bits_per_token": round(bits, 5)})
-            pos["epoch"], pos["window"], hidden = epoch + 1, 0, None
-            improved = bits < pos["best"] - 1e-4
-            if improved:
-                pos["best"], pos["best_step"], pos["bad_epochs"] = bits, pos["step"], 0
-            else:
-                pos["bad_epochs"] += 1
-            say(f"epoch {epoch + 1}: validation {bits:.4f} bits/token" + (" (best)" if improved else ""))
-            plog.write("valid", step=pos["step"], total=total, epoch=epoch + 1, valid_bits=round(bits, 5), best=improved)
-            if improved:
-                save_model(out, model, dict(meta, metrics={"valid_bits_per_token": round(bits, 5), "epoch": epoch + 1,
-                                                           "step": pos["step"]}))
-            if pos["bad_epochs"] >= cfg.patience:
-                say(f"early stop: no improvement for {cfg.patience} epochs")
-                break
-            if time.perf_counter() - last_save > SAVE_EVERY_S:  # so that even a killed run can --resume
-                save_last()
-                last_save = time.perf_counter()
-            if out_of_time or pos["step"] >= total:
-                break
-            if stop_requested():  # arrived during validation: the epoch is complete
+            if stop_requested():  # arrived before this step (e.g. while the run was set up)
                 stopped, pos["stopped_by"] = True, stop_requested()
                 break
-        pos["seconds"] += time.perf_counter() - t_start
-        if not stopped:
-            pos["done"] = True
-            if pos["skipped_steps"]:
-                say(f"warning: {pos['skipped_steps']} steps had a non-finite gradient norm and were skipped")
-        elif pos["stopped_by"] in ("SIGINT", "SIGTERM"):
-            say(f"interrupted ({pos['stopped_by']}) after step {pos['step']}: state saved; continue with --resume")
-        save_last()
-        bar.close()
-        summary = _summary(out, pos, model)
-        if pos["done"] and test_seqs and math.isfinite(pos["best"]):
-            best, _ = load_model_state(out)
-            model.load_state_dict(best)
-            summary["test_bits_per_token"] = round(bits_per_token(model, test_seqs), 5)
-            say(f"test: {summary['test_bits_per_token']:.4f} bits/token over {len(test_seqs)} held-out pieces "
-                f"(best model, scored once)")
-            _record_test(out, summary["test_bits_per_token"], len(test_seqs))
-        (out / "metrics.json").write_text(json.dumps(summary, indent=1) + "\n")
-        plog.write("end", step=pos["step"], total=total, finished=pos["done"], stopped_by=pos["stopped_by"],
-                   best_valid_bits=summary["best_valid_bits_per_token"], test_bits=summary.get("test_bits_per_token"))
-        plog.close()
+            for g in opt.param_groups:
+                g["lr"] = lr_at(pos["step"], total, cfg)
+            lv, hidden, ok = train_step(model, opt, win, hidden, cfg)
+            pos["skipped_steps"] += not ok
+            pos["step"] += 1
+            pos["window"] = w + 1
+            pos["history"].append(round(lv, 6))
+            tokens_seen += win.y.numel()
+            ema = lv if ema is None else 0.95 * ema + 0.05 * lv
+            bar.update(1)
+            bar.set_postfix_str(f"epoch {epoch + 1}/{n_epochs} loss {ema / LN2:.3f} bits/token "
+                                f"{tokens_seen / (time.perf_counter() - t_start):,.0f} tok/s")
+            plog.step(lv / LN2, step=pos["step"], total=total, epoch=epoch + 1)
+            if stop_requested() or (cfg.max_steps is not None and pos["step"] >= cfg.max_steps):
+                stopped = True
+                pos["stopped_by"] = stop_requested() or "max_steps"
+                break
+            if deadline is not None and time.perf_counter() > deadline:
+                out_of_time = True
+                break
+        if stopped:
+            break
+        # end of epoch (or of the run): validate, keep the best, maybe stop early
+        bits = bits_per_token(model, valid_seqs)
+        pos["valid"].append({"epoch": epoch + 1, "step": pos["step"], "valid_bits_per_token": round(bits, 5)})
+        pos["epoch"], pos["window"], hidden = epoch + 1, 0, None
+        improved = bits < pos["best"] - 1e-4
+        if improved:
+            pos["best"], pos["best_step"], pos["bad_epochs"] = bits, pos["step"], 0
+        else:
+            pos["bad_epochs"] += 1
+        say(f"epoch {epoch + 1}: validation {bits:.4f} bits/token" + (" (best)" if improved else ""))
+        plog.write("valid", step=pos["step"], total=total, epoch=epoch + 1, valid_bits=round(bits, 5), best=improved)
+        if improved:
+            save_model(out, model, dict(meta, metrics={"valid_bits_per_token": round(bits, 5), "epoch": epoch + 1,
+                                                       "step": pos["step"]}))
+        if pos["bad_epochs"] >= cfg.patience:
+            say(f"early stop: no improvement for {cfg.patience} epochs")
+            break
+        if time.perf_counter() - last_save > SAVE_EVERY_S:  # so that even a killed run can --resume
+            save_last()
+            last_save = time.perf_counter()
+        if out_of_time or pos["step"] >= total:
+            break
+        if stop_requested():  # arrived during validation: the epoch is complete
+            stopped, pos["stopped_by"] = True, stop_requested()
+            break
+    pos["seconds"] += time.perf_counter() - t_start
+    if not stopped:
+        pos["done"] = True
+        if pos["skipped_steps"]:
+            say(f"warning: {pos['skipped_steps']} steps had a non-finite gradient norm and were skipped")
+    elif pos["stopped_by"] in ("SIGINT", "SIGTERM"):
+        say(f"interrupted ({pos['stopped_by']}) after step {pos['step']}: state saved; continue with --resume")
+    save_last()
+    bar.close()
+    summary = _summary(out, pos, model)
+    if pos["done"] and test_seqs and math.isfinite(pos["best"]):
+        best, _ = load_model_state(out)
+        model.load_state_dict(best)
+        summary["test_bits_per_token"] = round(bits_per_token(model, test_seqs), 5)
+        say(f"test: {summary['test_bits_per_token']:.4f} bits/token over {len(test_seqs)} held-out pieces "
+            f"(best model, scored once)")
+        _record_test(out, summary["test_bits_per_token"], len(test_seqs))
+    (out / "metrics.json").write_text(json.dumps(summary, indent=1) + "\n")
+    plog.write("end", step=pos["step"], total=total, finished=pos["done"], stopped_by=pos["stopped_by"],
+               best_valid_bits=summary["best_valid_bits_per_token"], test_bits=summary.get("test_bits_per_token"))
+    plog.close()
     return summary
 
 

@@ -29,7 +29,8 @@ from ..core.calibration import calibration_report
 from ..core.errors import DataError
 from ..core.stats import holm, paired, summarize
 from ..core.train import TrainConfig
-from .music import Corpus, load_corpus, load_model, train_music
+from ..core.checkpoint import read_config
+from .music import Corpus, changed_settings, load_corpus, load_model, train_music
 
 # metric -> which direction is better
 METRICS = {"valid_bits_per_token": "lower", "test_bits_per_token": "lower", "train_bits_per_token_last50": "lower",
@@ -62,14 +63,8 @@ def run_one(data, out: Path, mcfg: dict, tcfg: TrainConfig, valid_fraction: floa
 def _check_same_settings(out: Path, mcfg: dict, tcfg: TrainConfig, valid_fraction: float, test_fraction: float,
                          max_transpose: int) -> None:
     """A finished run is only reused if it was trained with exactly these settings."""
-    saved = json.loads((out / "config.json").read_text())
-    want_train = {k: v for k, v in tcfg.__dict__.items() if k != "device"}
-    got_train = {k: v for k, v in saved["train"].items() if k != "device"}
-    diffs = [k for k in mcfg if mcfg[k] != saved["model"].get(k)]
-    diffs += [k for k in want_train if want_train[k] != got_train.get(k)]
-    diffs += [k for k, v in (("valid_fraction", valid_fraction), ("test_fraction", test_fraction),
-                             ("max_transpose", max_transpose))
-              if saved["data"].get(k) != v]
+    data = {"valid_fraction": valid_fraction, "test_fraction": test_fraction, "max_transpose": max_transpose}
+    diffs = [k for k, _, _ in changed_settings(read_config(out), mcfg, tcfg, data, ("device",))]
     if diffs:
         raise DataError(f"{out}: a finished run with other settings ({', '.join(diffs)}); use a new --out")
 

@@ -27,7 +27,6 @@ from ..core.errors import CheckpointError, DataError, SettingsError
 from ..core.sample import NumpyStepper, sample
 from ..shipped import default_checkpoint
 
-SPLITS = ("train", "valid", "test")
 
 
 @dataclass
@@ -168,8 +167,23 @@ def run_settings(out: str | os.PathLike) -> dict:
     return {"model": meta["model"], "train": meta["train"], "data": data, "init": meta.get("init")}
 
 
+def _changes(want: dict, have: dict, keys) -> list[tuple[str, object, object]]:
+    return [(k, have.get(k), want.get(k)) for k in keys if want.get(k) != have.get(k)]
+
+
 def _differences(want: dict, have: dict, keys) -> list[str]:
-    return [f"{k} ({have.get(k)!r} -> {want.get(k)!r})" for k in keys if want.get(k) != have.get(k)]
+    return [f"{k} ({old!r} -> {new!r})" for k, old, new in _changes(want, have, keys)]
+
+
+def changed_settings(saved: dict, model_cfg: dict, train_cfg, data_settings: dict,
+                     may_change=()) -> list[tuple[str, object, object]]:
+    """(key, saved, wanted) for each setting that differs from a run's saved ones
+    ({"model", "train", "data"}, as ``read_config`` gives them); train settings in
+    ``may_change`` are not compared. Used by --resume and by the experiment runner."""
+    want_train = {k: v for k, v in vars(train_cfg).items() if k not in may_change}
+    return (_changes(model_cfg, saved["model"], [k for k in model_cfg if k != "vocab_size"])
+            + _changes(want_train, saved["train"], want_train)
+            + _changes(data_settings, saved["data"], data_settings))
 
 
 def _prepare_out(out: Path, resume: bool, force: bool) -> None:
@@ -211,10 +225,8 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, valid_fraction: float 
         model_cfg = {**base, **{k: v for k, v in model_cfg.items() if k not in WEIGHT_SHAPING}}
     if resume:
         saved = run_settings(out)
-        want_train = {k: v for k, v in vars(train_cfg).items() if k not in RESUME_MAY_CHANGE}
-        diffs = _differences(model_cfg, saved["model"], [k for k in model_cfg if k != "vocab_size"])
-        diffs += _differences(want_train, saved["train"], want_train)
-        diffs += _differences(data_settings, saved["data"], data_settings)
+        diffs = [f"{k} ({old!r} -> {new!r})"
+                 for k, old, new in changed_settings(saved, model_cfg, train_cfg, data_settings, RESUME_MAY_CHANGE)]
         init_path = str(init) if init else None
         if init_path != (saved.get("init") or {}).get("path"):
             diffs.append(f"init ({(saved.get('init') or {}).get('path')!r} -> {init_path!r})")
@@ -222,7 +234,7 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, valid_fraction: float 
             raise SettingsError(f"{out}: --resume continues the run with its own settings; these differ: "
                                 f"{', '.join(diffs)}. Leave them out, or start a new run (new --out or --force)")
     _prepare_out(out, resume, force)
-    RNNConfig(vocab_size=len(vocab), **model_cfg).validate()
+    cfg = RNNConfig(vocab_size=len(vocab), **model_cfg).validate()
     TrainConfig.validate(train_cfg)
     resolve_device(train_cfg.device)
     corpus = corpus or load_corpus(data, vocab, valid_fraction, test_fraction, progress)
@@ -243,7 +255,6 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, valid_fraction: float 
                 "data": {"folder": str(data), **counts, "skipped": len(corpus.skipped), **data_settings}}
         if init:
             meta["init"] = {"path": str(init), "weights_sha256": init_meta.get("weights_sha256")}
-        cfg = RNNConfig(vocab_size=len(vocab), **model_cfg)
         summary = train(cfg, train_cfg, corpus.train, corpus.valid, out, test_seqs=corpus.test, init_weights=init_weights,
                         meta=meta, transform=transposer(vocab, max_transpose), resume=resume,
                         progress=progress is not None, log=log)
