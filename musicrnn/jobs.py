@@ -178,6 +178,18 @@ class Trainer:
             return "stopping after the current step; the best model so far is kept"
         return f"job already {job.state}"
 
+    def shutdown(self, wait_s: float = 30.0) -> None:
+        """Cancel waiting jobs and stop the running one as Stop does (its best model stays)."""
+        running = [j for j in self.jobs.values() if j.state in ("waiting", "running")]
+        for job in running:
+            self.stop(job.id)
+        for job in running:
+            if job.proc is not None:
+                try:
+                    job.proc.wait(timeout=wait_s)
+                except subprocess.TimeoutExpired:
+                    job.proc.kill()
+
     def _run(self) -> None:
         while True:
             job = self._queue.get()
@@ -202,6 +214,8 @@ class Trainer:
         with open(job.log, "w", encoding="utf-8") as log:
             job.proc = subprocess.Popen(job.command, stdout=subprocess.PIPE, stderr=log, text=True, env=env,
                                         preexec_fn=(lambda: os.nice(nice)) if nice and os.name == "posix" else None)
+            if job.stop_asked:  # Stop pressed while the process was starting
+                job.proc.send_signal(signal.SIGINT)
             stdout, _ = job.proc.communicate()
         rc = job.proc.returncode
         try:

@@ -227,3 +227,59 @@ def test_sessions_are_cleaned_up(page_server):
     assert not (page.sessions / "abc123").exists()
     weird = SimpleNamespace(session_hash="../../etc")
     assert page.session_dir(weird).parent == page.sessions  # a session id never leaves the folder
+
+
+def _children(pid: int) -> set[int]:
+    out = set()
+    for t in Path(f"/proc/{pid}/task").iterdir():
+        out |= {int(c) for c in (t / "children").read_text().split()}
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_stopping_the_server_leaves_no_processes_and_no_files(tmp_path, how):
+    """`kill` stops the page cleanly: worker processes gone, temporary files deleted. Even
+    after kill -9 (no clean-up possible) the workers notice and exit."""
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import free_port
+
+    port, work = free_port(), None
+    server = subprocess.Popen([sys.executable, "-m", "musicrnn", "ui", "--port", str(port), "--runs", tmp_path / "runs"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in server.stdout:
+            m = re.search(r"temporary files in (\S+)", line)
+            work = Path(m.group(1)) if m else work
+            if "Running on" in line:
+                break
+        assert work is not None and work.is_dir()
+        r = Client(f"http://127.0.0.1:{port}/", verbose=False).predict(seconds=3, seed=1, api_name="/generate")
+        assert read_midi(r[2][0]).n_notes > 0
+        workers = _children(server.pid)
+        assert len(workers) >= 1
+        server.send_signal(getattr(signal, how))
+        server.wait(timeout=60)
+        t = time.time()
+        while any(_alive(w) for w in workers) and time.time() - t < 15:
+            time.sleep(0.2)
+        assert not any(_alive(w) for w in workers)
+        if how == "SIGTERM":
+            assert not work.exists()
+    finally:
+        server.kill()
+        server.wait()
+        if work is not None:  # after kill -9 nothing could delete it
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)

@@ -43,6 +43,17 @@ NO_FLUIDSYNTH_NOTE = ("FluidSynth is not installed here, so this audio is plain 
                       "(install libfluidsynth3 and pyfluidsynth for real instruments).")
 
 
+def _worker_start(server_pid: int) -> None:
+    """In each worker process: exit when the server is gone (killed, even with SIGKILL), so
+    that no worker outlives it."""
+    def watch():
+        while os.getppid() == server_pid:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="musicrnn-orphan-watch", daemon=True).start()
+
+
 def _warm(_):
     """Import what a request needs, once per worker process."""
     import musicrnn.pianoroll  # noqa: F401
@@ -84,7 +95,8 @@ class Page:
 
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_worker_start, initargs=(os.getpid(),))
             return self._pool
 
     def warm_up(self) -> None:
@@ -128,8 +140,10 @@ class Page:
             shutil.rmtree(self.sessions / sid, ignore_errors=True)
 
     def cleanup(self) -> None:
+        """Stop the workers and a running training (its best model stays), delete the files."""
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        self.trainer.shutdown()
         shutil.rmtree(self.work, ignore_errors=True)
 
     # --- models ------------------------------------------------------------------------------
@@ -552,6 +566,14 @@ def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, runs:
     threadpool_limits(1, user_api="blas")  # process-wide, so overlapping requests never oversubscribe
     page = Page(runs, max_train_minutes=max_train_minutes, concurrency=concurrency)
     page.warm_up()
+    if block:  # `kill` (SIGTERM) stops the page like Ctrl-C does: cleanly, files deleted
+        import signal
+
+        def _terminate(signum, frame):
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, _terminate)
+        print(f"musicrnn ui: temporary files in {page.work} (deleted when the page stops)", flush=True)
     os.environ["GRADIO_TEMP_DIR"] = str(page.work / "gradio")  # uploads and served copies: cleaned with the page
     atexit.register(page.cleanup)
     demo = build(page)
