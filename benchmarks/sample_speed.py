@@ -19,8 +19,8 @@ import torch
 
 from musicrnn.codec import BOS, EOS, decode, write_midi
 from musicrnn.core.sample import draw, filter_probs, sample
-from musicrnn.core.rnn import stepper_for
-from musicrnn.tasks.music import generate, load_model
+from musicrnn.core.models import stepper_for
+from musicrnn.tasks.music import generate, load_model, output_of
 
 
 @torch.no_grad()
@@ -30,7 +30,8 @@ def recompute_baseline(model, n_tokens: int, seed: int) -> float:
     seq = [BOS]
     t0 = time.perf_counter()
     for _ in range(n_tokens):
-        logits, _ = model(torch.tensor([seq]))
+        ctx = getattr(model.cfg, "context", None)  # a transformer reads at most its window
+        logits, _ = model(torch.tensor([seq[-ctx:] if ctx else seq]))
         seq.append(int(draw(filter_probs(logits[:, -1].numpy()), rng)[0]))
     return n_tokens / (time.perf_counter() - t0)
 
@@ -47,11 +48,11 @@ def main() -> None:
     stream, melody, melody_tokens, melody_seconds = [], [], [], []
     for r in range(args.repeats):
         t0 = time.perf_counter()
-        out = sample(stepper_for(model), [BOS], 1, args.tokens, seed=r, forbid=[EOS])[0]  # exactly --tokens tokens
+        out = sample(stepper_for(model, output_of(meta)), [BOS], 1, args.tokens, seed=r, forbid=[EOS])[0]  # exactly --tokens tokens
         stream.append(len(out) / (time.perf_counter() - t0))
         with tempfile.TemporaryDirectory() as d:
             t0 = time.perf_counter()
-            ids = generate(model, vocab, n=1, seconds=30.0, seed=100 + r)[0]
+            ids = generate(model, vocab, n=1, seconds=30.0, seed=100 + r, output=output_of(meta))[0]
             dec = decode(ids, vocab)
             write_midi(dec.score, Path(d) / "m.mid")
             melody.append(time.perf_counter() - t0)

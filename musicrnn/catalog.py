@@ -44,7 +44,10 @@ def describe(meta: dict) -> str:
     corpus = Path(folder).name or folder
     pieces = sum(data.get(k, 0) for k in ("train_pieces", "valid_pieces", "test_pieces"))
     m = meta.get("model", {})
-    arch = f"{m.get('cell', 'lstm').upper()} {m.get('layers', '?')}x{m.get('hidden', '?')}"
+    if meta.get("family") == "transformer":
+        arch = f"Transformer {m.get('layers', '?')}x{m.get('dim', '?')}, context {m.get('context', '?')}"
+    else:
+        arch = f"{m.get('cell', 'lstm').upper()} {m.get('layers', '?')}x{m.get('hidden', '?')}"
     if m.get("activation", "tanh") != "tanh":
         arch += f" {m['activation']}"
     if m.get("attention"):

@@ -108,9 +108,12 @@ def cmd_corpora_build(args) -> int:
 
 
 # --- train / experiment ---------------------------------------------------------------
-MODEL_FLAGS = ("cell", "embed", "hidden", "layers", "dropout", "activation", "output", "attention")
+RNN_FLAGS = ("cell", "embed", "hidden", "activation", "attention")  # + --unfused (fused=False)
+TRANSFORMER_FLAGS = ("dim", "heads", "context", "mlp")
+MODEL_FLAGS = ("layers", "dropout", *RNN_FLAGS, *TRANSFORMER_FLAGS)
 TRAIN_FLAGS = ("seed", "batch", "bptt", "lr", "weight_decay", "warmup", "epochs", "steps", "minutes", "max_steps",
-               "grad_clip", "grad_scale", "patience", "device")
+               "grad_clip", "grad_scale", "patience", "device", "primer", "precision")
+DEFAULT_FRACTIONS = {"valid_fraction": 0.1, "test_fraction": 0.1}
 
 
 def _grad_scale(value) -> float:
@@ -124,20 +127,42 @@ def _grad_scale(value) -> float:
         raise UsageError(f"--grad-scale {value}: give a positive number, phi, golden or phi-conjugate") from None
 
 
-def _train_configs(args):
-    """(model config dict, TrainConfig) from parsed train flags."""
-    from .core.config import RNNConfig
-    from .core.train import TrainConfig
+def _settings(args) -> dict:
+    """One flat dict of the settings given on the command line (a flag left at None is not
+    given: the family's defaults fill it), checked against the chosen family's fields."""
+    from .tasks.music import setting_fields
 
-    if args.model != "rnn":
-        raise UsageError(f"--model {args.model}: only 'rnn' is available in this version")
-    tcfg = TrainConfig(**{k: getattr(args, k) for k in TRAIN_FLAGS if k != "grad_scale"},
-                       grad_scale=_grad_scale(args.grad_scale))
-    mcfg = {k: getattr(args, k) for k in MODEL_FLAGS}
-    mcfg["fused"] = not args.unfused
-    mcfg["activation"] = RNNConfig(vocab_size=1, **mcfg).validate().activation  # iris-mm -> iris
-    tcfg.validate()  # both raise SettingsError: one line, exit 2
-    return mcfg, tcfg
+    family = args.model or "rnn"
+    fields = setting_fields(family)
+    flat = {"model": family}
+    for dest in (*MODEL_FLAGS, *TRAIN_FLAGS, "output", "transpose"):
+        v = getattr(args, dest, None)
+        if v is None:
+            continue
+        if dest not in fields:
+            raise UsageError(f"--{dest.replace('_', '-')} is not a setting of the {family} model")
+        flat[dest] = _grad_scale(v) if dest == "grad_scale" else v
+    if args.unfused:
+        if "fused" not in fields:
+            raise UsageError(f"--unfused is not a setting of the {family} model")
+        flat["fused"] = False
+    if args.compile:
+        flat["compile"] = True
+    return flat
+
+
+def _train_configs(flat: dict):
+    """(family, model config dict, output, TrainConfig, transpose), every value checked."""
+    from .core.models import make_config
+    from .tasks.music import split_settings
+
+    family, mcfg, output, tcfg, transpose = split_settings(flat)
+    make_config(family, {**mcfg, "vocab_size": 1})  # raise SettingsError (one line, exit 2) before any work
+    from .core.objectives import NextToken
+
+    NextToken(output)
+    tcfg.validate()
+    return family, mcfg, output, tcfg, transpose
 
 
 def _explicit(args) -> set[str]:
@@ -147,65 +172,111 @@ def _explicit(args) -> set[str]:
 
 
 def _overlay(args, settings: dict, why: str) -> None:
-    """Take every model/train flag the user did not type from ``settings`` (a run's saved
-    settings: {"model", "train", "data"})."""
-    typed = _explicit(args)
-    m, t, d = settings["model"], settings["train"], settings.get("data", {})
-    for k in MODEL_FLAGS:
-        if k not in typed and k in m:
-            setattr(args, k, m[k])
-    if "unfused" not in typed and "fused" in m:
-        args.unfused = not m["fused"]
+    """Take every model/train flag the user did not give from ``settings`` (a run's saved
+    settings, ``tasks.music.settings_of``)."""
+    if args.model is None:
+        args.model = settings["family"]
+    elif args.model != settings["family"]:
+        what = f"--init {args.init}: a" if why == "init" else f"{args.out}: the run trains a"
+        raise UsageError(f"{what} {settings['family']} model; it cannot start a --model {args.model} run")
+    for k, v in settings["model"].items():
+        if k in MODEL_FLAGS and getattr(args, k) is None:
+            setattr(args, k, v)
+    if settings["model"].get("fused") is False and "unfused" not in _explicit(args):
+        args.unfused = True
+    if args.output is None:
+        args.output = settings["objective"].get("output", "softmax")
     if why == "resume":
-        for k in TRAIN_FLAGS:
-            if k not in typed and k in t:
+        t, d = settings["train"], settings.get("data", {})
+        for k in TRAIN_FLAGS:  # not max_steps: a planned stop belongs to the session that asked for it
+            if getattr(args, k) is None and k in t and k != "max_steps":
                 setattr(args, k, t[k] if k != "grad_scale" else (t[k] or None))
-        for flag, key in (("valid_fraction", "valid_fraction"), ("test_fraction", "test_fraction"), ("transpose", "max_transpose")):
-            if flag not in typed and key in d:
+        for flag, key in (("valid_fraction", "valid_fraction"), ("test_fraction", "test_fraction"),
+                          ("transpose", "max_transpose")):
+            if hasattr(args, flag) and getattr(args, flag) is None and key in d:
                 setattr(args, flag, d[key])
-        if "init" not in typed and settings.get("init"):
+        if getattr(args, "init", "") is None and settings.get("init"):
             args.init = settings["init"]["path"]
 
 
+def _fractions(args) -> None:
+    for k, v in DEFAULT_FRACTIONS.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
+
+
 def cmd_train(args) -> int:
-    from .tasks.music import run_settings, train_music
+    from .tasks.music import run_settings, settings_of, train_music
 
     if args.resume:
         _overlay(args, run_settings(args.out), "resume")
     elif args.init:
         from .core.checkpoint import read_config
 
-        _overlay(args, {"model": read_config(args.init)["model"], "train": {}}, "init")
-    mcfg, tcfg = _train_configs(args)
+        _overlay(args, settings_of(read_config(args.init)), "init")
+    _fractions(args)
+    family, mcfg, output, tcfg, transpose = _train_configs(_settings(args))
     command = "musicrnn " + " ".join(args.argv)
-    summary = train_music(args.data, args.out, mcfg, tcfg, valid_fraction=args.valid_fraction,
-                          test_fraction=args.test_fraction, max_transpose=args.transpose, resume=args.resume,
-                          force=args.force, init=args.init, command=command,
-                          progress=None if args.quiet else _progress(False), log=lambda m: print(m, file=sys.stderr))
+    summary = train_music(args.data, args.out, mcfg, tcfg, family=family, output=output,
+                          valid_fraction=args.valid_fraction, test_fraction=args.test_fraction,
+                          max_transpose=transpose, resume=args.resume, force=args.force, init=args.init,
+                          command=command, progress=None if args.quiet else _progress(False),
+                          log=lambda m: print(m, file=sys.stderr))
     summary.pop("loss_history")
     summary["skipped_files"] = len(summary["skipped_files"])
     print(json.dumps(summary))
     return 130 if summary.get("stopped_by") in ("SIGINT", "SIGTERM") else 0
 
 
-def _arm_value(args, dest: str, value: str, spec: str):
-    """A --vary/--variant value converted as the flag itself would convert it."""
-    action = args.actions[dest]
-    if isinstance(action, argparse._StoreTrueAction):
-        return value.lower() in ("1", "true", "yes", "on")
-    try:
-        v = action.type(value) if action.type else value
-    except (ValueError, TypeError, argparse.ArgumentTypeError):
-        raise UsageError(f"{spec}: {value!r} is not a valid value for --{dest.replace('_', '-')}") from None
-    if action.choices and v not in action.choices:
-        raise UsageError(f"{spec}: {value!r} is not one of {', '.join(map(str, action.choices))}")
-    return v
+NOT_VARIED = {"seed", "max_steps"}  # an experiment gives every arm the same seeds, and compares finished runs
+
+
+def _arms(args) -> dict[str, dict]:
+    """Arm name -> the settings it changes, from --vary (a grid) or --variant (listed arms),
+    each value typed by its config field (``core.settings``)."""
+    from .core.settings import coerce
+    from .tasks.music import setting_fields
+
+    fields = {**setting_fields("rnn"), **setting_fields("transformer")}
+    for k in NOT_VARIED:
+        fields.pop(k, None)
+
+    def value(name: str, text: str):
+        return _grad_scale(text) if name == "grad_scale" else coerce(name, fields[name], text)
+
+    def check(item: str, what: str) -> None:
+        key = item.partition("=")[0].strip().lstrip("-").replace("-", "_")
+        if key == "max_steps":
+            raise UsageError(f"{what} {item}: an experiment compares finished runs; vary steps (the run's length), "
+                             f"not max_steps (which stops a run before it finishes)")
+        if key not in fields:
+            raise UsageError(f"{what} {item}: {key!r} is not a setting that can vary (e.g. activation=tanh,iris)")
+
+    if args.vary:
+        grid = [{}]
+        for spec in args.vary:
+            key, _, values = spec.partition("=")
+            check(spec, "--vary")
+            if not values:
+                raise UsageError(f"--vary {spec}: give a setting and values, e.g. activation=tanh,iris")
+            name = key.strip().lstrip("-").replace("-", "_")
+            opts = [(v, value(name, v)) for v in values.split(",") if v]
+            grid = [dict(g, **{name: o}) for g in grid for o in opts]
+        return {",".join(f"{k}={text}" for k, (text, _) in g.items()): {k: v for k, (_, v) in g.items()} for g in grid}
+    arms = {}
+    for spec in args.variant:  # each --variant is one arm: space-separated SETTING=VALUE pairs
+        items = spec.split()
+        for item in items:
+            if "=" not in item:
+                raise UsageError(f"--variant {spec!r}: write FLAG=VALUE pairs, e.g. 'cell=lstm-lite hidden=231'")
+            check(item, f"--variant {spec!r}:")
+        arms[",".join(items)] = {k.strip().lstrip("-").replace("-", "_"): value(k.strip().lstrip("-").replace("-", "_"), v)
+                                 for k, _, v in (i.partition("=") for i in items)}
+    return arms
 
 
 def cmd_experiment(args) -> int:
-    import copy
-
-    from .tasks.experiment import run_experiment
+    from .tasks.experiment import MusicRuns, run_experiment
 
     if args.task != "music":
         raise UsageError(f"--task {args.task}: only 'music' is available in this version")
@@ -213,56 +284,56 @@ def cmd_experiment(args) -> int:
         raise UsageError("--seeds must be at least 2 (a claim needs several seeds)")
     if bool(args.vary) == bool(args.variant):
         raise UsageError("give either --vary (a grid) or --variant (explicit arms), not both or neither")
-    not_varied = {"data", "out", "seed", "seeds", "vary", "variant", "task", "resume", "force", "quiet", "init", "max_steps"}
     if args.max_steps is not None:
         raise UsageError("--max-steps stops a run before it finishes; an experiment compares finished runs: "
                          "use --steps (the run's length) instead")
-
-    def flag(key: str, spec: str) -> str:
-        dest = key.strip().lstrip("-").replace("-", "_")
-        if dest == "max_steps":
-            raise UsageError(f"{spec}: an experiment compares finished runs; vary steps (the run's length), "
-                             f"not max_steps (which stops a run before it finishes)")
-        if dest not in args.actions or dest in not_varied:
-            raise UsageError(f"{spec}: {key!r} is not a train flag that can vary (e.g. activation=tanh,iris)")
-        return dest
-
-    if args.vary:
-        variants = {}
-        for spec in args.vary:
-            key, _, values = spec.partition("=")
-            if not values:
-                raise UsageError(f"--vary {spec}: give a train flag and values, e.g. activation=tanh,iris")
-            dest = flag(key, f"--vary {spec}")
-            variants[dest] = [(v, _arm_value(args, dest, v, f"--vary {spec}")) for v in values.split(",") if v]
-        grid = [{}]
-        for dest, values in variants.items():
-            grid = [dict(g, **{dest: v}) for g in grid for v in values]
-    else:  # each --variant is one arm: space-separated FLAG=VALUE settings
-        grid = []
-        for spec in args.variant:
-            arm = {}
-            for item in spec.split():
-                key, _, value = item.partition("=")
-                if not value:
-                    raise UsageError(f"--variant {spec!r}: write FLAG=VALUE pairs, e.g. 'cell=lstm-lite hidden=231'")
-                dest = flag(key, f"--variant {spec!r}")
-                arm[dest] = (value, _arm_value(args, dest, value, f"--variant {spec!r}"))
-            grid.append(arm)
-    configs = {}
-    for g in grid:  # every arm is checked before any is trained
-        a = copy.copy(args)
-        for dest, (_, v) in g.items():
-            setattr(a, dest, v)
-        name = ",".join(f"{k}={text}" for k, (text, _) in g.items())
+    if args.init or args.resume:
+        raise UsageError("an experiment trains every arm from scratch (and picks up unfinished runs by itself): "
+                         "--init and --resume do not apply")
+    _fractions(args)
+    base = _settings(args)
+    arms = {}
+    for name, change in _arms(args).items():  # every arm is checked before any is trained
         try:
-            configs[name] = (*_train_configs(a), a.transpose)
+            arms[name] = {**base, **change}
+            _train_configs(arms[name])
         except (ValueError, UsageError) as e:
             raise UsageError(f"{name}: {e}") from None
-    run_experiment(args.data, args.out, configs, seeds=list(range(args.seeds)), valid_fraction=args.valid_fraction,
-                   test_fraction=args.test_fraction, log=lambda m: print(m, file=sys.stderr))
-    print(json.dumps({"out": str(args.out), "variants": list(configs), "seeds": args.seeds,
+    runs = MusicRuns(args.data, valid_fraction=args.valid_fraction, test_fraction=args.test_fraction)
+    run_experiment(runs, args.out, arms, seeds=list(range(args.seeds)), log=lambda m: print(m, file=sys.stderr))
+    print(json.dumps({"out": str(args.out), "variants": list(arms), "seeds": args.seeds,
                       "table": str(Path(args.out) / "results.md")}))
+    return 0
+
+
+def cmd_bench_polymusic(args) -> int:
+    from .tasks.polymusic import evaluate_checkpoint, train_benchmark
+
+    if args.checkpoint is not None:
+        if args.out is not None:
+            raise UsageError("give --checkpoint (evaluate) or --out (train), not both")
+        result = evaluate_checkpoint(args.checkpoint, args.split)
+    else:
+        if args.out is None:
+            raise UsageError("give --out (a folder to train into) or --checkpoint (a model to evaluate)")
+        if args.resume:
+            from .core.checkpoint import read_config
+            from .tasks.music import settings_of
+
+            _overlay(args, settings_of(read_config(Path(args.out) / "last")), "resume")
+        if args.output not in (None, "softmax"):
+            raise UsageError("the benchmark's frame metric needs --output softmax")
+        family, mcfg, _, tcfg, _ = _train_configs({k: v for k, v in _settings(args).items() if k != "transpose"})
+        summary = train_benchmark(args.dataset, args.out, family, mcfg, tcfg, resume=args.resume, force=args.force,
+                                  command="musicrnn " + " ".join(args.argv), progress=not args.quiet,
+                                  log=lambda m: print(m, file=sys.stderr))
+        if not summary["finished"]:  # stopped (Ctrl-C, --max-steps): no figure for a model half trained
+            print(json.dumps({k: v for k, v in summary.items() if k != "loss_history"}))
+            return 130 if summary.get("stopped_by") in ("SIGINT", "SIGTERM") else 0
+        result = evaluate_checkpoint(args.out, args.split)
+    print(f"{result['dataset']} {result['split']}: {result['nll']:.4f} nats/frame over {result['frames']:,} frames "
+          f"(Bernoulli baseline {result['baseline_nll']:.4f})", file=sys.stderr)
+    print(json.dumps(result))
     return 0
 
 
@@ -312,7 +383,7 @@ def cmd_calibrate(args) -> int:
         raise UsageError("--bins must be at least 1")
     _existing(args.data, "file or folder")
     from .core.calibration import calibration_report, plot_reliability
-    from .tasks.music import held_out, load_model
+    from .tasks.music import held_out, load_model, output_of
 
     reports, encoded = {}, {}  # the folder is encoded once per codec and split, not once per model
     for ckpt in args.checkpoint:
@@ -321,8 +392,8 @@ def cmd_calibrate(args) -> int:
         key = (json.dumps(meta["codec"], sort_keys=True), d.get("valid_fraction"), d.get("test_fraction"))
         if key not in encoded:
             encoded[key] = held_out(meta, "valid", args.data, vocab)
-        rep = calibration_report(model, encoded[key], bins=args.bins)
-        reports[f"{Path(ckpt).name} ({meta['model'].get('output', 'softmax')})"] = rep
+        rep = calibration_report(model, encoded[key], bins=args.bins, output=output_of(meta))
+        reports[f"{Path(ckpt).name} ({output_of(meta)})"] = rep
         print(f"{ckpt}: {rep['tokens']} tokens, NLL {rep['nll_bits_per_token']:.4f} bits/token, "
               f"accuracy {rep['accuracy']:.4f}, mean confidence {rep['mean_confidence']:.4f}, ECE {rep['ece']:.4f}",
               file=sys.stderr)
@@ -392,48 +463,70 @@ def _add_sampling_args(c) -> None:
 
 
 def _add_train_args(c) -> None:
-    """The flags of `musicrnn train` (also taken by `musicrnn experiment`)."""
-    from .core.config import ACTIVATION_ALIASES, ACTIVATIONS, CELLS, OUTPUTS
-
+    """The flags of `musicrnn train` (also taken by `musicrnn experiment`). Model and
+    training flags default to None: the model family's defaults fill what is not given,
+    and --resume / --init fill it from the run or model they continue."""
     c.add_argument("--data", required=True, help="folder of MIDI files (searched recursively)")
     c.add_argument("--out", required=True, type=Path, help="checkpoint folder to write")
-    c.add_argument("--model", default="rnn", choices=["rnn"], help="model family")
     c.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="fine-tune: start from this model's weights (e.g. checkpoints/folk); its size settings are kept")
-    c.add_argument("--cell", default="lstm", choices=CELLS, help="recurrent cell; lstm-lite: one weight matrix shared by all gates (research)")
-    c.add_argument("--activation", default="tanh", choices=[*ACTIVATIONS, *ACTIVATION_ALIASES],
-                   help="candidate/output activation of LSTM cells: iris is the metallic-mean form, phi-tanh the golden-ratio-scaled tanh (docs/research.md)")
-    c.add_argument("--output", default="softmax", choices=OUTPUTS,
-                   help="output activation + loss: softmax + cross-entropy, or Topcat + binary cross-entropy")
-    c.add_argument("--attention", type=INT, default=0, metavar="N",
-                   help="temporal attention over the last N recurrent outputs, carried across batches (0: off)")
-    c.add_argument("--unfused", action="store_true", help="run a plain LSTM through the research cell (for comparisons)")
-    c.add_argument("--embed", type=INT, default=64, help="token embedding size")
-    c.add_argument("--hidden", type=INT, default=256, help="recurrent state size")
-    c.add_argument("--layers", type=INT, default=2, help="recurrent layers")
-    c.add_argument("--dropout", type=FLOAT, default=0.1, help="dropout between layers and before the output, in [0, 1)")
-    c.add_argument("--seed", type=INT, default=0, help="seed for weights, data order and augmentation")
-    c.add_argument("--epochs", type=INT, default=10, help="length of the run in passes over the data")
-    c.add_argument("--steps", type=INT, default=None, help="length of the run in steps (instead of --epochs)")
-    c.add_argument("--minutes", type=FLOAT, default=None,
-                   help="time budget: the run is as many steps as fit (measured here first; instead of --epochs)")
-    c.add_argument("--max-steps", type=INT, default=None, help="stop after this many steps, resumably (the schedule still spans the whole run)")
-    c.add_argument("--batch", type=INT, default=32, help="parallel streams (fewer for a tiny folder)")
-    c.add_argument("--bptt", type=INT, default=128, help="tokens per truncated-BPTT window")
-    c.add_argument("--lr", type=FLOAT, default=3e-3, help="peak learning rate (AdamW; cosine decay to a tenth)")
-    c.add_argument("--weight-decay", type=FLOAT, default=0.01, help="AdamW weight decay of the matrices")
-    c.add_argument("--warmup", type=FLOAT, default=0.05, help="learning-rate warmup: a fraction of the run (< 1) or a number of steps")
-    c.add_argument("--grad-clip", type=FLOAT, default=1.0, help="clip the global gradient norm to this (0: off)")
-    c.add_argument("--grad-scale", default=None, metavar="C",
-                   help="instead of clipping, scale the global gradient norm to exactly C every step (a number, phi or phi-conjugate)")
-    c.add_argument("--patience", type=INT, default=3, help="early stop after this many epochs without improvement")
-    c.add_argument("--valid-fraction", type=FLOAT, default=0.1, help="share of files held out for validation (chosen by file name)")
-    c.add_argument("--test-fraction", type=FLOAT, default=0.1, help="share of other files held out as a test set, scored once at the end")
-    c.add_argument("--transpose", type=INT, default=5, help="augment: random transposition up to +-N semitones (0: off)")
-    c.add_argument("--device", default="cpu", help="cpu, or cuda for a GPU")
+    _add_model_args(c)
+    g = c.add_argument_group("data")
+    g.add_argument("--valid-fraction", type=FLOAT, default=None, help="share of files held out for validation, chosen by file name (default 0.1)")
+    g.add_argument("--test-fraction", type=FLOAT, default=None, help="share of other files held out as a test set, scored once at the end (default 0.1)")
+    g.add_argument("--transpose", type=INT, default=None, help="augment: random transposition up to +-N semitones (default 5; 0: off)")
     c.add_argument("--resume", action="store_true", help="continue the run in OUT with its own settings")
     c.add_argument("--force", action="store_true", help="replace a model already in OUT")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _add_model_args(c) -> None:
+    """Model-family, model and training flags (shared by train, experiment and bench)."""
+    from .core.config import ACTIVATION_ALIASES, ACTIVATIONS, CELLS, OUTPUTS
+    from .core.models import FAMILIES
+
+    c.add_argument("--model", default=None, choices=list(FAMILIES),
+                   help="model family (default rnn): " + "; ".join(f"{n}, {f.about}" for n, f in FAMILIES.items()))
+    c.add_argument("--output", default=None, choices=OUTPUTS,
+                   help="output activation + loss: softmax + cross-entropy (default), or Topcat + binary cross-entropy")
+    g = c.add_argument_group("both families")
+    g.add_argument("--layers", type=INT, default=None, help="recurrent layers (rnn, default 2) or blocks (transformer, 4)")
+    g.add_argument("--dropout", type=FLOAT, default=None, help="dropout, in [0, 1) (default 0.1)")
+    g = c.add_argument_group("rnn")
+    g.add_argument("--cell", default=None, choices=CELLS, help="recurrent cell (default lstm); lstm-lite: one weight matrix shared by all gates (research)")
+    g.add_argument("--activation", default=None, choices=[*ACTIVATIONS, *ACTIVATION_ALIASES],
+                   help="candidate/output activation of LSTM cells (default tanh): iris is the metallic-mean form, phi-tanh the golden-ratio-scaled tanh (docs/research.md)")
+    g.add_argument("--attention", type=INT, default=None, metavar="N",
+                   help="temporal attention over the last N recurrent outputs, carried across batches (default 0: off)")
+    g.add_argument("--unfused", action="store_true", help="run a plain LSTM through the research cell (for comparisons)")
+    g.add_argument("--embed", type=INT, default=None, help="token embedding size (default 64)")
+    g.add_argument("--hidden", type=INT, default=None, help="recurrent state size (default 256)")
+    g = c.add_argument_group("transformer")
+    g.add_argument("--dim", type=INT, default=None, help="model width (default 256)")
+    g.add_argument("--heads", type=INT, default=None, help="attention heads (default 4)")
+    g.add_argument("--context", type=INT, default=None, help="attention window in tokens (default 512); --bptt + --primer must fit in it")
+    g.add_argument("--mlp", type=FLOAT, default=None, help="feed-forward width as a multiple of --dim (default 4)")
+    g = c.add_argument_group("training")
+    g.add_argument("--seed", type=INT, default=None, help="seed for weights, data order and augmentation (default 0)")
+    g.add_argument("--epochs", type=INT, default=None, help="length of the run in passes over the data (default 10)")
+    g.add_argument("--steps", type=INT, default=None, help="length of the run in steps (instead of --epochs)")
+    g.add_argument("--minutes", type=FLOAT, default=None,
+                   help="time budget: the run is as many steps as fit (measured here first; instead of --epochs)")
+    g.add_argument("--max-steps", type=INT, default=None, help="stop after this many steps, resumably (the schedule still spans the whole run)")
+    g.add_argument("--batch", type=INT, default=None, help="parallel streams (default 32; fewer for a tiny folder)")
+    g.add_argument("--bptt", type=INT, default=None, help="tokens per training window (default 128 rnn, 384 transformer)")
+    g.add_argument("--primer", type=INT, default=None,
+                   help="tokens of context read before each window but not scored (default 0 rnn, 128 transformer)")
+    g.add_argument("--lr", type=FLOAT, default=None, help="peak learning rate (AdamW; cosine decay to a tenth; default 3e-3 rnn, 1e-3 transformer)")
+    g.add_argument("--weight-decay", type=FLOAT, default=None, help="AdamW weight decay of the matrices (default 0.01)")
+    g.add_argument("--warmup", type=FLOAT, default=None, help="learning-rate warmup: a fraction of the run (< 1) or a number of steps (default 0.05)")
+    g.add_argument("--grad-clip", type=FLOAT, default=None, help="clip the global gradient norm to this (default 1; 0: off)")
+    g.add_argument("--grad-scale", default=None, metavar="C",
+                   help="instead of clipping, scale the global gradient norm to exactly C every step (a number, phi or phi-conjugate)")
+    g.add_argument("--patience", type=INT, default=None, help="early stop after this many epochs without improvement (default 3)")
+    g.add_argument("--device", default=None, help="cpu (default), or cuda for a GPU")
+    g.add_argument("--precision", default=None, choices=["fp32", "bf16"], help="bf16: autocast to bfloat16 (for GPUs; default fp32)")
+    g.add_argument("--compile", action="store_true", help="torch.compile the model (for GPUs)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -453,7 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--wav", type=Path, default=None, help="also render audio to this WAV file (FluidSynth + General MIDI SoundFont)")
     c.set_defaults(func=cmd_sample)
 
-    c = sub.add_parser("train", help="train a char-RNN on a folder of MIDI files", description="Train a char-RNN on a folder of MIDI files.")
+    c = sub.add_parser("train", help="train a model (char-RNN or transformer) on a folder of MIDI files",
+                       description="Train a model (char-RNN or transformer) on a folder of MIDI files.")
     _add_train_args(c)
     c.set_defaults(func=cmd_train, argv=None, actions={a.dest: a for a in c._actions})
 
@@ -483,6 +577,25 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seeds", type=INT, default=5, help="seeds 0..N-1, the same list for every variant")
     _add_train_args(c)
     c.set_defaults(func=cmd_experiment, argv=None, actions={a.dest: a for a in c._actions})
+
+    bench = sub.add_parser("bench", help="research benchmarks: polymusic (JSB, Nottingham, MuseData, Piano-midi.de)"
+                           ).add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK", parser_class=_Parser)
+    c = bench.add_parser("polymusic", help="negative log-likelihood per frame (nats) on the classic piano-roll data",
+                         description="Train a token model on a polyphonic benchmark's training split (or evaluate a "
+                                     "checkpoint) and report the literature's metric, NLL per frame in nats, beside the "
+                                     "frame-independent Bernoulli baseline. The last line is one JSON object.")
+    c.add_argument("--dataset", required=True, choices=["jsb", "nottingham", "musedata", "piano"],
+                   help="JSB Chorales, Nottingham, MuseData or Piano-midi.de (corpora/polymusic/)")
+    c.add_argument("--checkpoint", type=Path, default=None,
+                   help="evaluate this benchmark checkpoint instead of training (default: train)")
+    c.add_argument("--split", default="test", choices=["valid", "test"], help="which split to report (default test)")
+    c.add_argument("--out", type=Path, default=None, help="training: checkpoint folder to write (default: none)")
+    _add_model_args(c)
+    c.add_argument("--resume", action="store_true", help="continue the run in OUT (default: start a new run)")
+    c.add_argument("--force", action="store_true", help="replace a model already in OUT")
+    c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(func=cmd_bench_polymusic, argv=None, actions={a.dest: a for a in c._actions}, output=None,
+                   transpose=None)
 
     c = sub.add_parser("ui", help="start the page in the browser: generate, listen, download, train",
                        description="Start the musicrnn page (Gradio) on http://HOST:PORT.")

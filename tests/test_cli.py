@@ -235,7 +235,7 @@ def no_training(monkeypatch):
 
     loaded = []
     real = music.load_corpus
-    monkeypatch.setattr(musicrnn.core.train, "train", refuse)
+    monkeypatch.setattr(musicrnn.core.train, "fit", refuse)
     monkeypatch.setattr(music, "load_corpus", lambda *a, **kw: loaded.append(a) or real(*a, **kw))
     return loaded
 

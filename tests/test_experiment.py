@@ -28,7 +28,7 @@ def test_experiment_is_deterministic_and_reports_intervals(tmp_path):
     assert s["n"] == 2 and s["ci95"][0] <= s["mean"] <= s["ci95"][1]
     p = a["paired_vs_first"]["cell=lstm-lite"]["valid_bits_per_token"]
     assert 0 <= p["p_t"] <= 1 and p["ci95_diff"][0] <= p["mean_diff"] <= p["ci95_diff"][1]
-    assert a["configs"]["cell=lstm-lite"]["model"]["cell"] == "lstm-lite"
+    assert a["configs"]["cell=lstm-lite"]["cell"] == "lstm-lite" and a["configs"]["cell=lstm"]["hidden"] == 12
     md = (tmp_path / "a" / "results.md").read_text()
     assert md.count("| cell=lstm-lite |") == 12  # 6 metrics x (summary, paired)
     assert "## test_bits_per_token (lower is better)" in md
@@ -57,7 +57,7 @@ def test_experiment_rejects_bad_specs(tmp_path):
     # a bad value in any arm is refused before any arm trains
     r = run_cli("experiment", "--vary", "activation=tanh,bogus", "--seeds", 2, "--data", CORPORA / "chorales",
                 "--out", tmp_path / "z")
-    assert r.returncode == 2 and "'bogus' is not one of" in r.stderr and not (tmp_path / "z").exists()
+    assert r.returncode == 2 and "unknown activation 'bogus'" in r.stderr and not (tmp_path / "z").exists()
 
 
 def test_experiment_refuses_to_reuse_runs_trained_with_other_settings(tmp_path):

@@ -157,14 +157,18 @@ def test_research_options_train_save_and_sample(mcfg, tmp_path):
     for f in iter_midi_files([CORPORA / "folk" / "airdsAirs"])[:20]:
         (d / f.name).write_bytes(f.read_bytes())
     cfg = TrainConfig(seed=1, batch=4, bptt=32, epochs=1, warmup=5, grad_scale=1.0)
-    out = train_music(d, tmp_path / "o", {"embed": 8, "hidden": 16, "layers": 2, **mcfg}, cfg, log=lambda m: None)
+    mcfg = dict(mcfg)
+    output = mcfg.pop("output", "softmax")  # the output activation belongs to the objective
+    out = train_music(d, tmp_path / "o", {"embed": 8, "hidden": 16, "layers": 2, **mcfg}, cfg, output=output,
+                      log=lambda m: None)
     hist = out["loss_history"]
     assert sum(hist[-5:]) < sum(hist[:5])
     model, vocab, meta = load_model(tmp_path / "o")
     assert not model.fused and all(meta["model"][k] == v for k, v in mcfg.items())
+    assert meta["objective"] == {"kind": "next-token", "output": output} and meta["family"] == "rnn"
     assert meta["train"]["grad_scale"] == 1.0
-    a = generate(model, vocab, n=1, seconds=4, seed=2)[0]
-    assert (a == generate(model, vocab, n=1, seconds=4, seed=2)[0]).all() and len(a) > 3
+    a = generate(model, vocab, n=1, seconds=4, seed=2, output=output)[0]
+    assert (a == generate(model, vocab, n=1, seconds=4, seed=2, output=output)[0]).all() and len(a) > 3
 
 
 def test_temporal_attention_is_causal_windowed_stateful_and_respects_resets():
@@ -300,8 +304,11 @@ def test_research_cell_resets_inside_the_kernel_like_the_segmented_fused_path():
 
 def test_a_non_finite_gradient_skips_the_step_and_no_gradient_does_not_crash():
     from musicrnn.core.data import Window
+    from musicrnn.core.objectives import NextToken
     from musicrnn.core.rnn import CharRNN, RNNConfig
     from musicrnn.core.train import TrainConfig, make_optimizer, scale_grad_norm_, train_step
+
+    obj = NextToken()
 
     torch.manual_seed(0)
     m = CharRNN(RNNConfig(vocab_size=20, embed=4, hidden=8, layers=1, dropout=0.0))
@@ -312,15 +319,15 @@ def test_a_non_finite_gradient_skips_the_step_and_no_gradient_does_not_crash():
         with torch.no_grad():
             m.head.bias[3] = float("inf")  # the loss, and so every gradient, is not finite
         before = {k: v.clone() for k, v in m.state_dict().items()}
-        _, _, ok = train_step(m, opt, win, None, cfg)
+        _, _, ok = train_step(m, obj, opt, win, None, cfg)
         assert not ok and all(torch.equal(before[k], v) for k, v in m.state_dict().items() if k != "head.bias")
         with torch.no_grad():
             m.head.bias[3] = 0.0
-        _, _, ok = train_step(m, opt, win, None, cfg)
+        _, _, ok = train_step(m, obj, opt, win, None, cfg)
         assert ok  # a finite step updates again
     for p in m.parameters():
         p.requires_grad_(False)
-    _, _, ok = train_step(m, make_optimizer(m, TrainConfig()), win, None, TrainConfig(grad_scale=1.0))
+    _, _, ok = train_step(m, obj, make_optimizer(m, TrainConfig()), win, None, TrainConfig(grad_scale=1.0))
     assert not ok
     assert scale_grad_norm_(m.parameters(), 1.0) == 0.0  # no gradients at all: nothing to scale
 

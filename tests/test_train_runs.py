@@ -34,11 +34,13 @@ def folk_dir(tmp_path_factory):
                                    {"output": "topcat-sigmoid"}])
 def test_exact_scorer_scores_every_token_once_whatever_the_batch_and_chunk(extra):
     torch.manual_seed(0)
+    extra = dict(extra)
+    output = extra.pop("output", "softmax")
     m = CharRNN(RNNConfig(vocab_size=40, embed=8, hidden=16, layers=2, dropout=0.0, **extra)).eval()
     rng = np.random.default_rng(0)
     seqs = [rng.integers(0, 40, n) for n in (1, 2, 9, 40, 17, 100, 3)]
-    a = score_tokens(m, seqs, batch=1, chunk=7)
-    b = score_tokens(m, seqs, batch=5, chunk=512)
+    a = score_tokens(m, seqs, batch=1, chunk=7, output=output)
+    b = score_tokens(m, seqs, batch=5, chunk=512, output=output)
     assert a["loglik"].size == sum(len(s) - 1 for s in seqs) == b["loglik"].size
     assert np.allclose(a["loglik"], b["loglik"], atol=1e-5)
     # reference: each piece alone, from a fresh state, in one forward pass
@@ -49,10 +51,10 @@ def test_exact_scorer_scores_every_token_once_whatever_the_batch_and_chunk(extra
         for s in seqs:
             if len(s) > 1:
                 x = torch.as_tensor(s)[None]
-                lp = log_probs(m(x[:, :-1])[0].float(), m.cfg.output)
+                lp = log_probs(m(x[:, :-1])[0].float(), output)
                 ref.append(lp.gather(-1, x[:, 1:, None]).flatten().numpy())
     assert np.allclose(np.concatenate(ref), a["loglik"], atol=1e-5)
-    assert bits_per_token(m, seqs) == pytest.approx(-np.concatenate(ref).mean() / np.log(2), abs=1e-5)
+    assert bits_per_token(m, seqs, output=output) == pytest.approx(-np.concatenate(ref).mean() / np.log(2), abs=1e-5)
 
 
 def _train(*args, out, data):
@@ -147,6 +149,7 @@ def test_a_killed_run_resumes_from_its_last_epoch_end(folk_dir, tmp_path, monkey
     """SIGKILL cannot be caught; OUT/last is also written at epoch ends (every SAVE_EVERY_S),
     so the run continues from there, still to the same bytes."""
     from musicrnn.core import train as train_mod
+    from musicrnn.core.objectives import NextToken
     from musicrnn.core.train import TrainConfig
     from musicrnn.tasks.music import train_music
 
@@ -155,7 +158,7 @@ def test_a_killed_run_resumes_from_its_last_epoch_end(folk_dir, tmp_path, monkey
     full = train_music(folk_dir, tmp_path / "full", mcfg, cfg, log=lambda m: None)
     monkeypatch.setattr(train_mod, "SAVE_EVERY_S", 0.0)
     calls = {"n": 0}
-    real = train_mod.bits_per_token
+    real = NextToken.score
 
     def dies_in_epoch_2_validation(*a, **k):  # a kill just after epoch 1's state was saved
         calls["n"] += 1
@@ -163,10 +166,10 @@ def test_a_killed_run_resumes_from_its_last_epoch_end(folk_dir, tmp_path, monkey
             raise SystemExit("killed")
         return real(*a, **k)
 
-    monkeypatch.setattr(train_mod, "bits_per_token", dies_in_epoch_2_validation)
+    monkeypatch.setattr(NextToken, "score", dies_in_epoch_2_validation)
     with pytest.raises(SystemExit):
         train_music(folk_dir, tmp_path / "part", mcfg, cfg, log=lambda m: None)
-    monkeypatch.setattr(train_mod, "bits_per_token", real)
+    monkeypatch.setattr(NextToken, "score", real)
     rest = train_music(folk_dir, tmp_path / "part", mcfg, cfg, resume=True, log=lambda m: None)
     assert rest["finished"] and rest["loss_history"] == full["loss_history"]
     assert (tmp_path / "part" / "model.safetensors").read_bytes() == (tmp_path / "full" / "model.safetensors").read_bytes()

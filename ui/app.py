@@ -196,6 +196,12 @@ def instrument_choices() -> list[str]:
     return [AS_GENERATED] + [f"{i} {name}" for i, name in enumerate(GM_PROGRAMS)]
 
 
+def _cell(x) -> str:
+    """A statistic in the table; none (a corpus recorded before it existed) or NaN (e.g. the
+    repeat rates of a song too short to hold two bars) shows as a dash."""
+    return "—" if x is None or x != x else f"{x:.3f}"
+
+
 def stats_markdown(result: dict, model_name: str) -> str:
     from musicrnn.tasks.music import compare_stats
 
@@ -206,12 +212,14 @@ def stats_markdown(result: dict, model_name: str) -> str:
     label = {"scale_consistency": "scale consistency (share of notes in one diatonic scale)",
              "empty_bar_rate": "empty bars (share)", "notes_per_bar": "notes per bar",
              "pitch_range": "pitch range (semitones)", "invalid_token_rate": "tokens the decoder rejected (share)",
+             "bar_repeat_rate": "bars that repeat an earlier bar exactly (share)",
+             "phrase_repeat_rate": "2-bar phrases that repeat an earlier one exactly (share)",
              "pitch_class_distance": "pitch-class distance to the corpus (0 = same)"}
     head = f"corpus ({corpus['pieces']} held-out pieces)" if corpus else "corpus"
     lines = [f"| statistic | this song ({gen['pieces']} piece{'s' if gen['pieces'] != 1 else ''}) | {head} |",
              "|---|---:|---:|"]
     for m, g, c in rows:
-        lines.append(f"| {label.get(m, m)} | {g:.3f} | {'—' if c is None else f'{c:.3f}'} |")
+        lines.append(f"| {label.get(m, m)} | {_cell(g)} | {_cell(c)} |")
     if not corpus:
         lines.append(f"\n*{model_name} has no corpus statistics stored (a model trained before they were recorded).*")
     return "\n".join(lines)

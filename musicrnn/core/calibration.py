@@ -30,8 +30,9 @@ def reliability(conf: np.ndarray, correct: np.ndarray, bins: int = 15) -> dict:
             "accuracy": acc.tolist(), "ece": ece}
 
 
-def calibration_report(model, seqs: Sequence[np.ndarray], bins: int = 15) -> dict:
-    pr = score_tokens(model, seqs)
+def calibration_report(model, seqs: Sequence[np.ndarray], bins: int = 15, output: str = "softmax") -> dict:
+    """``output``: the output activation the model was trained with (its objective's)."""
+    pr = score_tokens(model, seqs, output=output)
     rel = reliability(pr["confidence"], pr["correct"], bins)
     return {"tokens": int(len(pr["correct"])), "nll_bits_per_token": float(-pr["loglik"].mean() / math.log(2)),
             "accuracy": float(pr["correct"].mean()), "mean_confidence": float(pr["confidence"].mean()),

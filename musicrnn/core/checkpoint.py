@@ -14,7 +14,9 @@ import it.
 
 Format 2 renamed two activations (``activations.LEGACY``): a format-1 checkpoint's
 ``iris`` is read as ``phi-tanh`` and its ``iris-mm`` as ``iris``, so old models keep
-their meaning.
+their meaning. Format 3 added the model ``family`` (``models.FAMILIES``) and moved the
+output activation from the model config into the ``objective``; older checkpoints are
+read as char-RNNs whose objective is next-token prediction with their ``output``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from .errors import CheckpointError
 from .files import atomic_write
 
 FORMAT = "musicrnn-checkpoint"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 STATE_T, STATE_J = "train_state.safetensors", "train_state.json"
 
@@ -63,12 +65,20 @@ def save_model(folder: str | os.PathLike, model, config: dict) -> Path:
 
 
 def _migrate(meta: dict) -> dict:
-    if meta.get("format_version", 1) < 2 and isinstance(meta.get("model"), dict):
+    """Read an older format as the current one (idempotent)."""
+    model = meta.get("model")
+    if not isinstance(model, dict):
+        return meta
+    if meta.get("format_version", 1) < 2:
         from .config import LEGACY
 
-        act = meta["model"].get("activation")
+        act = model.get("activation")
         if act in LEGACY:
-            meta["model"]["activation"] = LEGACY[act]
+            model["activation"] = LEGACY[act]
+    meta.setdefault("family", "rnn")
+    output = model.pop("output", None)
+    if "objective" not in meta:
+        meta["objective"] = {"kind": "next-token", "output": output or "softmax"}
     return meta
 
 
@@ -100,6 +110,7 @@ def update_config(folder: str | os.PathLike, change) -> dict:
     so their hash, are untouched). Returns the new config."""
     meta = read_config(folder)
     meta.pop("_folder", None)
+    meta["format_version"] = FORMAT_VERSION  # written as read: migrated to this format
     change(meta)
     _write_json(Path(folder) / CONFIG, meta)
     return meta

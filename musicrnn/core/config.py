@@ -1,4 +1,6 @@
-"""Model configurations and the names of the model options. Imports nothing heavy (no
+"""The char-RNN's configuration and the names of the model options (the output activation
+belongs to the objective, ``objectives.NextToken``; the transformer's config is in
+``transformer.py``). Imports nothing heavy (no
 numpy, no torch), so that the command line can build its parser in milliseconds."""
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ class RNNConfig:
     cell: str = "lstm"  # lstm | gru | lstm-lite
     dropout: float = 0.1
     activation: str = "tanh"  # tanh | iris | phi-tanh | iris2 (LSTM cells; activations.HIDDEN)
-    output: str = "softmax"  # softmax | topcat | topcat-sigmoid (the training loss; see topcat.py)
     fused: bool = True  # plain tanh LSTM: use nn.LSTM (True) or ResearchLSTM (False)
     attention: int = 0  # > 0: temporal attention over this many recent outputs (carried statefully)
+    features: int = 0  # > 0: float inputs of this width (a linear layer) instead of token ids
+    outputs: int = 0  # size of the output layer; 0: vocab_size (next-token logits)
 
     @classmethod
     def from_dict(cls, d: dict) -> "RNNConfig":
@@ -40,6 +43,10 @@ class RNNConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def n_out(self) -> int:
+        return self.outputs or self.vocab_size
 
     @property
     def uses_fused(self) -> bool:
@@ -54,13 +61,13 @@ class RNNConfig:
         self.activation = canonical_activation(self.activation)
         if self.cell == "gru" and self.activation != "tanh":
             raise SettingsError("the GRU cell supports only --activation tanh")
-        if self.output not in OUTPUTS:
-            raise SettingsError(f"unknown output {self.output!r}: use {', '.join(OUTPUTS)}")
         for name in ("vocab_size", "embed", "hidden", "layers"):
             if int(getattr(self, name)) < 1:
                 raise SettingsError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
         if not 0 <= self.dropout < 1:
             raise SettingsError(f"--dropout must be in [0, 1) (got {self.dropout})")
+        if self.features < 0 or self.outputs < 0:
+            raise SettingsError("features and outputs must be >= 0")
         if self.attention < 0:
             raise SettingsError(f"--attention must be 0 (off) or a window of at least 1 (got {self.attention})")
         return self

@@ -14,15 +14,19 @@ import torch
 from torch import nn
 
 from .config import RNNConfig
+from .models import count_parameters, detach  # noqa: F401  (re-exported)
 
 State = tuple[torch.Tensor, ...]  # LSTM: (h, c); GRU: (h,); each (layers, batch, hidden)
 
 
 class CharRNN(nn.Module):
+    family = "rnn"
+    carries_state = True  # training carries the state from one window to the next
+
     def __init__(self, cfg: RNNConfig):
         super().__init__()
         self.cfg = cfg.validate()
-        self.embed = nn.Embedding(cfg.vocab_size, cfg.embed)
+        self.embed = nn.Linear(cfg.features, cfg.embed) if cfg.features else nn.Embedding(cfg.vocab_size, cfg.embed)
         drop = cfg.dropout if cfg.layers > 1 else 0.0
         self.fused = cfg.uses_fused
         if self.fused:
@@ -39,7 +43,7 @@ class CharRNN(nn.Module):
             from .attention import TemporalAttention
 
             self.att = TemporalAttention(cfg.hidden, cfg.attention)
-        self.head = nn.Linear(cfg.hidden, cfg.vocab_size)
+        self.head = nn.Linear(cfg.hidden, cfg.n_out)
         self.n_rnn_state = 1 if cfg.cell == "gru" else 2
 
     def init_state(self, batch: int, device=None) -> State:
@@ -57,12 +61,12 @@ class CharRNN(nn.Module):
     def forward(self, x: torch.Tensor, state: State | None = None, reset: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
         """Logits for every position.
 
-        x: (B, T) token ids; state: from :meth:`init_state` or a previous call;
+        x: (B, T) token ids (or (B, T, features) floats); state: from :meth:`init_state` or a previous call;
         reset: optional (B, T) bool, True where a new sequence starts: the state of
         that row is zeroed just before it reads that token.
         Returns logits (B, T, V) and the state after the last step.
         """
-        B, T = x.shape
+        B, T = x.shape[:2]
         state = self.init_state(B, x.device) if state is None else state
         state, att_state = state[: self.n_rnn_state], state[self.n_rnn_state:]
         e = self.drop(self.embed(x))
@@ -88,20 +92,12 @@ class CharRNN(nn.Module):
         return self.head(self.drop(y)), state
 
 
-def detach(state: State) -> State:
-    return tuple(s.detach() for s in state)
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 class TorchStepper:
-    """Streaming steps through the model's own ``forward`` (for a GPU; on the CPU the
-    NumPy stepper in ``sample.py`` is faster and is what ``stepper_for`` picks)."""
+    """Streaming steps through any family's own ``forward`` with its state (for a GPU; on
+    the CPU the NumPy steppers are faster and are what ``models.stepper_for`` picks)."""
 
-    def __init__(self, model: CharRNN):
-        self.model, self.output = model.eval(), model.cfg.output
+    def __init__(self, model, output: str = "softmax"):
+        self.model, self.output = model.eval(), output
         self.device = next(model.parameters()).device
 
     @torch.no_grad()
@@ -114,12 +110,3 @@ class TorchStepper:
     def step(self, tokens, state):
         logits, state = self.model(torch.as_tensor(tokens, dtype=torch.long, device=self.device).view(-1, 1), state)
         return logits[:, -1].float().cpu().numpy(), state
-
-
-def stepper_for(model: CharRNN):
-    """The fastest streaming stepper for a model in memory: NumPy on the CPU, torch elsewhere."""
-    if next(model.parameters()).device.type == "cpu":
-        from .sample import NumpyStepper
-
-        return NumpyStepper.from_model(model)
-    return TorchStepper(model)

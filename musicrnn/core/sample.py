@@ -78,10 +78,10 @@ class NumpyStepper:
     arrays (``checkpoint.load_arrays``); LSTM gates are kept in the order (i, f, o, g).
     """
 
-    def __init__(self, weights: dict[str, np.ndarray], cfg: RNNConfig):
+    def __init__(self, weights: dict[str, np.ndarray], cfg: RNNConfig, output: str = "softmax"):
         sd = {k: np.asarray(v, np.float32) for k, v in weights.items()}
         self.cfg = cfg.validate()
-        self.output = cfg.output
+        self.output = output
         self.cell, self.H, self.L = cfg.cell, cfg.hidden, cfg.layers
         self.act = hidden_activation(cfg.activation)
         self.emb = sd["embed.weight"]
@@ -110,9 +110,9 @@ class NumpyStepper:
             self.att = {name: t(name) for name in "qkvo"}
 
     @classmethod
-    def from_model(cls, model) -> "NumpyStepper":
+    def from_model(cls, model, output: str = "softmax") -> "NumpyStepper":
         """From a torch ``CharRNN`` (already in memory)."""
-        return cls({k: v.detach().cpu().float().numpy() for k, v in model.state_dict().items()}, model.cfg)
+        return cls({k: v.detach().cpu().float().numpy() for k, v in model.state_dict().items()}, model.cfg, output)
 
     def init_state(self, n: int) -> list[np.ndarray]:
         z = np.zeros((self.L, n, self.H), np.float32)

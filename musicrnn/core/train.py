@@ -1,6 +1,18 @@
-"""The training loop: stateful truncated BPTT, AdamW with warmup + cosine decay,
-gradient-norm clipping or scaling, per-epoch validation with the exact scorer,
-best-checkpoint keeping, early stopping, fine-tuning, a time budget and exact resume.
+"""The training loop, one for every model family, objective and batch source
+(:func:`fit`): AdamW with warmup + cosine decay, gradient-norm clipping or scaling,
+stateful truncated BPTT where the family carries state, per-epoch validation with the
+exact scorer, best-checkpoint keeping, early stopping, fine-tuning, a time budget, exact
+resume, bf16 autocast and ``torch.compile`` on request, and data-parallel training over
+``torchrun`` processes (:class:`Distributed`).
+
+It is split into readable parts: :func:`_setup` (device, threads, determinism, process
+group, data shard, optimizer), :func:`_resume`, :func:`train_step`, :func:`_validate`
+and :func:`_save_last`.
+
+Data-parallel: each rank reads its own rows of the global batch layout (contiguous
+stretches of the data), DDP averages the gradients, so the ranks' weights stay
+identical; rank 0 validates (and shares the score) and writes every file; the training
+state holds every rank's RNG and carried state, so a run resumes with as many ranks.
 
 Schedule. The run's length is ``steps`` if given, else ``epochs`` epochs, else (with
 ``minutes``) as many steps as fit the time budget, measured on this machine before the
@@ -35,22 +47,20 @@ import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointError, load_model_state, load_train_state, save_model, save_train_state
-from .data import DataError, Streams, Transform
+from .checkpoint import (CheckpointError, load_model_state, load_train_state, save_model, save_train_state,
+                         update_config)
+from .data import DataError
 from .errors import SettingsError
-from .evaluate import bits_per_token
-from .rnn import CharRNN, RNNConfig, count_parameters, detach
-from .topcat import log_probs, token_loss
+from .models import count_parameters, detach
 
-LN2 = math.log(2)
 # Measured on 2 cores (docs/benchmarks.md): 2 threads train 1.2x faster than 1 alone, but
 # 2.7x slower beside one busy process (spinning OpenMP workers); 1 thread loses 1.1x.
 # So 1 thread on small machines; half the cores (at most 4) on larger ones (not measured).
@@ -76,11 +86,11 @@ class ProgressLog:
         self.f.write(json.dumps({"event": event, "t": round(time.time(), 2), **fields}) + "\n")
         self.f.flush()
 
-    def step(self, bits: float, **fields) -> None:
-        self.sum, self.n = self.sum + bits, self.n + 1
+    def step(self, value: float, name: str = "train_bits", **fields) -> None:
+        self.sum, self.n = self.sum + value, self.n + 1
         now = time.perf_counter()
         if now - self.last >= PROGRESS_EVERY_S:
-            self.write("step", train_bits=round(self.sum / self.n, 4), **fields)
+            self.write("step", **{name: round(self.sum / self.n, 4)}, **fields)
             self.last, self.sum, self.n = now, 0.0, 0
 
     def close(self) -> None:
@@ -104,6 +114,9 @@ class TrainConfig:
     grad_scale: float = 0.0  # > 0: scale the global gradient norm to exactly this instead of clipping
     patience: int = 3  # epochs without a better validation score before stopping
     device: str = "cpu"
+    primer: int = 0  # stateless families: tokens of context read before each window, not scored
+    precision: str = "fp32"  # fp32 | bf16 (autocast; for GPUs)
+    compile: bool = False  # torch.compile the model (GPUs; needs a C++ compiler on the CPU)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -126,6 +139,10 @@ class TrainConfig:
                 raise SettingsError(f"--{name.replace('_', '-')} must be a finite number >= 0 (got {getattr(self, name)})")
         if self.patience < 1:
             raise SettingsError(f"--patience must be at least 1 (got {self.patience})")
+        if self.primer < 0:
+            raise SettingsError(f"--primer must be >= 0 (got {self.primer})")
+        if self.precision not in ("fp32", "bf16"):
+            raise SettingsError(f"--precision {self.precision}: use fp32 or bf16")
         return self
 
 
@@ -211,33 +228,6 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
 
 
-def train_step(model: CharRNN, opt: torch.optim.Optimizer, win, hidden, cfg: TrainConfig) -> tuple[float, tuple, bool]:
-    """One truncated-BPTT step. Returns (next-token cross-entropy in nats, the carried state,
-    whether the weights were updated: a non-finite gradient norm skips the update)."""
-    logits, hidden = model(win.x, hidden, win.reset)
-    loss = token_loss(logits, win.y, model.cfg.output)
-    opt.zero_grad(set_to_none=True)
-    if loss.requires_grad:  # no trainable parameter: nothing to update, not an error
-        loss.backward()
-    params = [p for p in model.parameters() if p.grad is not None]
-    norm = grad_norm(params)
-    ok = bool(params) and math.isfinite(norm)
-    if ok:
-        if cfg.grad_scale > 0:  # scale_grad_norm_, with the norm already computed
-            if norm > 0:
-                for p in params:
-                    p.grad.mul_(cfg.grad_scale / norm)
-        elif cfg.grad_clip > 0 and norm > cfg.grad_clip:
-            for p in params:
-                p.grad.mul_(cfg.grad_clip / (norm + 1e-6))
-        opt.step()
-    # the history is always next-token cross-entropy (nats) of the sampled distribution
-    with torch.no_grad():
-        lv = loss.item() if model.cfg.output == "softmax" else \
-            -log_probs(logits.detach().float(), model.cfg.output).gather(-1, win.y[..., None]).mean().item()
-    return lv, detach(hidden), ok
-
-
 def _pack_optimizer(opt: torch.optim.Optimizer) -> tuple[dict, list]:
     sd = opt.state_dict()
     tensors = {f"opt.{i}.{k}": v for i, st in sd["state"].items() for k, v in st.items()}
@@ -286,20 +276,184 @@ def stop_requested() -> str | None:
     return _STOP.get("signal")
 
 
-def _probe_step_seconds(model, cfg: TrainConfig, streams: Streams, n: int = 4) -> float:
+
+
+def main_process() -> bool:
+    """False in the ranks > 0 of a ``torchrun`` launch (only rank 0 writes files)."""
+    return int(os.environ.get("RANK", "0") or 0) == 0
+
+
+def check_window(model_or_cfg, cfg: TrainConfig) -> None:
+    """Refuse training windows a family cannot use: a primer for a family that carries its
+    state (it has read those tokens already), or a window longer than the attention context."""
+    mcfg = getattr(model_or_cfg, "cfg", model_or_cfg)
+    context = getattr(mcfg, "context", None)
+    carries = getattr(model_or_cfg, "carries_state", context is None)
+    if cfg.primer and carries:
+        raise SettingsError("--primer is for the transformer; a char-RNN carries its state from window to window "
+                            "instead")
+    if context and cfg.bptt + cfg.primer > context:
+        raise SettingsError(f"--bptt {cfg.bptt} + --primer {cfg.primer} must fit the model's context ({context} tokens)")
+
+
+# --- data-parallel training -------------------------------------------------------------
+@dataclass
+class Distributed:
+    """This process's place in a data-parallel run (``torchrun`` sets WORLD_SIZE, RANK,
+    LOCAL_RANK and the rendezvous address). A single process is rank 0 of 1 and makes no
+    collective calls."""
+
+    rank: int = 0
+    world: int = 1
+    owned: bool = False  # this module opened the process group (and closes it)
+    device: str = "cpu"  # where collective tensors live (nccl takes CUDA tensors only)
+
+    @classmethod
+    def from_env(cls, device: torch.device) -> "Distributed":
+        world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+        if world <= 1:
+            return cls()
+        import torch.distributed as dist
+
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+        owned = not dist.is_initialized()
+        if owned:
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        return cls(dist.get_rank(), dist.get_world_size(), owned, str(device))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def any(self, *flags: bool) -> list[bool]:
+        """Each flag, true if it is true on any rank (one all-reduce for all of them)."""
+        if self.world == 1:
+            return [bool(f) for f in flags]
+        import torch.distributed as dist
+
+        t = torch.tensor([float(bool(f)) for f in flags], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return [bool(v) for v in t.tolist()]
+
+    def mean(self, value: float) -> float:
+        """The mean of ``value`` over the ranks."""
+        if self.world == 1:
+            return value
+        import torch.distributed as dist
+
+        t = torch.tensor([float(value)], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return float(t.item()) / self.world
+
+    def agree(self, model) -> bool:
+        """Whether every rank holds bit-identical weights."""
+        if self.world == 1:
+            return True
+        import hashlib
+
+        h = hashlib.sha256()
+        for v in model.state_dict().values():
+            h.update(v.detach().cpu().contiguous().numpy().tobytes())
+        return len(set(self.gather(h.hexdigest()))) == 1
+
+    def from_main(self, obj):
+        """Rank 0's value of ``obj``, on every rank."""
+        if self.world == 1:
+            return obj
+        import torch.distributed as dist
+
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def gather(self, obj) -> list:
+        """Every rank's ``obj``, in rank order, on every rank."""
+        if self.world == 1:
+            return [obj]
+        import torch.distributed as dist
+
+        out = [None] * self.world
+        dist.all_gather_object(out, obj)
+        return out
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.owned:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+# --- one step -------------------------------------------------------------------------------
+def _autocast(cfg: TrainConfig, device: torch.device):
+    if cfg.precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def train_step(net, objective, opt: torch.optim.Optimizer, batch, state, cfg: TrainConfig,
+               params=None) -> tuple[float, tuple | None, bool]:
+    """One step: forward (from the carried ``state``, or a fresh one when it is None), the
+    objective's loss, backward, gradient-norm scaling or clipping, update. Returns (the
+    objective's report value, the new state detached, whether the weights were updated: a
+    non-finite gradient norm skips the update)."""
+    params = list(net.parameters()) if params is None else params
+    with _autocast(cfg, batch.x.device):
+        out, state = net(batch.x, state, batch.reset)
+        loss, report = objective.loss(out, batch)
+    opt.zero_grad(set_to_none=True)
+    if loss.requires_grad:  # no trainable parameter: nothing to update, not an error
+        loss.backward()
+    have = [p for p in params if p.grad is not None]
+    norm = grad_norm(have)
+    ok = bool(have) and math.isfinite(norm)
+    if ok:
+        if cfg.grad_scale > 0:  # scale_grad_norm_, with the norm already computed
+            if norm > 0:
+                for p in have:
+                    p.grad.mul_(cfg.grad_scale / norm)
+        elif cfg.grad_clip > 0 and norm > cfg.grad_clip:
+            for p in have:
+                p.grad.mul_(cfg.grad_clip / (norm + 1e-6))
+        opt.step()
+    return report, (detach(state) if state is not None else None), ok
+
+
+def _probe_step_seconds(model, objective, cfg: TrainConfig, batches, n: int = 4) -> float:
     """Seconds per training step on this machine, measured on a copy (no trace left behind)."""
-    rng = torch.get_rng_state()
+    rng = _rng_states()
     m = copy.deepcopy(model)
     opt = make_optimizer(m, cfg)
-    times, hidden = [], None
-    for w, win in streams.epoch(0, device=next(model.parameters()).device):
+    times, state = [], None
+    for w, batch in batches.epoch(0, device=next(model.parameters()).device):
         t = time.perf_counter()
-        _, hidden, _ = train_step(m, opt, win, hidden, cfg)
+        _, state, _ = train_step(m, objective, opt, batch, state if batches.carries_state else None, cfg)
         times.append(time.perf_counter() - t)
         if len(times) >= n:
             break
-    torch.set_rng_state(rng)
+    _set_rng_states(rng)
     return float(np.median(times[1:] if len(times) > 1 else times))
+
+
+def _rng_states() -> dict:
+    """torch's CPU generator, and the current GPU's when there is one (dropout on a GPU draws there)."""
+    states = {"rng": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["rng_cuda"] = torch.cuda.get_rng_state()
+    return states
+
+
+def _set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["rng"])
+    if "rng_cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state(states["rng_cuda"])
 
 
 def plan_steps(cfg: TrainConfig, per_epoch: int, probe: Callable[[], float] | None = None,
@@ -314,178 +468,298 @@ def plan_steps(cfg: TrainConfig, per_epoch: int, probe: Callable[[], float] | No
     return cfg.epochs * per_epoch
 
 
-def train(model_cfg: RNNConfig, cfg: TrainConfig, train_seqs: Sequence[np.ndarray], valid_seqs: Sequence[np.ndarray],
-          out: str | Path, *, test_seqs: Sequence[np.ndarray] = (), init_weights: dict | None = None,
-          meta: dict | None = None, transform: Transform | None = None, resume: bool = False,
-          progress: bool = True, log: Callable[[str], None] = print) -> dict:
-    """Train (or resume) a char-RNN; returns the run's summary (also in OUT/metrics.json).
+# --- the loop -------------------------------------------------------------------------------
+@dataclass
+class _Run:
+    """Everything one training run holds between steps."""
 
-    ``init_weights``: a state dict to start from (fine-tuning) instead of random weights.
-    ``test_seqs``: scored once, with the best model, when the run finishes.
-    """
-    with stop_on_signals():  # from here on, a signal stops the run resumably
-        return _train(model_cfg, cfg, train_seqs, valid_seqs, out, test_seqs=test_seqs, init_weights=init_weights,
-                      meta=meta, transform=transform, resume=resume, progress=progress, log=log)
+    model: torch.nn.Module  # the module whose weights are saved
+    net: torch.nn.Module  # what a step calls: the model, its DDP wrapper, or a compiled form
+    opt: torch.optim.Optimizer
+    objective: object
+    batches: object
+    cfg: TrainConfig
+    out: Path
+    meta: dict
+    dist: Distributed
+    device: torch.device
+    pos: dict
+    state: tuple | None = None  # carried between windows (stateful families only)
+
+    @property
+    def metric(self) -> str:
+        return self.objective.primary
 
 
-def _train(model_cfg, cfg, train_seqs, valid_seqs, out, *, test_seqs, init_weights, meta, transform, resume,
-           progress, log) -> dict:
-    out = Path(out)
+def _new_position() -> dict:
+    return {"step": 0, "epoch": 0, "window": 0, "total": None, "best": float("inf"), "best_step": 0, "bad_epochs": 0,
+            "done": False, "history": [], "valid": [], "seconds": 0.0, "skipped_steps": 0, "stopped_by": None}
+
+
+def _setup(model, objective, batches, cfg: TrainConfig, out: Path, meta: dict | None) -> _Run:
+    """Device, threads, determinism, the process group, the data shard and the optimizer."""
     cfg.validate()
     device = resolve_device(cfg.device)
+    dist = Distributed.from_env(device)
+    device = torch.device(dist.device) if dist.world > 1 else device
+    check_window(model, cfg)
     torch.set_num_threads(training_threads())
-    set_determinism(cfg.seed, cfg.device)
-    model = CharRNN(model_cfg).to(device)
-    if init_weights is not None:
-        model.load_state_dict(init_weights)
-    opt = make_optimizer(model, cfg)
-    streams = Streams(train_seqs, cfg.batch, cfg.bptt, seed=cfg.seed, transform=transform)
-    per_epoch = streams.windows_per_epoch(0)
-    pos = {"step": 0, "epoch": 0, "window": 0, "total": None, "best": float("inf"), "best_step": 0, "bad_epochs": 0,
-           "done": False, "history": [], "valid": [], "seconds": 0.0, "skipped_steps": 0, "stopped_by": None}
-    hidden = None
-    if resume:
-        weights, _ = load_model_state(out / "last")
-        model.load_state_dict(weights)
-        tensors, info = load_train_state(out / "last")
-        _unpack_optimizer(opt, tensors, info.pop("param_groups"))
-        torch.set_rng_state(tensors["rng"])
-        if "hidden.0" in tensors:
-            hidden = tuple(tensors[f"hidden.{i}"].to(device) for i in range(info["n_hidden"]))
-        pos.update(info["position"], stopped_by=None)
-        log(f"resuming at step {pos['step']} of {pos['total']} (epoch {pos['epoch'] + 1}, window {pos['window']})")
-    if pos["done"]:
-        log("this run already finished; nothing to resume")
-        return _summary(out, pos, model)
-    if pos["total"] is None:
-        valid_tokens = sum(len(s) for s in valid_seqs)
-        eval_fraction = valid_tokens / max(1, per_epoch * streams.batch * cfg.bptt) / 3  # scoring ~3x faster than training
-        pos["total"] = plan_steps(cfg, per_epoch, lambda: _probe_step_seconds(model, cfg, streams), eval_fraction)
-        if cfg.minutes:
-            log(f"time budget {cfg.minutes:g} min: {pos['total']} steps fit on this machine "
-                f"(--steps {pos['total']} repeats this run exactly)")
-        if init_weights is None and pos["total"] < MIN_STEPS_FROM_SCRATCH:
-            log(f"warning: only {pos['total']} training steps; from random weights that is too few to learn "
-                f"music (aim for {MIN_STEPS_FROM_SCRATCH}+). Fine-tune a shipped model instead "
-                f"(--init checkpoints/folk or checkpoints/chorales), or train longer (--epochs, --steps, --minutes).")
-    total = pos["total"]
-    n_epochs = math.ceil(total / per_epoch)
-    meta = dict(meta or {}, model=model_cfg.to_dict(), train=dict(asdict(cfg), planned_steps=total),
-                n_parameters=count_parameters(model))
+    set_determinism(cfg.seed + 1_000_003 * dist.rank, cfg.device)  # dropout differs per rank; weights do not
+    model = model.to(device)
+    if dist.world > 1:
+        batches.shard(dist.rank, dist.world)
+    net = model
+    if dist.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
 
-    def save_last():
-        save_model(out / "last", model, meta)
-        tensors, groups = _pack_optimizer(opt)
-        tensors["rng"] = torch.get_rng_state()
-        if hidden is not None:
-            tensors.update({f"hidden.{i}": h for i, h in enumerate(hidden)})
-        save_train_state(out / "last", tensors, {"position": pos, "param_groups": groups,
-                                                  "n_hidden": 0 if hidden is None else len(hidden)})
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.compile:
+        net = torch.compile(net)
+    meta = dict(meta or {}, family=model.family, model=model.cfg.to_dict(), objective=objective.to_dict(),
+                train=asdict(cfg), n_parameters=count_parameters(model))
+    if dist.world > 1:
+        meta["distributed"] = {"world_size": dist.world}
+    return _Run(model, net, make_optimizer(model, cfg), objective, batches, cfg, out, meta, dist, device,
+                _new_position())
 
+
+def _hidden_names(run: _Run) -> str:
+    return "hidden" if run.dist.world == 1 else f"hidden.r{run.dist.rank}"
+
+
+def _resume(run: _Run, log) -> None:
+    """Weights, optimizer moments, RNG, carried state and position from OUT/last."""
+    last = run.out / "last"
+    weights, _ = load_model_state(last)
+    try:
+        run.model.load_state_dict(weights)
+    except RuntimeError:
+        raise CheckpointError(f"{last}: the saved run's weights do not fit this model's settings") from None
+    tensors, info = load_train_state(last)
+    if info.get("world_size", 1) != run.dist.world:
+        raise SettingsError(f"{run.out}: the run was saved by {info.get('world_size', 1)} processes; resume it with "
+                            f"as many (now {run.dist.world})")
+    _unpack_optimizer(run.opt, tensors, info.pop("param_groups"))
+    suffix = "" if run.dist.rank == 0 else f".r{run.dist.rank}"
+    _set_rng_states({k: tensors[k + suffix] for k in ("rng", "rng_cuda") if k + suffix in tensors})
+    prefix = _hidden_names(run)
+    if f"{prefix}.0" in tensors:
+        run.state = tuple(tensors[f"{prefix}.{i}"].to(run.device) for i in range(info["n_hidden"]))
+    run.pos.update(info["position"], stopped_by=None)
+    log(f"resuming at step {run.pos['step']} of {run.pos['total']} (epoch {run.pos['epoch'] + 1}, "
+        f"window {run.pos['window']})")
+
+
+def _save_last(run: _Run) -> None:
+    """OUT/last: the latest weights and everything needed to continue exactly (rank 0
+    writes; every rank's RNG and carried state are gathered to it)."""
+    mine = {**_rng_states(), "state": None if run.state is None else [s.cpu() for s in run.state]}
+    every = run.dist.gather(mine)
+    if not run.dist.main:
+        return
+    save_model(run.out / "last", run.model, run.meta)
+    tensors, groups = _pack_optimizer(run.opt)
+    n_hidden = 0
+    for rank, got in enumerate(every):
+        for k in ("rng", "rng_cuda"):
+            if k in got:
+                tensors[k if rank == 0 else f"{k}.r{rank}"] = got[k]
+        prefix = "hidden" if run.dist.world == 1 else f"hidden.r{rank}"
+        if got["state"] is not None:
+            tensors.update({f"{prefix}.{i}": h for i, h in enumerate(got["state"])})
+            n_hidden = len(got["state"])
+    save_train_state(run.out / "last", tensors, {"position": run.pos, "param_groups": groups, "n_hidden": n_hidden,
+                                                 "world_size": run.dist.world})
+
+
+def _validate(run: _Run, validation: Callable, say, plog) -> bool:
+    """Score the held-out data (rank 0; shared with the other ranks), keep the best model.
+    Returns True when the run should stop early."""
+    pos, metric = run.pos, run.metric
+    value = run.dist.from_main(float(validation(run.model)[metric]) if run.dist.main else None)
+    pos["valid"].append({"epoch": pos["epoch"], "step": pos["step"], f"valid_{metric}": round(value, 5)})
+    sign = 1.0 if run.objective.direction == "lower" else -1.0
+    improved = sign * value < sign * pos["best"] - 1e-4 if math.isfinite(pos["best"]) else math.isfinite(value)
+    if improved:
+        pos["best"], pos["best_step"], pos["bad_epochs"] = value, pos["step"], 0
+    else:
+        pos["bad_epochs"] += 1
+    say(f"epoch {pos['epoch']}: validation {value:.4f} {run.objective.unit}" + (" (best)" if improved else ""))
+    plog.write("valid", step=pos["step"], total=pos["total"], epoch=pos["epoch"],
+               **{run.objective.progress_valid: round(value, 5)}, best=improved)
+    if improved and run.dist.main:
+        save_model(run.out, run.model, dict(run.meta, metrics={f"valid_{metric}": round(value, 5),
+                                                               "epoch": pos["epoch"], "step": pos["step"]}))
+    if pos["bad_epochs"] >= run.cfg.patience:
+        say(f"early stop: no improvement for {run.cfg.patience} epochs")
+        return True
+    return False
+
+
+def fit(model, objective, batches, validation: Callable, cfg: TrainConfig, out: str | Path, *,
+        test: Callable | None = None, meta: dict | None = None, resume: bool = False, valid_size: int = 0,
+        init: bool = False, short_run_hint: str = "", progress: bool = True,
+        log: Callable[[str], None] = print) -> dict:
+    """Train ``model`` (any family) on ``batches`` for ``objective``; the one training loop.
+
+    ``validation(model) -> dict`` scores the held-out data (must hold the objective's
+    primary metric); it picks the best checkpoint and drives early stopping. ``test``,
+    if given, scores the best model once when the run finishes. ``init``: the weights
+    were loaded from another model (fine-tuning). ``valid_size``: positions the
+    validation scores (to budget its time under ``minutes``). Returns the run's summary
+    (also in OUT/metrics.json).
+    """
+    with stop_on_signals():  # from here on, a signal stops the run resumably
+        run = _setup(model, objective, batches, cfg, Path(out), meta)
+        try:
+            return _fit(run, validation, test, resume, valid_size, init, short_run_hint, progress, log)
+        finally:
+            run.dist.close()
+
+
+def _plan(run: _Run, valid_size: int, init: bool, hint: str, log) -> None:
+    cfg, batches = run.cfg, run.batches
+    per_epoch = batches.windows_per_epoch(0)
+    per_window = max(1, batches.batch * getattr(batches, "bptt", 1))
+    eval_fraction = valid_size / max(1, per_epoch * per_window) / 3  # scoring ~3x faster than training
+    total = plan_steps(cfg, per_epoch, lambda: _probe_step_seconds(run.model, run.objective, cfg, batches),
+                       eval_fraction)
+    run.pos["total"] = run.dist.from_main(total)
+    if cfg.minutes:
+        log(f"time budget {cfg.minutes:g} min: {run.pos['total']} steps fit on this machine "
+            f"(--steps {run.pos['total']} repeats this run exactly)")
+    if not init and run.pos["total"] < MIN_STEPS_FROM_SCRATCH:
+        log(f"warning: only {run.pos['total']} training steps; from random weights that is too few to learn "
+            f"(aim for {MIN_STEPS_FROM_SCRATCH}+)." + (f" {hint}" if hint else ""))
+
+
+def _fit(run: _Run, validation, test, resume, valid_size, init, hint, progress, log) -> dict:
     from tqdm import tqdm
 
-    bar = tqdm(total=total, initial=pos["step"], disable=not progress, unit="step", dynamic_ncols=True, file=sys.stderr)
-    say = lambda m: bar.write(m, file=sys.stderr) if progress else log(m)
-    t_start, tokens_seen, ema = time.perf_counter(), 0, None
+    pos, cfg, obj = run.pos, run.cfg, run.objective
+    if resume:
+        _resume(run, log)
+    if pos["done"]:
+        log("this run already finished; nothing to resume")
+        return _summary(run)
+    if pos["total"] is None:
+        _plan(run, valid_size, init, hint, log)
+    total = pos["total"]
+    per_epoch = run.batches.windows_per_epoch(0)
+    n_epochs = math.ceil(total / per_epoch)
+    run.meta["train"]["planned_steps"] = total
+    quiet = not progress or not run.dist.main
+    bar = tqdm(total=total, initial=pos["step"], disable=quiet, unit="step", dynamic_ncols=True, file=sys.stderr)
+    say = (lambda m: bar.write(m, file=sys.stderr)) if not quiet else (log if run.dist.main else (lambda m: None))
+    t_start, seen, ema = time.perf_counter(), 0, None
     deadline = None if not cfg.minutes else t_start + cfg.minutes * 60 - pos["seconds"]
-    plog = ProgressLog(out, resume)
+    plog = ProgressLog(run.out, resume) if run.dist.main else _NoLog()
     plog.write("start", step=pos["step"], total=total, epochs=n_epochs)
-    stopped = False  # resumable stop: a signal or max_steps
-    last_save = time.perf_counter()
-    model.train()
+    stopped, last_save = False, time.perf_counter()
+    params = list(run.model.parameters())
+    run.model.train()
     for epoch in range(pos["epoch"], n_epochs):
         out_of_time = False
-        for w, win in streams.epoch(epoch, pos["window"], device=device):
+        for w, batch in run.batches.epoch(epoch, pos["window"], device=run.device):
             if pos["step"] >= total:
                 break
-            if stop_requested():  # arrived before this step (e.g. while the run was set up)
-                stopped, pos["stopped_by"] = True, stop_requested()
+            signalled, = run.dist.any(stop_requested() is not None)
+            if signalled:  # arrived before this step (e.g. while the run was set up)
+                stopped, pos["stopped_by"] = True, stop_requested() or "signal"
                 break
-            for g in opt.param_groups:
+            for g in run.opt.param_groups:
                 g["lr"] = lr_at(pos["step"], total, cfg)
-            lv, hidden, ok = train_step(model, opt, win, hidden, cfg)
+            carried = run.state if run.batches.carries_state and run.model.carries_state else None
+            value, state, ok = train_step(run.net, obj, run.opt, batch, carried, cfg, params)
+            value = run.dist.mean(value)  # the loss over the whole batch, every rank's rows
+            run.state = state if run.batches.carries_state and run.model.carries_state else None
             pos["skipped_steps"] += not ok
             pos["step"] += 1
             pos["window"] = w + 1
-            pos["history"].append(round(lv, 6))
-            tokens_seen += win.y.numel()
-            ema = lv if ema is None else 0.95 * ema + 0.05 * lv
+            pos["history"].append(round(value, 6))
+            seen += batch.y.shape[0] * (batch.y.shape[1] - batch.score_from) if batch.y.dim() > 1 else batch.y.shape[0]
+            ema = value if ema is None else 0.95 * ema + 0.05 * value
             bar.update(1)
-            bar.set_postfix_str(f"epoch {epoch + 1}/{n_epochs} loss {ema / LN2:.3f} bits/token "
-                                f"{tokens_seen / (time.perf_counter() - t_start):,.0f} tok/s")
-            plog.step(lv / LN2, step=pos["step"], total=total, epoch=epoch + 1)
-            if stop_requested() or (cfg.max_steps is not None and pos["step"] >= cfg.max_steps):
-                stopped = True
-                pos["stopped_by"] = stop_requested() or "max_steps"
+            bar.set_postfix_str(f"epoch {epoch + 1}/{n_epochs} loss {ema * obj.report_scale:.3f} {obj.unit} "
+                                f"{seen * run.dist.world / (time.perf_counter() - t_start):,.0f} pos/s")
+            plog.step(value * obj.report_scale, name=obj.report_name, step=pos["step"], total=total, epoch=epoch + 1)
+            signalled, out_of_time = run.dist.any(stop_requested() is not None,
+                                                  deadline is not None and time.perf_counter() > deadline)
+            if signalled or (cfg.max_steps is not None and pos["step"] >= cfg.max_steps):
+                stopped, pos["stopped_by"] = True, (stop_requested() or "signal") if signalled else "max_steps"
                 break
-            if deadline is not None and time.perf_counter() > deadline:
-                out_of_time = True
+            if out_of_time:
                 break
         if stopped:
             break
         # end of epoch (or of the run): validate, keep the best, maybe stop early
-        bits = bits_per_token(model, valid_seqs)
-        pos["valid"].append({"epoch": epoch + 1, "step": pos["step"], "valid_bits_per_token": round(bits, 5)})
-        pos["epoch"], pos["window"], hidden = epoch + 1, 0, None
-        improved = bits < pos["best"] - 1e-4
-        if improved:
-            pos["best"], pos["best_step"], pos["bad_epochs"] = bits, pos["step"], 0
-        else:
-            pos["bad_epochs"] += 1
-        say(f"epoch {epoch + 1}: validation {bits:.4f} bits/token" + (" (best)" if improved else ""))
-        plog.write("valid", step=pos["step"], total=total, epoch=epoch + 1, valid_bits=round(bits, 5), best=improved)
-        if improved:
-            save_model(out, model, dict(meta, metrics={"valid_bits_per_token": round(bits, 5), "epoch": epoch + 1,
-                                                       "step": pos["step"]}))
-        if pos["bad_epochs"] >= cfg.patience:
-            say(f"early stop: no improvement for {cfg.patience} epochs")
+        pos["epoch"], pos["window"], run.state = epoch + 1, 0, None
+        early = _validate(run, validation, say, plog)
+        if early:
             break
-        if time.perf_counter() - last_save > SAVE_EVERY_S:  # so that even a killed run can --resume
-            save_last()
+        due, = run.dist.any(time.perf_counter() - last_save > SAVE_EVERY_S)  # one decision for every rank
+        if due:  # so that even a killed run can --resume
+            _save_last(run)
             last_save = time.perf_counter()
         if out_of_time or pos["step"] >= total:
             break
-        if stop_requested():  # arrived during validation: the epoch is complete
-            stopped, pos["stopped_by"] = True, stop_requested()
+        signalled, = run.dist.any(stop_requested() is not None)
+        if signalled:  # arrived during validation: the epoch is complete
+            stopped, pos["stopped_by"] = True, stop_requested() or "signal"
             break
     pos["seconds"] += time.perf_counter() - t_start
     if not stopped:
         pos["done"] = True
         if pos["skipped_steps"]:
             say(f"warning: {pos['skipped_steps']} steps had a non-finite gradient norm and were skipped")
-    elif pos["stopped_by"] in ("SIGINT", "SIGTERM"):
+    elif pos["stopped_by"] in ("SIGINT", "SIGTERM", "signal"):
         say(f"interrupted ({pos['stopped_by']}) after step {pos['step']}: state saved; continue with --resume")
-    save_last()
+    _save_last(run)
     bar.close()
-    summary = _summary(out, pos, model)
-    if pos["done"] and test_seqs and math.isfinite(pos["best"]):
-        best, _ = load_model_state(out)
-        model.load_state_dict(best)
-        summary["test_bits_per_token"] = round(bits_per_token(model, test_seqs), 5)
-        say(f"test: {summary['test_bits_per_token']:.4f} bits/token over {len(test_seqs)} held-out pieces "
-            f"(best model, scored once)")
-        _record_test(out, summary["test_bits_per_token"], len(test_seqs))
-    (out / "metrics.json").write_text(json.dumps(summary, indent=1) + "\n")
+    summary = _summary(run)
+    if run.dist.world > 1:
+        summary["ranks_agree"] = run.dist.agree(run.model)
+        if not summary["ranks_agree"]:
+            say("warning: the processes' weights differ (data-parallel training went out of step)")
+    if pos["done"] and test is not None and math.isfinite(pos["best"]) and run.dist.main:
+        best, _ = load_model_state(run.out)
+        run.model.load_state_dict(best)
+        scores = test(run.model)
+        value = round(float(scores[run.metric]), 5)
+        summary[f"test_{run.metric}"] = value
+        count = {k: v for k, v in scores.items() if k != run.metric and isinstance(v, int)}
+        say(f"test: {value:.4f} {obj.unit} (best model, scored once)")
+        update_config(run.out, lambda m: m.setdefault("metrics", {}).update({f"test_{run.metric}": value, **{
+            f"test_{k}": v for k, v in count.items()}}))
+    if run.dist.main:
+        (run.out / "metrics.json").write_text(json.dumps(summary, indent=1) + "\n")
     plog.write("end", step=pos["step"], total=total, finished=pos["done"], stopped_by=pos["stopped_by"],
-               best_valid_bits=summary["best_valid_bits_per_token"], test_bits=summary.get("test_bits_per_token"))
+               **{f"best_{obj.progress_valid}": summary[f"best_valid_{run.metric}"],
+                  obj.progress_valid.replace("valid_", "test_"): summary.get(f"test_{run.metric}")})
     plog.close()
+    run.dist.barrier()
     return summary
 
 
-def _record_test(out: Path, bits: float, pieces: int) -> None:
-    """Add the test score to the best checkpoint's config (without touching its weights)."""
-    from .checkpoint import update_config
+class _NoLog:
+    def write(self, *a, **k):
+        pass
 
-    update_config(out, lambda meta: meta.setdefault("metrics", {}).update(test_bits_per_token=bits, test_pieces=pieces))
+    step = write
 
-
-def _summary(out: Path, pos: dict, model: torch.nn.Module) -> dict:
-    return {"out": str(out), "steps": pos["step"], "planned_steps": pos.get("total"), "epochs_done": pos["epoch"],
-            "finished": pos["done"], "stopped_by": pos.get("stopped_by"),
-            "best_valid_bits_per_token": None if math.isinf(pos["best"]) else round(pos["best"], 5),
-            "train_seconds": round(pos["seconds"], 1), "n_parameters": count_parameters(model),
-            "skipped_steps": pos.get("skipped_steps", 0), "valid": pos["valid"], "loss_history": pos["history"]}
+    def close(self):
+        pass
 
 
-__all__ = ["TrainConfig", "train", "train_step", "lr_at", "plan_steps", "resolve_device", "parse_grad_scale",
-           "scale_grad_norm_", "CheckpointError", "DataError"]
+def _summary(run: _Run) -> dict:
+    pos, metric = run.pos, run.metric
+    return {"out": str(run.out), "steps": pos["step"], "planned_steps": pos.get("total"), "epochs_done": pos["epoch"],
+            "finished": pos["done"], "stopped_by": pos.get("stopped_by"), "metric": metric,
+            f"best_valid_{metric}": None if math.isinf(pos["best"]) else round(pos["best"], 5),
+            "train_seconds": round(pos["seconds"], 1), "n_parameters": count_parameters(run.model),
+            "world_size": run.dist.world, "skipped_steps": pos.get("skipped_steps", 0), "valid": pos["valid"],
+            "loss_history": pos["history"]}
+
+
+__all__ = ["Distributed", "TrainConfig", "fit", "train_step", "lr_at", "plan_steps", "resolve_device",
+           "parse_grad_scale", "scale_grad_norm_", "CheckpointError", "DataError"]

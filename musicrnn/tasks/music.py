@@ -22,9 +22,8 @@ from .. import __version__
 from ..codec import BOS, EOS, PAD, CodecConfig, MidiError, Vocab, decode, encode, iter_midi_files, read_midi, transpose, write_midi
 from ..codec.tokens import Clock
 from ..core.checkpoint import CONFIG, load_arrays, read_config
-from ..core.config import RNNConfig
 from ..core.errors import CheckpointError, DataError, SettingsError
-from ..core.sample import NumpyStepper, sample
+from ..core.sample import sample
 from ..shipped import default_checkpoint
 
 
@@ -124,47 +123,103 @@ def _vocab_of(path, meta: dict) -> Vocab:
     return vocab
 
 
-def load_generator(checkpoint: str | os.PathLike | None = None) -> tuple[NumpyStepper, Vocab, dict]:
-    """A streaming sampler for a music checkpoint (``None``: the shipped default), no torch."""
+def output_of(meta: dict) -> str:
+    """The output activation a music checkpoint was trained with (its objective's)."""
+    return (meta.get("objective") or {}).get("output", "softmax")
+
+
+def load_generator(checkpoint: str | os.PathLike | None = None):
+    """(streaming sampler, vocab, config) for a music checkpoint of any family
+    (``None``: the shipped default); NumPy only, no torch."""
+    from ..core.models import stepper_from_arrays
+
     path = Path(checkpoint) if checkpoint else default_checkpoint()
     arrays, meta = load_arrays(path)
     vocab = _vocab_of(path, meta)
-    try:
-        stepper = NumpyStepper(arrays, RNNConfig.from_dict(meta["model"]))
-    except (KeyError, ValueError, IndexError) as e:
-        raise CheckpointError(f"{path}: weights do not fit the model described in config.json ({e})") from None
-    return stepper, vocab, meta
+    return stepper_from_arrays(arrays, meta, output_of(meta)), vocab, meta
 
 
 def load_model(checkpoint: str | os.PathLike | None = None, device: str = "cpu"):
-    """(torch CharRNN, vocab, config) for a music checkpoint; ``None`` means the shipped default."""
+    """(torch model of the checkpoint's family, vocab, config) for a music checkpoint;
+    ``None`` means the shipped default."""
     from ..core.checkpoint import load_model_state
-    from ..core.rnn import CharRNN
+    from ..core.models import from_checkpoint
 
     path = Path(checkpoint) if checkpoint else default_checkpoint()
     state, meta = load_model_state(path)
     vocab = _vocab_of(path, meta)
-    model = CharRNN(RNNConfig.from_dict(meta["model"]))
-    try:
-        model.load_state_dict(state)
-    except RuntimeError:
-        raise CheckpointError(f"{path}: weights do not fit the model described in config.json") from None
-    return model.to(device).eval(), vocab, meta
+    return from_checkpoint(state, meta, device), vocab, meta
+
+
+def objective_of(meta: dict):
+    """The objective a checkpoint was trained with (scores held-out pieces exactly)."""
+    from ..core.objectives import from_dict
+
+    return from_dict(meta.get("objective"))
 
 
 # --- training -------------------------------------------------------------------------------
-RESUME_MAY_CHANGE = ("max_steps", "minutes", "device")  # everything else must match the run
-WEIGHT_SHAPING = ("embed", "hidden", "layers", "cell", "activation", "output", "fused", "attention")
+@dataclass
+class MusicSettings:
+    """The music task's own settings, beside the model's (``core.models``) and the
+    training's (``core.train.TrainConfig``)."""
+
+    model: str = "rnn"  # the model family
+    output: str = "softmax"  # output activation of the next-token objective
+    transpose: int = 5  # augmentation: random transposition up to +-N semitones
+
+
+def setting_fields(family: str) -> dict:
+    """Every setting a music run of ``family`` takes, by name, with its typed field."""
+    from ..core.models import family as family_named
+    from ..core.settings import fields_of
+    from ..core.train import TrainConfig
+
+    fields = fields_of(MusicSettings, family_named(family).config_class(), TrainConfig)
+    return {k: f for k, f in fields.items() if k not in ("vocab_size", "features", "outputs")}
+
+
+def split_settings(flat: dict):
+    """(family, model config dict, output, TrainConfig, max_transpose) from one flat dict of
+    settings (command-line flags or an experiment arm); the family's own training defaults
+    fill what is not given."""
+    from ..core.models import family as family_named
+    from ..core.train import TrainConfig
+
+    fam = family_named(flat.get("model", "rnn"))
+    mfields = fam.config_class().__dataclass_fields__
+    tfields = TrainConfig.__dataclass_fields__
+    unknown = [k for k in flat if k not in mfields and k not in tfields and k not in MusicSettings.__dataclass_fields__]
+    if unknown:
+        raise SettingsError(f"{', '.join(unknown)}: not a setting of a {fam.name} model")
+    tcfg = TrainConfig(**{**dict(fam.train_defaults), **{k: v for k, v in flat.items() if k in tfields}})
+    mcfg = {k: v for k, v in flat.items() if k in mfields and k not in ("vocab_size", "features", "outputs")}
+    if "activation" in mcfg:  # an older name (iris-mm) is stored, and compared, as its current one (iris)
+        from ..core.config import canonical_activation
+
+        mcfg["activation"] = canonical_activation(mcfg["activation"])
+    return fam.name, mcfg, flat.get("output", "softmax"), tcfg, flat.get("transpose", MusicSettings.transpose)
+
+
+RESUME_MAY_CHANGE = ("max_steps", "minutes", "device", "compile")  # everything else must match the run
+SHORT_RUN_HINT = ("Fine-tune a shipped model instead (--init checkpoints/folk or checkpoints/chorales), "
+                  "or train longer (--epochs, --steps, --minutes).")
 
 
 def run_settings(out: str | os.PathLike) -> dict:
-    """The settings a run in ``out`` was started with: {"model", "train", "data"} (for --resume)."""
+    """The settings a run in ``out`` was started with: {"family", "model", "objective",
+    "train", "data", "init"} (for --resume)."""
     last = Path(out) / "last"
     if not (last / "train_state.json").is_file():
         raise CheckpointError(f"{out}: nothing to resume (no last/train_state.json)")
-    meta = read_config(last)
-    data = {"test_fraction": 0.0, **meta["data"]}  # runs from before the test split had none
-    return {"model": meta["model"], "train": meta["train"], "data": data, "init": meta.get("init")}
+    return settings_of(read_config(last))
+
+
+def settings_of(meta: dict) -> dict:
+    """A checkpoint's training settings, as :func:`changed_settings` compares them."""
+    data = {"test_fraction": 0.0, **meta.get("data", {})}  # runs from before the test split had none
+    return {"family": meta.get("family", "rnn"), "model": meta["model"], "objective": meta.get("objective", {}),
+            "train": meta.get("train", {}), "data": data, "init": meta.get("init")}
 
 
 def _changes(want: dict, have: dict, keys) -> list[tuple[str, object, object]]:
@@ -175,18 +230,38 @@ def _differences(want: dict, have: dict, keys) -> list[str]:
     return [f"{k} ({old!r} -> {new!r})" for k, old, new in _changes(want, have, keys)]
 
 
-def changed_settings(saved: dict, model_cfg: dict, train_cfg, data_settings: dict,
+def _defaults(cls) -> dict:
+    from dataclasses import MISSING, fields
+
+    return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+
+
+def changed_settings(saved: dict, family: str, model_cfg: dict, output: str, train_cfg, data_settings: dict,
                      may_change=()) -> list[tuple[str, object, object]]:
     """(key, saved, wanted) for each setting that differs from a run's saved ones
-    ({"model", "train", "data"}, as ``read_config`` gives them); train settings in
-    ``may_change`` are not compared. Used by --resume and by the experiment runner."""
-    want_train = {k: v for k, v in vars(train_cfg).items() if k not in may_change}
-    return (_changes(model_cfg, saved["model"], [k for k in model_cfg if k != "vocab_size"])
-            + _changes(want_train, saved["train"], want_train)
+    (:func:`settings_of`); settings missing from an older run count as their defaults,
+    and train settings in ``may_change`` are not compared. Used by --resume and by the
+    experiment runner's reuse of finished runs."""
+    from ..core.models import family as family_named
+    from ..core.train import TrainConfig
+
+    if family != saved.get("family", "rnn"):
+        return [("model", saved.get("family", "rnn"), family)]
+    mdef = _defaults(family_named(family).config_class())
+    have_m, want_m = {**mdef, **saved["model"]}, {**mdef, **model_cfg}
+    tdef = {k: v for k, v in _defaults(TrainConfig).items() if k not in may_change}
+    have_t = {**tdef, **{k: v for k, v in saved["train"].items() if k in tdef}}
+    want_t = {k: v for k, v in vars(train_cfg).items() if k in tdef}
+    have_o = saved.get("objective", {}).get("output", "softmax")
+    return (_changes(want_m, have_m, [k for k in want_m if k != "vocab_size"])
+            + ([("output", have_o, output)] if have_o != output else [])
+            + _changes(want_t, have_t, want_t)
             + _changes(data_settings, saved["data"], data_settings))
 
 
-def _prepare_out(out: Path, resume: bool, force: bool) -> None:
+def prepare_out(out: Path, resume: bool, force: bool) -> None:
+    """Refuse to overwrite a model in ``out`` unless ``force`` (then clear it); a resumed
+    run keeps everything."""
     holds_model = (out / CONFIG).is_file() or (out / "last").is_dir()
     if resume or not holds_model:
         return
@@ -197,18 +272,24 @@ def _prepare_out(out: Path, resume: bool, force: bool) -> None:
         shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
 
 
-def train_music(data, out, model_cfg: dict, train_cfg, *, valid_fraction: float = 0.1, test_fraction: float = 0.1,
-                max_transpose: int = 5, resume: bool = False, force: bool = False, init: str | os.PathLike | None = None,
-                command: str = "", progress=None, log=print, corpus: Corpus | None = None) -> dict:
-    """Train on the MIDI under ``data`` into the folder ``out``.
+def train_music(data, out, model_cfg: dict, train_cfg, *, family: str = "rnn", output: str = "softmax",
+                valid_fraction: float = 0.1, test_fraction: float = 0.1, max_transpose: int = 5, resume: bool = False,
+                force: bool = False, init: str | os.PathLike | None = None, command: str = "", progress=None,
+                log=print, corpus: Corpus | None = None) -> dict:
+    """Train a model of ``family`` (``core.models.FAMILIES``) on the MIDI under ``data``
+    into the folder ``out``, predicting the next token with the output activation ``output``.
 
-    ``init``: a music checkpoint to fine-tune (its model settings are used; those given in
-    ``model_cfg`` must match them, except dropout). ``resume``: continue the run in ``out``
-    with exactly its settings (only ``RESUME_MAY_CHANGE`` may differ). ``force``: replace a
-    model already in ``out``. ``corpus``: the folder already encoded with these fractions.
+    ``init``: a music checkpoint to fine-tune (its family and model settings are used;
+    those given in ``model_cfg`` must match them, except dropout). ``resume``: continue
+    the run in ``out`` with exactly its settings (only ``RESUME_MAY_CHANGE`` may differ).
+    ``force``: replace a model already in ``out``. ``corpus``: the folder already encoded
+    with these fractions.
     """
+    from ..core import models
     from ..core.checkpoint import load_model_state
-    from ..core.train import TrainConfig, resolve_device, stop_on_signals, train
+    from ..core.data import Streams
+    from ..core.objectives import NextToken
+    from ..core.train import TrainConfig, check_window, fit, main_process, resolve_device, stop_on_signals
 
     out = Path(out)
     vocab = Vocab()
@@ -217,26 +298,34 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, valid_fraction: float 
     if init:
         init_weights, init_meta = load_model_state(init)
         _vocab_of(init, init_meta)
-        full = RNNConfig.from_dict({**RNNConfig(vocab_size=1).to_dict(), **init_meta["model"]}).to_dict()
-        base = {k: v for k, v in full.items() if k != "vocab_size"}  # older configs omit defaults
-        diffs = _differences({**base, **model_cfg}, base, WEIGHT_SHAPING)
+        have = models.family_of(init_meta).name
+        if have != family:
+            raise SettingsError(f"--init {init}: a {have} model; it cannot start a --model {family} run")
+        base = {k: v for k, v in models.config_of(init_meta).to_dict().items() if k != "vocab_size"}
+        shaping = [k for k in base if k != "dropout"]  # every setting but dropout shapes the weights
+        diffs = _differences({**base, **model_cfg}, base, shaping)
+        if output != output_of(init_meta):
+            diffs.append(f"output ({output_of(init_meta)!r} -> {output!r})")
         if diffs:
             raise SettingsError(f"--init {init}: a fine-tuned model keeps its shape; these differ: {', '.join(diffs)}")
-        model_cfg = {**base, **{k: v for k, v in model_cfg.items() if k not in WEIGHT_SHAPING}}
+        model_cfg = {**base, **{k: v for k, v in model_cfg.items() if k not in shaping}}
     if resume:
         saved = run_settings(out)
-        diffs = [f"{k} ({old!r} -> {new!r})"
-                 for k, old, new in changed_settings(saved, model_cfg, train_cfg, data_settings, RESUME_MAY_CHANGE)]
+        diffs = [f"{k} ({old!r} -> {new!r})" for k, old, new in
+                 changed_settings(saved, family, model_cfg, output, train_cfg, data_settings, RESUME_MAY_CHANGE)]
         init_path = str(init) if init else None
         if init_path != (saved.get("init") or {}).get("path"):
             diffs.append(f"init ({(saved.get('init') or {}).get('path')!r} -> {init_path!r})")
         if diffs:
             raise SettingsError(f"{out}: --resume continues the run with its own settings; these differ: "
                                 f"{', '.join(diffs)}. Leave them out, or start a new run (new --out or --force)")
-    _prepare_out(out, resume, force)
-    cfg = RNNConfig(vocab_size=len(vocab), **model_cfg).validate()
+    if main_process():  # with torchrun, rank 0 alone touches the folder
+        prepare_out(out, resume, force)
+    cfg = models.make_config(family, {**model_cfg, "vocab_size": len(vocab)})
+    objective = NextToken(output)
     TrainConfig.validate(train_cfg)
     resolve_device(train_cfg.device)
+    check_window(cfg, train_cfg)
     corpus = corpus or load_corpus(data, vocab, valid_fraction, test_fraction, progress)
     with stop_on_signals():  # from here on a signal stops the run resumably (after the step in flight)
         for line in corpus.skipped:
@@ -255,17 +344,24 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, valid_fraction: float 
                 "data": {"folder": str(data), **counts, "skipped": len(corpus.skipped), **data_settings}}
         if init:
             meta["init"] = {"path": str(init), "weights_sha256": init_meta.get("weights_sha256")}
-        summary = train(cfg, train_cfg, corpus.train, corpus.valid, out, test_seqs=corpus.test, init_weights=init_weights,
-                        meta=meta, transform=transposer(vocab, max_transpose), resume=resume,
-                        progress=progress is not None, log=log)
+        model = models.build(family, cfg, seed=train_cfg.seed)
+        if init_weights is not None:
+            model.load_state_dict(init_weights)
+        batches = Streams(corpus.train, train_cfg.batch, train_cfg.bptt, seed=train_cfg.seed,
+                          transform=transposer(vocab, max_transpose), primer=train_cfg.primer,
+                          stateful=model.carries_state)
+        test = (lambda m: {**objective.score(m, corpus.test), "pieces": len(corpus.test)}) if corpus.test else None
+        summary = fit(model, objective, batches, lambda m: objective.score(m, corpus.valid), train_cfg, out,
+                      test=test, meta=meta, resume=resume, valid_size=sum(len(s) for s in corpus.valid),
+                      init=init is not None, short_run_hint=SHORT_RUN_HINT, progress=progress is not None, log=log)
         summary["skipped_files"] = corpus.skipped
-        if (out / CONFIG).is_file():
+        if (out / CONFIG).is_file() and main_process():
             record_reference_stats(out, corpus.valid, vocab)
         return summary
 
 
 # --- statistics: generated music against its corpus ---------------------------------------------
-REFERENCE_PIECES = 200  # the corpus side of the comparison: the first 200 held-out pieces
+REFERENCE_PIECES = 200  # the corpus side of the comparison: 200 held-out pieces, evenly spread
 
 
 def sample_stats(pieces: list[np.ndarray], vocab: Vocab) -> dict:
@@ -275,10 +371,20 @@ def sample_stats(pieces: list[np.ndarray], vocab: Vocab) -> dict:
     return ms.summarize([ms.piece_stats(s, vocab) for s in pieces])
 
 
+def reference_pieces(pieces: list) -> list:
+    """``REFERENCE_PIECES`` of the held-out pieces, evenly spread over the list (all when
+    there are fewer). Not the first ones: a folder's files are listed collection by
+    collection, so the first 200 folk tunes are mostly one collection (Aird's airs, which
+    repeat bars far more than the rest: 41% against 28% over all held-out tunes)."""
+    if len(pieces) <= REFERENCE_PIECES:
+        return list(pieces)
+    return [pieces[i] for i in np.linspace(0, len(pieces) - 1, REFERENCE_PIECES).round().astype(int)]
+
+
 def reference_stats(pieces: list[np.ndarray], vocab: Vocab) -> dict:
-    """The corpus side of ``evaluate`` (and of the page's table): statistics of the first
-    ``REFERENCE_PIECES`` of the given held-out pieces."""
-    return sample_stats(pieces[:REFERENCE_PIECES], vocab)
+    """The corpus side of ``evaluate`` (and of the page's table): statistics of
+    :func:`reference_pieces` of the given held-out pieces."""
+    return sample_stats(reference_pieces(pieces), vocab)
 
 
 def record_reference_stats(checkpoint, valid: list[np.ndarray], vocab: Vocab) -> dict:
@@ -311,16 +417,15 @@ def evaluation_report(checkpoint, data, *, split: str = "valid", samples: int = 
                    n_flag="--samples")
     if not Path(data).exists():
         raise DataError(f"{data}: no such file or folder")
-    from ..core.evaluate import bits_per_token  # torch: only once the values are known to be usable
     from . import musicstats as ms
 
     seed = new_seed() if seed is None else seed
-    model, vocab, meta = load_model(checkpoint)
+    model, vocab, meta = load_model(checkpoint)  # torch: only once the values are known to be usable
     ref = held_out(meta, split, data, vocab)
-    bits = bits_per_token(model, ref)
+    bits = objective_of(meta).score(model, ref)["bits_per_token"]
     ref_stats = reference_stats(ref, vocab)
     gen = generate(model, vocab, n=samples, seconds=seconds, temperature=temperature, top_k=top_k, top_p=top_p,
-                   seed=seed)
+                   seed=seed, output=output_of(meta))
     gen_stats = sample_stats(gen, vocab)
     return {"checkpoint": str(checkpoint or "default"), "data": str(data), "split": split,
             "pieces": len(ref), "tokens_scored": int(sum(len(s) - 1 for s in ref)),
@@ -356,19 +461,20 @@ def check_sampling(*, temperature: float = 1.0, top_k: int = 0, top_p: float = 1
 
 def generate(model, vocab: Vocab, *, n: int = 1, seconds: float | None = 30.0, tokens: int | None = None,
              primer: np.ndarray | None = None, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-             seed: int = 0) -> list[np.ndarray]:
+             seed: int = 0, output: str = "softmax") -> list[np.ndarray]:
     """Sample ``n`` pieces; each is the prompt (BOS [+ primer]) plus its continuation.
 
-    ``model``: a stepper (``load_generator``) or a torch ``CharRNN``.
+    ``model``: a stepper (``load_generator``) or a torch model of any family (then
+    ``output`` is its objective's output activation).
     With ``seconds``, the music runs until it reaches ``seconds`` beyond the primer's
     last onset (EOS is not drawn before, so a tune that would end early goes on).
     With ``tokens`` alone, it stops at EOS or after ``tokens`` new tokens.
     """
     check_sampling(temperature=temperature, top_k=top_k, top_p=top_p, n=n, seconds=seconds, tokens=tokens, seed=seed)
     if not hasattr(model, "step") or not hasattr(model, "start"):
-        from ..core.rnn import stepper_for
+        from ..core.models import stepper_for
 
-        model = stepper_for(model)
+        model = stepper_for(model, output)
     prompt = [BOS] if primer is None else [BOS] + [int(t) for t in primer if t not in (BOS, EOS)]
     clocks = [Clock(vocab) for _ in range(n)]
     for c in clocks:

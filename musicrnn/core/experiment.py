@@ -1,0 +1,96 @@
+"""The experiment runner, for any task: every arm trained with every seed (the same seed
+list for each), then mean, standard deviation, 95% confidence interval and paired tests
+against the first arm, with Holm-adjusted p-values where a table holds several
+comparisons.
+
+A task hands the runner an object with ``metrics`` (metric name -> "lower", "higher" or a
+note; the first is the one plotted), ``run(out, settings, log) -> {metric: value}`` for one
+arm and seed (``settings`` holds the seed), and optionally ``finish(out, runs)`` for
+task-specific pictures. Arms are dicts of typed settings (``core.settings``). A task's
+``run`` is expected to read a finished run back instead of retraining it, so re-running
+an experiment gives identical numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from .stats import holm, paired, summarize
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", name) or "baseline"
+
+
+def run_experiment(task, out, arms: dict[str, dict], seeds: list[int], log=print) -> dict:
+    """arms: name -> settings (the first arm is the baseline). Writes OUT/results.json,
+    results.md and results.png; returns the results."""
+    out = Path(out)
+    metrics = task.metrics
+    runs: dict[str, dict[int, dict]] = {}
+    for name, settings in arms.items():
+        runs[name] = {}
+        for seed in seeds:
+            log(f"{name or 'baseline'} seed {seed}")
+            runs[name][seed] = task.run(out / slug(name) / f"seed{seed}", {**settings, "seed": seed}, log)
+    names = list(arms)
+    result = {"data": str(getattr(task, "data", "")), "seeds": seeds, "variants": names, "metrics": metrics,
+              "configs": {n: {k: v for k, v in arms[n].items() if k != "seed"} for n in names},
+              "runs": {n: {str(s): r for s, r in runs[n].items()} for n in names},
+              "summary": {n: {m: summarize([runs[n][s][m] for s in seeds]) for m in metrics} for n in names},
+              "paired_vs_first": {n: {m: paired([runs[names[0]][s][m] for s in seeds], [runs[n][s][m] for s in seeds])
+                                      for m in metrics} for n in names[1:]}}
+    (out / "results.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out / "results.md").write_text(markdown(result))
+    plot(result, out / "results.png", next(iter(metrics)))
+    if hasattr(task, "finish"):
+        task.finish(out, {n: [out / slug(n) / f"seed{s}" for s in seeds] for n in names})
+    return result
+
+
+def markdown(r: dict) -> str:
+    lines = [f"# Experiment on `{r['data']}` — seeds {r['seeds'][0]}..{r['seeds'][-1]} ({len(r['seeds'])})", ""]
+    for m, better in r["metrics"].items():
+        if m not in r["summary"][r["variants"][0]]:
+            continue
+        note = f"{better} is better" if better in ("lower", "higher") else better
+        lines += [f"## {m} ({note})", "", "| variant | mean | std | 95% CI |", "|---|---|---|---|"]
+        for n in r["variants"]:
+            s = r["summary"][n][m]
+            lines.append(f"| {n or 'baseline'} | {s['mean']:.4f} | {s['std']:.4f} | [{s['ci95'][0]:.4f}, {s['ci95'][1]:.4f}] |")
+        if r["paired_vs_first"]:
+            several = len(r["paired_vs_first"]) > 1
+            lines += ["", f"Paired against `{r['variants'][0]}` (same seeds)"
+                      + (f"; Holm: adjusted over the {len(r['paired_vs_first'])} comparisons of this table" if several else "")
+                      + ":", "",
+                      "| variant | mean difference | 95% CI of difference | paired t p |" + (" Holm p |" if several else "")
+                      + " Wilcoxon p |", "|---|---|---|---|---|" + ("---|" if several else "")]
+            adjusted = holm([p[m]["p_t"] for p in r["paired_vs_first"].values()])
+            for (n, p), h in zip(r["paired_vs_first"].items(), adjusted):
+                q = p[m]
+                lines.append(f"| {n} | {q['mean_diff']:+.4f} | [{q['ci95_diff'][0]:+.4f}, {q['ci95_diff'][1]:+.4f}] "
+                             f"| {q['p_t']:.3g} |" + (f" {h:.3g} |" if several else "") + f" {q['p_wilcoxon']:.3g} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(r: dict, path: Path, m: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(r["variants"]), 4))
+    for i, n in enumerate(r["variants"]):
+        vals = [r["runs"][n][str(s)][m] for s in r["seeds"]]
+        s = r["summary"][n][m]
+        ax.scatter([i] * len(vals), vals, s=14, alpha=0.6)
+        ax.errorbar([i + 0.15], [s["mean"]], yerr=[[s["mean"] - s["ci95"][0]], [s["ci95"][1] - s["mean"]]], fmt="o", c="k", capsize=4)
+    ax.set_xticks(range(len(r["variants"])), [n or "baseline" for n in r["variants"]], rotation=15, fontsize=8)
+    ax.set_ylabel(m)
+    ax.set_title("per-seed values, mean and 95% CI", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,132 @@
+"""The model registry: a checkpoint's ``family`` names the classes that build it.
+
+Every family implements one interface:
+
+* ``init_state(batch, device) -> state`` and ``forward(x, state, reset) -> (out, state)``
+  (``reset`` (B, T) bool marks where a new sequence starts in a row);
+* the class attribute ``carries_state``: True when training carries the state from one
+  window to the next (stateful truncated BPTT, the RNN), False when every window is
+  read from a fresh state (the transformer);
+* a streaming stepper for sampling, built from the weights alone (NumPy, no torch):
+  ``start(prompt, n)`` and ``step(tokens, state)``, each returning (logits (n, V), state).
+
+Checkpoints written before families existed hold a char-RNN: ``family`` defaults to
+``rnn``. Imports are lazy, so that reading a registry entry costs nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from .errors import CheckpointError, SettingsError
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    config: str  # "module:Class" of the config dataclass (from_dict, to_dict, validate)
+    model: str  # "module:Class" of the torch module
+    stepper: str  # "module:Class" of the NumPy streaming stepper: Class(weights, cfg, output)
+    about: str
+    train_defaults: tuple = ()  # (name, value) pairs: TrainConfig settings this family trains best with
+
+    def _load(self, spec: str):
+        module, name = spec.split(":")
+        return getattr(importlib.import_module(module), name)
+
+    def config_class(self):
+        return self._load(self.config)
+
+    def model_class(self):
+        return self._load(self.model)
+
+    def stepper_class(self):
+        return self._load(self.stepper)
+
+
+FAMILIES = {
+    "rnn": Family("rnn", "musicrnn.core.config:RNNConfig", "musicrnn.core.rnn:CharRNN",
+                  "musicrnn.core.sample:NumpyStepper", "stateful char-RNN (LSTM, GRU, LSTM-LITE), truncated BPTT"),
+    "transformer": Family("transformer", "musicrnn.core.transformer_np:TransformerConfig",
+                          "musicrnn.core.transformer:Transformer", "musicrnn.core.transformer_np:TransformerStepper",
+                          "causal decoder with rotary positions and a key/value cache",
+                          (("bptt", 384), ("primer", 128), ("lr", 1e-3))),
+}
+
+
+def family(name: str | None) -> Family:
+    try:
+        return FAMILIES[name or "rnn"]
+    except KeyError:
+        raise SettingsError(f"unknown model family {name!r}: choose from {', '.join(FAMILIES)}") from None
+
+
+def family_of(meta: dict) -> Family:
+    """The family of a checkpoint's config (``rnn`` for checkpoints older than families)."""
+    try:
+        return family(meta.get("family"))
+    except SettingsError as e:
+        raise CheckpointError(f"{meta.get('_folder', 'checkpoint')}: {e}") from None
+
+
+def make_config(name: str, settings: dict):
+    """A validated model config of family ``name`` (unknown keys are ignored)."""
+    return family(name).config_class().from_dict(settings).validate()
+
+
+def config_of(meta: dict):
+    """The model config a checkpoint's config.json describes."""
+    return family_of(meta).config_class().from_dict(meta["model"])
+
+
+def build(name: str, cfg, seed: int | None = None):
+    """A fresh torch model of family ``name``; with ``seed``, its initial weights depend on
+    the seed alone (torch's global generator is seeded first)."""
+    import torch
+
+    if seed is not None:
+        torch.manual_seed(seed)
+    return family(name).model_class()(cfg)
+
+
+def from_checkpoint(state: dict, meta: dict, device: str = "cpu"):
+    """A torch model (eval mode) from a checkpoint's weights and config."""
+    model = build(family_of(meta).name, config_of(meta))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError:
+        raise CheckpointError(f"{meta.get('_folder', 'checkpoint')}: weights do not fit the model described in "
+                              f"config.json") from None
+    return model.to(device).eval()
+
+
+def stepper_from_arrays(arrays: dict, meta: dict, output: str):
+    """A NumPy streaming stepper from a checkpoint's arrays (no torch)."""
+    try:
+        return family_of(meta).stepper_class()(arrays, config_of(meta), output=output)
+    except (KeyError, ValueError, IndexError) as e:
+        raise CheckpointError(f"{meta.get('_folder', 'checkpoint')}: weights do not fit the model described in "
+                              f"config.json ({e})") from None
+
+
+def stepper_for(model, output: str = "softmax"):
+    """The fastest streaming stepper for a torch model in memory: NumPy on the CPU, torch elsewhere."""
+    if next(model.parameters()).device.type == "cpu":
+        return family(model.family).stepper_class().from_model(model, output=output)
+    from .rnn import TorchStepper
+
+    return TorchStepper(model, output)
+
+
+def detach(state):
+    """A carried state cut from the graph of the window that produced it."""
+    return tuple(s.detach() for s in state)
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+__all__ = ["count_parameters", "detach", "FAMILIES", "Family", "build", "config_of", "family", "family_of", "from_checkpoint",
+           "make_config", "stepper_for", "stepper_from_arrays"]

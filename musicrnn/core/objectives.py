@@ -1,0 +1,162 @@
+"""Objectives: what a model is trained to do and how it is judged.
+
+An objective owns the training loss, the exact held-out score and its primary metric
+with the direction that is better. The training loop (:func:`musicrnn.core.train.fit`)
+knows nothing else about the task.
+
+* :class:`NextToken` -- next-token prediction over a token stream: softmax + cross-entropy
+  or a Topcat output + binary cross-entropy (``topcat.py``); scored in bits per token by
+  the exact scorer. An optional ``mask`` restricts which tokens may follow (a task whose
+  serialisation is canonical, e.g. a piano-roll frame's keys in ascending order).
+* :class:`Regression` -- amounts predicted from float features: Smooth L1 or an
+  asymmetric loss from ``losses.py``; scored as that loss's mean.
+* :class:`FrameBCE` -- a piano-roll frame objective: one independent sigmoid per key,
+  binary cross-entropy summed over the keys; scored in nats per frame.
+
+``from_dict(meta["objective"])`` rebuilds the objective a checkpoint was trained with.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .config import OUTPUTS
+from .errors import SettingsError
+
+LN2 = math.log(2)
+Mask = Callable[[torch.Tensor], torch.Tensor]  # inputs (B, T) -> allowed next tokens (B, T, V) bool
+
+
+def _scored(t: torch.Tensor, batch) -> torch.Tensor:
+    """Positions from ``batch.score_from`` on (the earlier ones are context only)."""
+    return t[:, batch.score_from:] if getattr(batch, "score_from", 0) else t
+
+
+class NextToken:
+    kind = "next-token"
+    primary, direction = "bits_per_token", "lower"
+    report_name, report_scale = "train_bits", 1 / LN2  # history holds nats; progress shows bits
+    unit = "bits/token"
+    progress_valid = "valid_bits"  # the validation score's name in OUT/progress.jsonl
+
+    def __init__(self, output: str = "softmax", mask: Mask | None = None):
+        if output not in OUTPUTS:
+            raise SettingsError(f"unknown output {output!r}: use {', '.join(OUTPUTS)}")
+        if mask is not None and output != "softmax":
+            raise SettingsError("a constrained (masked) vocabulary is only supported with --output softmax")
+        self.output, self.mask = output, mask
+
+    def logits(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The model's logits with disallowed next tokens (``mask``) set to -inf."""
+        return z if self.mask is None else z.masked_fill(~self.mask(x), float("-inf"))
+
+    def loss(self, out: torch.Tensor, batch) -> tuple[torch.Tensor, float]:
+        """(training loss to differentiate, next-token cross-entropy in nats of the
+        distribution the model samples from)."""
+        from .topcat import log_probs, token_loss
+
+        z = _scored(self.logits(out, batch.x), batch)
+        y = _scored(batch.y, batch)
+        if self.output != "softmax" and z.dtype != torch.float32:
+            z = z.float()
+        loss = token_loss(z, y, self.output)
+        if self.output == "softmax":
+            return loss, loss.item()
+        with torch.no_grad():
+            ce = -log_probs(z.detach().float(), self.output).gather(-1, y[..., None]).mean().item()
+        return loss, ce
+
+    def score(self, model, seqs) -> dict:
+        from .evaluate import score_tokens
+
+        ll = score_tokens(model, seqs, output=self.output, mask=self.mask, details=False)["loglik"]
+        return {"bits_per_token": float(-ll.mean() / LN2) if ll.size else float("nan"), "tokens": int(ll.size)}
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "output": self.output}
+
+
+class Regression:
+    kind = "regression"
+    primary, direction = "loss", "lower"
+    report_name, report_scale = "train_loss", 1.0
+    unit = "loss"
+    progress_valid = "valid_loss"
+
+    def __init__(self, loss: str = "smooth-l1", **kw):
+        from .losses import LOSSES
+
+        if loss not in LOSSES:
+            raise SettingsError(f"unknown loss {loss!r}: choose from {', '.join(LOSSES)}")
+        self.name, self.kw = loss, kw
+
+    def per_position(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        from .losses import LOSSES
+
+        e = LOSSES[self.name](out.float() - y, **self.kw)
+        return e.flatten(2).mean(-1) if e.dim() > 2 else e
+
+    def loss(self, out, batch) -> tuple[torch.Tensor, float]:
+        loss = _scored(self.per_position(out, batch.y), batch).mean()
+        return loss, loss.item()
+
+    def score(self, model, pairs) -> dict:
+        from .evaluate import score_pairs
+
+        v = score_pairs(model, pairs, self.per_position)
+        return {"loss": float(v.mean()) if v.size else float("nan"), "positions": int(v.size)}
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "loss": self.name, **self.kw}
+
+
+class FrameBCE:
+    kind = "frame-bce"
+    primary, direction = "nll_per_frame", "lower"
+    report_name, report_scale = "train_nll", 1.0
+    unit = "nats/frame"
+    progress_valid = "valid_nll"
+
+    @staticmethod
+    def per_position(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Negative log-likelihood (nats) of each frame's keys: (B, T, K) -> (B, T)."""
+        return F.binary_cross_entropy_with_logits(out.float(), y.float(), reduction="none").sum(-1)
+
+    def loss(self, out, batch) -> tuple[torch.Tensor, float]:
+        loss = _scored(self.per_position(out, batch.y), batch).mean()
+        return loss, loss.item()
+
+    def score(self, model, pairs) -> dict:
+        from .evaluate import score_pairs
+
+        v = score_pairs(model, pairs, self.per_position)
+        return {"nll_per_frame": float(v.mean()) if v.size else float("nan"), "frames": int(v.size)}
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind}
+
+
+KINDS = {"next-token": NextToken, "regression": Regression, "frame-bce": FrameBCE}
+
+
+def from_dict(d: dict | None, mask: Mask | None = None):
+    """The objective a checkpoint's ``objective`` entry describes (default: next-token softmax)."""
+    d = dict(d or {"kind": "next-token"})
+    kind = d.pop("kind", "next-token")
+    if kind not in KINDS:
+        raise SettingsError(f"unknown objective {kind!r}: choose from {', '.join(KINDS)}")
+    if kind == "next-token":
+        if d.get("constraint") and mask is None:  # scoring without it would not be the model's distribution
+            raise SettingsError(f"this model was trained under the {d['constraint']!r} constraint; "
+                                f"score it with its own task (e.g. musicrnn bench polymusic)")
+        return NextToken(d.get("output", "softmax"), mask=mask)
+    if kind == "regression":
+        return Regression(d.pop("loss", "smooth-l1"), **d)
+    return FrameBCE()
+
+
+__all__ = ["FrameBCE", "KINDS", "NextToken", "Regression", "from_dict"]

@@ -1,0 +1,54 @@
+"""Typed settings: text such as ``hidden=128 cell=lstm-lite`` turned into values by the
+types of the config dataclasses' fields (no second flag parser). Torch-free.
+
+An experiment arm, a ``--vary`` grid value and a saved run's settings all go through
+:func:`coerce`, so ``hidden=128`` is the int 128 and ``fused=false`` the bool False.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from .errors import SettingsError
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _type_name(field) -> str:
+    t = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", str(field.type))
+    return t.replace(" ", "")
+
+
+def coerce(name: str, field, text: str):
+    """``text`` as a value of ``field``'s type (int, float, bool, str, or one of those | None)."""
+    t = _type_name(field)
+    optional = t.endswith("|None") or t.startswith("None|")
+    base = t.replace("|None", "").replace("None|", "")
+    if optional and text.lower() in ("none", "off", ""):
+        return None
+    try:
+        if base == "bool":
+            low = text.lower()
+            if low not in _TRUE | _FALSE:
+                raise ValueError
+            return low in _TRUE
+        if base == "int":
+            return int(text)
+        if base == "float":
+            return float(text)
+        if base == "str":
+            return text
+    except ValueError:
+        raise SettingsError(f"{name}={text}: not a valid {base}") from None
+    raise SettingsError(f"{name}: a setting of type {t} cannot be given as text")
+
+
+def fields_of(*classes) -> dict:
+    """Field name -> dataclass field, over several config classes (earlier ones win)."""
+    out: dict = {}
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            out.setdefault(f.name, f)
+    return out
+
+
+__all__ = ["coerce", "fields_of"]

@@ -1,0 +1,197 @@
+"""tasks/musicstats.py: bar and 2-bar phrase repeat rates on hand-built pieces whose
+answer is known, their place in the statistics that evaluate and the page show, and one
+check on real folk tunes."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import CORPORA, ROOT
+from musicrnn.codec import BAR, Score, Vocab, decode, encode, iter_midi_files, read_midi
+from musicrnn.tasks import musicstats as ms
+
+Q = 12  # grid steps per quarter note (the default codec's resolution); scores below use tpq = Q
+
+
+def score(bars, *, bar_steps: int = 4 * Q, ts=((0, 4, 4),), dur: int = 3, drums=()) -> Score:
+    """A piece from bars of (position in steps, pitch) notes, each bar ``bar_steps`` long.
+
+    ``dur``: each note's length in steps, or a function (bar, position, pitch) -> steps.
+    ``drums``: extra (time in steps, kit piece) drum hits.
+    """
+    start, pitch, length = [], [], []
+    for b, notes in enumerate(bars):
+        for pos, p in notes:
+            start.append(b * bar_steps + pos)
+            pitch.append(p)
+            length.append(dur(b, pos, p) if callable(dur) else dur)
+    drum = [False] * len(start) + [True] * len(drums)
+    start += [t for t, _ in drums]
+    pitch += [k for _, k in drums]
+    length += [1] * len(drums)
+    start, length = np.array(start, np.int64), np.array(length, np.int64)
+    n = start.size
+    return Score(tpq=Q, start=start, end=start + length, pitch=np.array(pitch, np.int64),
+                 velocity=np.full(n, 80, np.int64), program=np.zeros(n, np.int64), drum=np.array(drum, bool),
+                 tempo_time=np.array([0], np.int64), tempo_qpm=np.array([120.0]),
+                 ts_time=np.array([t for t, _, _ in ts], np.int64), ts_num=np.array([n_ for _, n_, _ in ts], np.int64),
+                 ts_den=np.array([d for _, _, d in ts], np.int64))
+
+
+def rates(bars, vocab, **kw) -> tuple[float, float]:
+    s = ms.piece_stats(encode(score(bars, **kw), vocab), vocab)
+    return s["bar_repeat_rate"], s["phrase_repeat_rate"]
+
+
+def nan(x) -> bool:
+    return isinstance(x, float) and math.isnan(x)
+
+
+# four distinct bars: a little tune on the grid (quarters, eighths, a triplet, a sixteenth run)
+A1 = [(0, 67), (12, 69), (24, 71), (36, 72)]
+A2 = [(0, 74), (6, 72), (12, 71), (24, 69)]
+B1 = [(0, 76), (4, 74), (8, 72), (24, 71), (36, 69)]
+B2 = [(0, 67), (3, 69), (6, 71), (9, 72), (24, 67)]
+
+
+def test_aabb_tune(vocab):
+    # A A B B with 2-bar sections: bars a1 a2 a1 a2 b1 b2 b1 b2
+    bar, phrase = rates([A1, A2, A1, A2, B1, B2, B1, B2], vocab)
+    assert bar == 4 / 8  # bars 3, 4, 7, 8 repeat an earlier bar
+    assert phrase == 2 / 7  # of the 7 overlapping pairs, (a1 a2) and (b1 b2) come back once each
+
+
+def test_no_repeats_is_zero(vocab):
+    assert rates([A1, A2, B1, B2], vocab) == (0.0, 0.0)
+
+
+def test_overlapping_phrases(vocab):
+    # a a a: bars 2 and 3 repeat bar 1; pairs (1,2) and (2,3) are the same pair (a, a)
+    assert rates([A1, A1, A1], vocab) == (2 / 3, 1 / 2)
+    # a b a b a: pairs ab ba ab* ba* -> 2 of 4
+    assert rates([A1, B1, A1, B1, A1], vocab) == (3 / 5, 2 / 4)
+
+
+def test_empty_bars_are_not_counted(vocab):
+    # silence is not repetition: empty bars count neither as repeats nor in the denominator
+    assert rates([A1, [], [], B1, [], A1], vocab)[0] == 1 / 3
+    assert rates([A1, [], [], [], B1], vocab)[0] == 0.0
+    # an empty bar breaks a phrase: no pair of consecutive non-empty bars, so no phrase rate
+    assert nan(rates([A1, [], A1, [], A1], vocab)[1])
+    # a piece that starts after two silent bars
+    assert rates([[], [], A1, A2, A1, A2], vocab) == (2 / 4, 1 / 3)
+
+
+def test_held_notes_make_no_onsets(vocab):
+    # a whole note tied over into the next bar: that bar has no onset and is not counted
+    whole = [(0, 60)]
+    bar, phrase = rates([whole, [], whole, []], vocab, dur=8 * Q)
+    assert bar == 1 / 2 and nan(phrase)
+
+
+def test_transposed_repeat_is_not_a_repeat(vocab):
+    up = [(p, n + 2) for p, n in A1]
+    assert rates([A1, up], vocab) == (0.0, 0.0)
+    # a1 a2 a1' a2, a1' an octave up: only a2 comes back, and so no phrase does
+    assert rates([A1, A2, [(p, n + 12) for p, n in A1], A2], vocab) == (1 / 4, 0.0)
+
+
+def test_same_pitches_at_other_onsets_is_not_a_repeat(vocab):
+    shifted = [(p + 1, n) for p, n in A1]  # one grid step later
+    assert rates([A1, shifted], vocab) == (0.0, 0.0)
+    swapped = [(0, 69), (12, 67), (24, 71), (36, 72)]  # same pitches and onsets, two swapped
+    assert rates([A1, swapped], vocab) == (0.0, 0.0)
+
+
+def test_durations_do_not_count(vocab):
+    # pitches and onsets are the bar's content: the same bar played staccato is a repeat
+    bar, _ = rates([A1, A1], vocab, dur=lambda b, pos, p: 1 if b == 1 else 6)
+    assert bar == 1 / 2
+
+
+def test_drums_are_ignored(vocab):
+    drums = [(0, 36), (24, 38), (48, 36), (60, 38), (84, 42)]  # different drum patterns in bars 1 and 2
+    assert rates([A1, A1], vocab, drums=drums)[0] == 1 / 2
+    assert all(nan(r) for r in rates([[], []], vocab, drums=drums))  # drums alone: no bar counted
+
+
+def test_no_notes_gives_nan_and_summarize_leaves_it_out(vocab):
+    empty = ms.piece_stats(np.array([1, BAR, 2]), vocab)  # BOS Bar EOS
+    assert nan(empty["bar_repeat_rate"]) and nan(empty["phrase_repeat_rate"])
+    full = ms.piece_stats(encode(score([A1, A2, A1, A2]), vocab), vocab)
+    s = ms.summarize([empty, full])
+    assert s["bar_repeat_rate"] == 0.5 and s["phrase_repeat_rate"] == 1 / 3
+    only_empty = ms.summarize([empty])
+    assert nan(only_empty["bar_repeat_rate"])
+
+
+def test_positions_follow_the_time_signature(vocab):
+    # 3/4: bars are 36 steps; the same bar content in each bar must be found as a repeat
+    waltz = [(0, 60), (12, 64), (24, 67)]
+    bar, phrase = rates([waltz, waltz, waltz], vocab, bar_steps=3 * Q, ts=((0, 3, 4),))
+    assert (bar, phrase) == (2 / 3, 1 / 2)
+    # 4/4 for two bars, then 6/8 (36 steps a bar): the 6/8 bars line up from their own bar line
+    s = score([A1, A2], ts=((0, 4, 4), (8 * Q, 6, 8)))
+    jig = [(0, 72), (6, 71), (12, 69), (18, 67), (24, 65), (30, 64)]
+    extra = score([jig, jig], bar_steps=3 * Q)
+    s.start = np.concatenate([s.start, extra.start + 8 * Q])
+    s.end = np.concatenate([s.end, extra.end + 8 * Q])
+    for k in ("pitch", "velocity", "program", "drum"):
+        setattr(s, k, np.concatenate([getattr(s, k), getattr(extra, k)]))
+    bars = ms.bar_contents(decode(encode(s, vocab), vocab).score, vocab)
+    assert bars == [frozenset(A1), frozenset(A2), frozenset(jig), frozenset(jig)]
+    assert ms.repeat_rates(bars) == (1 / 4, 0.0)
+
+
+def test_bar_contents_are_in_grid_steps_at_any_tpq(vocab):
+    bars = ms.bar_contents(decode(encode(score([A1, B2]), vocab), vocab).score, vocab)  # decode: tpq 480
+    assert bars == [frozenset(A1), frozenset(B2)]
+    s = score([A1, B2])
+    s.tpq, s.start, s.end = 96, s.start * 8, s.end * 8  # the same piece at 96 ticks a quarter
+    assert ms.bar_contents(s, vocab) == bars
+
+
+def test_garbage_tokens_never_raise(vocab):
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        s = ms.piece_stats(rng.integers(-5, vocab.size + 5, 300), vocab)
+        for m in ("bar_repeat_rate", "phrase_repeat_rate"):
+            assert nan(s[m]) or 0.0 <= s[m] <= 1.0
+
+
+def test_repeat_rates_reach_evaluate_and_the_page(vocab):
+    from musicrnn.tasks.music import compare_stats, sample_stats
+    from musicrnn.ui.app import stats_markdown
+
+    assert {"bar_repeat_rate", "phrase_repeat_rate"} <= set(ms.METRICS)
+    gen = sample_stats([encode(score([A1, A2, A1, A2]), vocab)], vocab)
+    corpus = {**gen, "bar_repeat_rate": 0.25}
+    rows = {m: (g, c) for m, g, c in compare_stats(gen, corpus)}
+    assert rows["bar_repeat_rate"] == (0.5, 0.25) and rows["phrase_repeat_rate"] == (1 / 3, 1 / 3)
+    old_corpus = {k: v for k, v in corpus.items() if not k.endswith("_repeat_rate")}  # recorded before they existed
+    assert {m: c for m, _, c in compare_stats(gen, old_corpus)}["bar_repeat_rate"] is None
+    table = stats_markdown({"statistics": gen, "corpus_statistics": old_corpus}, "x")
+    assert "| bars that repeat an earlier bar exactly (share) | 0.500 | — |" in table
+    assert "2-bar phrases that repeat an earlier one exactly (share) | 0.333 | — |" in table
+    short = sample_stats([encode(score([A1]), vocab)], vocab)  # one bar: no 2-bar phrase
+    assert "2-bar phrases that repeat an earlier one exactly (share) | — |" in stats_markdown(
+        {"statistics": short, "corpus_statistics": None}, "x")
+
+
+@pytest.mark.parametrize("name", ["folk", "chorales"])
+def test_shipped_checkpoints_store_the_corpus_repeat_rates(name):
+    stats = json.loads((ROOT / "checkpoints" / name / "config.json").read_text())["corpus_stats"]
+    assert 0.1 < stats["bar_repeat_rate"] < 0.6 and 0.1 < stats["phrase_repeat_rate"] < stats["bar_repeat_rate"]
+
+
+def test_folk_tunes_repeat_their_bars(vocab):
+    files = iter_midi_files([CORPORA / "folk" / "oneills1850"])
+    pick = files[:: len(files) // 8][:8]  # 8 tunes spread over the collection
+    s = ms.summarize([ms.piece_stats(encode(read_midi(f), vocab), vocab) for f in pick])
+    assert s["pieces"] == 8
+    assert s["bar_repeat_rate"] > 0.2 and s["phrase_repeat_rate"] > 0.1
