@@ -6,7 +6,7 @@ piece, in a checkpoint's held-out corpus pieces and in its samples (``musicstats
                                     [--samples 50] [--seconds 30] [--seed 0]
 
 Corpus rows use the validation pieces of the checkpoint's own split of ``--data``: all of
-them, the first 200 (what ``musicrnn evaluate`` and the page compare with), and 50 evenly
+them, 200 evenly spread (what ``musicrnn evaluate`` and the page compare with), and 50 evenly
 spaced over the split (the issue's measure: the split runs collection by collection, so
 the first pieces are not typical). Each rate is a mean over pieces. No torch needed.
 Prints a table, then one JSON line.
@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from musicrnn.tasks import musicstats as ms
-from musicrnn.tasks.music import REFERENCE_PIECES, generate, held_out, load_generator
+from musicrnn.tasks.music import REFERENCE_PIECES, generate, held_out, load_generator, reference_pieces
 
 
 def evenly_spaced(pieces: list, n: int) -> list:
@@ -44,6 +44,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--temperature", type=float, default=1.0)
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -52,12 +53,14 @@ def main() -> None:
     if not data:
         ap.error("this checkpoint records no data folder: give --data")
     valid = held_out(meta, "valid", data, vocab)
-    seqs = generate(stepper, vocab, n=args.samples, seconds=args.seconds, seed=args.seed)
+    seqs = generate(stepper, vocab, n=args.samples, seconds=args.seconds, seed=args.seed,
+                    temperature=args.temperature)
     rows = {
         f"corpus: all {len(valid)} validation pieces": row(valid, vocab),
-        f"corpus: first {min(REFERENCE_PIECES, len(valid))} (evaluate, page)": row(valid[:REFERENCE_PIECES], vocab),
+        f"corpus: {min(REFERENCE_PIECES, len(valid))} evenly spread (evaluate, page)": row(reference_pieces(valid), vocab),
         f"corpus: {min(50, len(valid))} evenly spaced": row(evenly_spaced(valid, 50), vocab),
-        f"samples: {args.samples} x {args.seconds:g} s, seed {args.seed}": row(seqs, vocab),
+        f"samples: {args.samples} x {args.seconds:g} s, seed {args.seed}, temperature {args.temperature:g}":
+            row(seqs, vocab),
     }
     w = max(len(k) for k in rows)
     print(f"checkpoint {meta['_folder']}, data {data}")

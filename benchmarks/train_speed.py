@@ -1,6 +1,6 @@
 """Training throughput (tokens/s) of the char-RNN on real corpus windows.
 
-Times full optimizer steps (forward, backward, clip, AdamW) on windows of the shipped
+Times full optimizer steps of the training loop's own ``train_step`` (forward, backward, clip, AdamW) on windows of the shipped
 corpus, after a warm-up, and reports the median over steps. Several model sizes can be
 listed. The implementations listed with --impl are interleaved step by step on the same
 windows, so slow drift of a shared machine hits them alike; each is also reported as the
@@ -23,12 +23,12 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 
 from musicrnn.codec import Vocab
 from musicrnn.core.data import Streams
-from musicrnn.core.rnn import CharRNN, RNNConfig, count_parameters, detach
-from musicrnn.core.train import TrainConfig, make_optimizer
+from musicrnn.core.objectives import NextToken
+from musicrnn.core.rnn import CharRNN, RNNConfig, count_parameters
+from musicrnn.core.train import TrainConfig, make_optimizer, train_step
 from musicrnn.tasks.music import load_corpus
 
 
@@ -52,6 +52,7 @@ def main() -> None:
     seqs = corpus.train[:: max(1, len(corpus.train) // args.max_files)]
     streams = Streams(seqs, args.batch, args.bptt, seed=0)
     results = []
+    objective, cfg = NextToken(), TrainConfig(grad_clip=1.0)
     variants = {"fused": ("lstm", "tanh", True), "research": ("lstm", "tanh", False),
                 "lite": ("lstm-lite", "tanh", False), "iris": ("lstm", "iris", False),
                 "phi-tanh": ("lstm", "phi-tanh", False)}
@@ -69,13 +70,7 @@ def main() -> None:
                 break
             for r in runs:
                 t0 = time.perf_counter()
-                logits, state = r["model"](w.x, r["state"], w.reset)
-                loss = F.cross_entropy(logits.flatten(0, 1), w.y.flatten())
-                r["opt"].zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(r["model"].parameters(), 1.0)
-                r["opt"].step()
-                r["state"] = detach(state)
+                _, r["state"], _ = train_step(r["model"], objective, r["opt"], w, r["state"], cfg)
                 if args.device.startswith("cuda"):
                     torch.cuda.synchronize()
                 if i >= args.warmup:

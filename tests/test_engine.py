@@ -90,7 +90,7 @@ def test_regression_on_float_streams_trains_and_resumes_exactly(tmp_path):
                                          "layers": 1, "dropout": 0.0})
         src = FeatureStreams(xs[:10], ys[:10], batch=4, bptt=25, seed=1)
         return fit(models.build("rnn", cfg, seed=1), obj, src, lambda m: obj.score(m, list(zip(xs[10:], ys[10:]))),
-                   _tcfg(epochs=6, **kw), out, resume=resume, progress=False, log=lambda m: None)
+                   _tcfg(epochs=6, primer=0, **kw), out, resume=resume, progress=False, log=lambda m: None)
 
     full = run(tmp_path / "f")
     assert full["best_valid_loss"] < 0.25 * full["valid"][0]["valid_loss"]  # it learned the waves
@@ -126,7 +126,7 @@ def test_stateless_clips_with_a_frame_objective():
 
     with tempfile.TemporaryDirectory() as out:
         s = fit(models.build("rnn", cfg, seed=0), obj, src, lambda m: obj.score(m, clips[32:]),
-                _tcfg(epochs=40, lr=1e-2, patience=40), out, progress=False, log=lambda m: None)
+                _tcfg(epochs=40, lr=1e-2, patience=40, primer=0), out, progress=False, log=lambda m: None)
     assert s["valid"][0]["valid_nll_per_frame"] > 3.0  # about 6 * log 2 at the start
     assert s["best_valid_nll_per_frame"] < 1.0
 

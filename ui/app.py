@@ -34,6 +34,8 @@ import threading
 import time
 from pathlib import Path
 
+from musicrnn.shipped import DEFAULT_MODEL  # standard library only
+
 MAX_SECONDS = 300.0        # one song on the page (the command line allows an hour)
 MAX_VARIATIONS = 8
 MAX_PRIMER_BYTES = 2 * 2**20
@@ -421,7 +423,7 @@ def build(page: Page):
         n = len(last["pieces"]) if last else 1
         return gr.update(choices=[str(i + 1) for i in range(n)], value="1", visible=n > 1)
 
-    def generate(model="folk", primer=None, temperature=1.0, top_k=0, top_p=1.0, seconds=30.0, variations=1,
+    def generate(model=DEFAULT_MODEL, primer=None, temperature=1.0, top_k=0, top_p=1.0, seconds=30.0, variations=1,
                  seed=-1, instrument=AS_GENERATED, request: gr.Request = None, progress=gr.Progress()):
         return _song(model, primer, temperature, top_k, top_p, seconds, variations, seed, instrument, request,
                      progress)
@@ -484,8 +486,8 @@ def build(page: Page):
 
     choices = page.model_choices()
     with gr.Blocks(title="musicrnn", delete_cache=(1800, 3600)) as demo:
-        gr.Markdown("# musicrnn\nGenerate melodies with a char-RNN trained on folk tunes or Bach chorales, "
-                    "or train one on your own MIDI files.")
+        gr.Markdown("# musicrnn\nGenerate melodies with a transformer or a char-RNN trained on folk tunes or "
+                    "Bach chorales, or train one on your own MIDI files.")
         with gr.Tabs():
             with gr.Tab("Generate", id="generate"):
                 with gr.Row():
