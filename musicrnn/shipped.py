@@ -1,7 +1,7 @@
 """Where the shipped checkpoints are, however musicrnn was installed.
 
-They live in the repository's top-level folder ``checkpoints/`` (``folk-transformer/``, the
-default, ``folk/``, ``chorales/`` and the ``polymusic-*`` benchmark models, each a
+They live in the repository's top-level folder ``checkpoints/`` (``folk-attention/``, the
+default, ``folk-transformer/``, ``folk/``, ``chorales/`` and the ``polymusic-*`` benchmark models, each a
 ``config.json`` and a ``model.safetensors``). A source checkout or an editable
 install (``pip install -e .``, what ``python3 -m musicrnn.install`` does) reads them
 there; a wheel or ``pip install .`` carries them as package data in
@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 ENV = "MUSICRNN_CHECKPOINTS"  # a folder holding checkpoints, e.g. your own copy
-DEFAULT_MODEL = "folk-transformer"  # chosen by the comparison in checkpoints/README.md
+DEFAULT_MODEL = "folk-attention"  # chosen by the comparison in checkpoints/README.md
 
 _PACKAGE = Path(__file__).resolve().parent
 INSTALLED = _PACKAGE / "_checkpoints"  # package data of a wheel / non-editable install
@@ -39,13 +39,13 @@ def checkpoints_dir() -> Path:
 
 
 def names() -> list[str]:
-    """The checkpoints available, e.g. ['chorales', 'folk', 'folk-transformer', ...]."""
+    """The checkpoints available, e.g. ['chorales', 'folk', 'folk-attention', ...]."""
     root = checkpoints_dir()
     return sorted(p.parent.name for p in root.glob("*/config.json")) if root.is_dir() else []
 
 
 def shipped_checkpoint(name: str) -> Path:
-    """The folder of the shipped checkpoint ``name`` ("folk-transformer", "folk", "chorales", ...)."""
+    """The folder of the shipped checkpoint ``name`` ("folk-attention", "folk", "chorales", ...)."""
     if not name or Path(name).name != name or name in (".", ".."):
         raise ValueError(f"not a checkpoint name: {name!r} (one of: {', '.join(names()) or 'none found'})")
     return checkpoints_dir() / name

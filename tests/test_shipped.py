@@ -10,7 +10,7 @@ from musicrnn.codec import Vocab, decode
 from musicrnn.shipped import default_checkpoint
 from musicrnn.tasks.music import generate, load_generator, load_model
 
-SHIPPED = [ROOT / "checkpoints" / "folk-transformer", ROOT / "checkpoints" / "folk", ROOT / "checkpoints" / "chorales"]
+SHIPPED = [ROOT / "checkpoints" / name for name in ("folk-attention", "folk-transformer", "folk", "chorales")]
 
 
 @pytest.mark.parametrize("ckpt", SHIPPED, ids=lambda p: p.name)
