@@ -117,9 +117,10 @@ class NumpyStepper:
     def init_state(self, n: int) -> list[np.ndarray]:
         z = np.zeros((self.L, n, self.H), np.float32)
         state = [z, z.copy()] if self.cell != "gru" else [z]
-        if self.att is not None:
+        if self.att is not None:  # the last N outputs' keys and values, already projected, and which are valid
             N = self.cfg.attention
-            state += [np.zeros((n, N, self.H), np.float32), np.zeros((n, N), bool)]
+            state += [np.zeros((n, N, self.H), np.float32), np.zeros((n, N, self.H), np.float32),
+                      np.zeros((n, N), bool)]
         return state
 
     def start(self, prompt: Sequence[int], n: int) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -129,16 +130,19 @@ class NumpyStepper:
             logits, state = self.step(np.full(n, int(t)), state)
         return logits, state
 
-    def _attend(self, y: np.ndarray, memory: np.ndarray, valid: np.ndarray):
-        """One query per row over its last ``attention`` outputs, itself included."""
+    def _attend(self, y: np.ndarray, keys: np.ndarray, values: np.ndarray, valid: np.ndarray):
+        """One query per row over its last ``attention`` outputs, itself included. The
+        remembered outputs are kept as their key and value projections (a cache: each
+        output is projected once, not once per step it stays in the window)."""
         (wq, bq), (wk, bk), (wv, bv), (wo, bo) = (self.att[c] for c in "qkvo")
-        kv = np.concatenate([memory[:, 1:], y[:, None]], 1)  # (B, N, H)
+        keys = np.concatenate([keys[:, 1:], (y @ wk + bk)[:, None]], 1)  # (B, N, H)
+        values = np.concatenate([values[:, 1:], (y @ wv + bv)[:, None]], 1)
         ok = np.concatenate([valid[:, 1:], np.ones((len(y), 1), bool)], 1)
-        scores = np.einsum("bh,bnh->bn", y @ wq + bq, kv @ wk + bk) / np.sqrt(self.H)
+        scores = np.einsum("bh,bnh->bn", y @ wq + bq, keys) / np.sqrt(self.H)
         scores = np.where(ok, scores, -np.inf)
         a = np.exp(scores - scores.max(-1, keepdims=True))
         a /= a.sum(-1, keepdims=True)
-        return y + np.einsum("bn,bnh->bh", a, kv @ wv + bv) @ wo + bo, kv, ok
+        return y + np.einsum("bn,bnh->bh", a, values) @ wo + bo, keys, values, ok
 
     def step(self, tokens: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """tokens (B,), state from :meth:`init_state` or a previous step -> logits (B, V), new state."""
@@ -161,8 +165,8 @@ class NumpyStepper:
             hs.append(x)
         new = [np.stack(hs)] + ([np.stack(cs)] if cs else [])
         if self.att is not None:
-            x, memory, valid = self._attend(x, state[-2], state[-1])
-            new += [memory, valid]
+            x, keys, values, valid = self._attend(x, state[-3], state[-2], state[-1])
+            new += [keys, values, valid]
         return x @ self.head_w + self.head_b, new
 
 
