@@ -231,6 +231,11 @@ def cmd_train(args) -> int:
 NOT_VARIED = {"seed", "max_steps"}  # an experiment gives every arm the same seeds, and compares finished runs
 
 
+def _setting_name(key: str) -> str:
+    """``--grad-scale`` / ``grad-scale`` / ``grad_scale`` -> ``grad_scale``."""
+    return key.strip().lstrip("-").replace("-", "_")
+
+
 def _arms(args) -> dict[str, dict]:
     """Arm name -> the settings it changes, from --vary (a grid) or --variant (listed arms),
     each value typed by its config field (``core.settings``)."""
@@ -245,7 +250,7 @@ def _arms(args) -> dict[str, dict]:
         return _grad_scale(text) if name == "grad_scale" else coerce(name, fields[name], text)
 
     def check(item: str, what: str) -> None:
-        key = item.partition("=")[0].strip().lstrip("-").replace("-", "_")
+        key = _setting_name(item.partition("=")[0])
         if key == "max_steps":
             raise UsageError(f"{what} {item}: an experiment compares finished runs; vary steps (the run's length), "
                              f"not max_steps (which stops a run before it finishes)")
@@ -259,7 +264,7 @@ def _arms(args) -> dict[str, dict]:
             check(spec, "--vary")
             if not values:
                 raise UsageError(f"--vary {spec}: give a setting and values, e.g. activation=tanh,iris")
-            name = key.strip().lstrip("-").replace("-", "_")
+            name = _setting_name(key)
             opts = [(v, value(name, v)) for v in values.split(",") if v]
             grid = [dict(g, **{name: o}) for g in grid for o in opts]
         return {",".join(f"{k}={text}" for k, (text, _) in g.items()): {k: v for k, (_, v) in g.items()} for g in grid}
@@ -270,8 +275,8 @@ def _arms(args) -> dict[str, dict]:
             if "=" not in item:
                 raise UsageError(f"--variant {spec!r}: write FLAG=VALUE pairs, e.g. 'cell=lstm-lite hidden=231'")
             check(item, f"--variant {spec!r}:")
-        arms[",".join(items)] = {k.strip().lstrip("-").replace("-", "_"): value(k.strip().lstrip("-").replace("-", "_"), v)
-                                 for k, _, v in (i.partition("=") for i in items)}
+        pairs = [(_setting_name(k), v) for k, _, v in (i.partition("=") for i in items)]
+        arms[",".join(items)] = {name: value(name, v) for name, v in pairs}
     return arms
 
 

@@ -80,7 +80,25 @@ class NextToken:
         return {"kind": self.kind, "output": self.output}
 
 
-class Regression:
+class _PerPosition:
+    """An objective scored position by position on float streams: ``per_position(out, y)``
+    (B, T) is both the training loss (its mean over scored positions) and the held-out
+    score (its mean over every position, ``evaluate.score_pairs``)."""
+
+    count_name = "positions"
+
+    def loss(self, out, batch) -> tuple[torch.Tensor, float]:
+        loss = _scored(self.per_position(out, batch.y), batch).mean()
+        return loss, loss.item()
+
+    def score(self, model, pairs) -> dict:
+        from .evaluate import score_pairs
+
+        v = score_pairs(model, pairs, self.per_position)
+        return {self.primary: float(v.mean()) if v.size else float("nan"), self.count_name: int(v.size)}
+
+
+class Regression(_PerPosition):
     kind = "regression"
     primary, direction = "loss", "lower"
     report_name, report_scale = "train_loss", 1.0
@@ -100,41 +118,22 @@ class Regression:
         e = LOSSES[self.name](out.float() - y, **self.kw)
         return e.flatten(2).mean(-1) if e.dim() > 2 else e
 
-    def loss(self, out, batch) -> tuple[torch.Tensor, float]:
-        loss = _scored(self.per_position(out, batch.y), batch).mean()
-        return loss, loss.item()
-
-    def score(self, model, pairs) -> dict:
-        from .evaluate import score_pairs
-
-        v = score_pairs(model, pairs, self.per_position)
-        return {"loss": float(v.mean()) if v.size else float("nan"), "positions": int(v.size)}
-
     def to_dict(self) -> dict:
         return {"kind": self.kind, "loss": self.name, **self.kw}
 
 
-class FrameBCE:
+class FrameBCE(_PerPosition):
     kind = "frame-bce"
     primary, direction = "nll_per_frame", "lower"
     report_name, report_scale = "train_nll", 1.0
     unit = "nats/frame"
     progress_valid = "valid_nll"
+    count_name = "frames"
 
     @staticmethod
     def per_position(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Negative log-likelihood (nats) of each frame's keys: (B, T, K) -> (B, T)."""
         return F.binary_cross_entropy_with_logits(out.float(), y.float(), reduction="none").sum(-1)
-
-    def loss(self, out, batch) -> tuple[torch.Tensor, float]:
-        loss = _scored(self.per_position(out, batch.y), batch).mean()
-        return loss, loss.item()
-
-    def score(self, model, pairs) -> dict:
-        from .evaluate import score_pairs
-
-        v = score_pairs(model, pairs, self.per_position)
-        return {"nll_per_frame": float(v.mean()) if v.size else float("nan"), "frames": int(v.size)}
 
     def to_dict(self) -> dict:
         return {"kind": self.kind}
