@@ -1,20 +1,27 @@
 """Repetition: how often bars and 2-bar phrases exactly repeat an earlier one of the same
 piece, in a checkpoint's held-out corpus pieces and in its samples (``musicstats``:
-``bar_repeat_rate``, ``phrase_repeat_rate``; the definitions are in that module's docstring).
+``bar_repeat_rate``, ``phrase_repeat_rate``; the definitions are in that module's docstring),
+with scale consistency and pitch range beside them, over a grid of sampling settings.
 
     python benchmarks/repetition.py [--checkpoint checkpoints/folk] [--data corpora/folk]
-                                    [--samples 50] [--seconds 30] [--seed 0]
+                                    [--samples 50] [--seconds 30] [--seeds 0 1 2]
+                                    [--temperature 1.0 0.8] [--top-p 1.0 0.95]
 
 Corpus rows use the validation pieces of the checkpoint's own split of ``--data``: all of
 them, 200 evenly spread (what ``musicrnn evaluate`` and the page compare with), and 50 evenly
 spaced over the split (the issue's measure: the split runs collection by collection, so
-the first pieces are not typical). Each rate is a mean over pieces. No torch needed.
+the first pieces are not typical). Each rate is a mean over pieces. Every sampling setting
+runs once per seed; the table gives the median over seeds and the range, and marks a setting
+``ok`` when every seed's repeat rates are within 25% of the 200-piece corpus figures and its
+scale consistency within 0.03 (the issue-10 target). Only validation pieces are read, so
+choosing a setting here never looks at the test split. No torch needed.
 Prints a table, then one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 
@@ -22,6 +29,8 @@ import numpy as np
 
 from musicrnn.tasks import musicstats as ms
 from musicrnn.tasks.music import REFERENCE_PIECES, generate, held_out, load_generator, reference_pieces
+
+KEYS = ("bar_repeat_rate", "phrase_repeat_rate", "scale_consistency", "pitch_range")
 
 
 def evenly_spaced(pieces: list, n: int) -> list:
@@ -34,7 +43,14 @@ def row(pieces, vocab) -> dict:
     stats = [ms.piece_stats(p, vocab) for p in pieces]
     s = ms.summarize(stats)
     return {"pieces": len(pieces), "bars": int(sum(p["bars"] for p in stats)),
-            "bar_repeat_rate": round(s["bar_repeat_rate"], 4), "phrase_repeat_rate": round(s["phrase_repeat_rate"], 4)}
+            **{k: round(s[k], 4) for k in KEYS}}
+
+
+def meets(r: dict, corpus: dict, rel: float = 0.25, scale_tol: float = 0.03) -> bool:
+    """The issue-10 target: both repeat rates within ``rel`` of the corpus's, scale
+    consistency within ``scale_tol``."""
+    return (all(abs(r[k] - corpus[k]) <= rel * corpus[k] for k in ("bar_repeat_rate", "phrase_repeat_rate"))
+            and abs(r["scale_consistency"] - corpus["scale_consistency"]) <= scale_tol)
 
 
 def main() -> None:
@@ -43,8 +59,9 @@ def main() -> None:
     ap.add_argument("--data", default=None, help="its corpus folder (default: the folder recorded in its config)")
     ap.add_argument("--samples", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=30.0)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--temperature", type=float, nargs="+", default=[1.0])
+    ap.add_argument("--top-p", type=float, nargs="+", default=[1.0])
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -53,23 +70,41 @@ def main() -> None:
     if not data:
         ap.error("this checkpoint records no data folder: give --data")
     valid = held_out(meta, "valid", data, vocab)
-    seqs = generate(stepper, vocab, n=args.samples, seconds=args.seconds, seed=args.seed,
-                    temperature=args.temperature)
-    rows = {
+    ref = row(reference_pieces(valid), vocab)
+    corpus = {
         f"corpus: all {len(valid)} validation pieces": row(valid, vocab),
-        f"corpus: {min(REFERENCE_PIECES, len(valid))} evenly spread (evaluate, page)": row(reference_pieces(valid), vocab),
+        f"corpus: {min(REFERENCE_PIECES, len(valid))} evenly spread (evaluate, page)": ref,
         f"corpus: {min(50, len(valid))} evenly spaced": row(evenly_spaced(valid, 50), vocab),
-        f"samples: {args.samples} x {args.seconds:g} s, seed {args.seed}, temperature {args.temperature:g}":
-            row(seqs, vocab),
     }
-    w = max(len(k) for k in rows)
-    print(f"checkpoint {meta['_folder']}, data {data}")
-    print(f"{'':<{w}}  {'pieces':>6}  {'bars':>6}  {'bar repeats':>11}  {'2-bar phrase repeats':>20}")
-    for name, r in rows.items():
-        print(f"{name:<{w}}  {r['pieces']:>6}  {r['bars']:>6}  {r['bar_repeat_rate']:>11.2%}  "
-              f"{r['phrase_repeat_rate']:>20.2%}")
+    settings = []
+    for t, p in itertools.product(args.temperature, args.top_p):
+        runs = [row(generate(stepper, vocab, n=args.samples, seconds=args.seconds, seed=s, temperature=t, top_p=p),
+                    vocab) for s in args.seeds]
+        med = {k: float(np.median([r[k] for r in runs])) for k in KEYS}
+        settings.append({"temperature": t, "top_p": p, "seeds": args.seeds, "runs": runs, "median": med,
+                         "ok": all(meets(r, ref) for r in runs)})
+        print(f"T={t:g} top_p={p:g}: " + ", ".join(f"{k} {med[k]:.4f}" for k in KEYS)
+              + ("  ok" if settings[-1]["ok"] else ""), flush=True)
+
+    print(f"\ncheckpoint {meta['_folder']}, data {data}; samples {args.samples} x {args.seconds:g} s, "
+          f"seeds {' '.join(map(str, args.seeds))}")
+    head = f"{'':<44}  {'bar repeats':>17}  {'phrase repeats':>17}  {'scale':>13}  {'range':>11}  target"
+    print(head)
+    for name, r in corpus.items():
+        print(f"{name:<44}  {r['bar_repeat_rate']:>17.1%}  {r['phrase_repeat_rate']:>17.1%}  "
+              f"{r['scale_consistency']:>13.3f}  {r['pitch_range']:>11.1f}")
+
+    def cell(s, k, fmt):
+        v = [r[k] for r in s["runs"]]
+        return f"{format(s['median'][k], fmt)} ({format(min(v), fmt)}-{format(max(v), fmt)})"
+
+    for s in settings:
+        name = f"samples: T {s['temperature']:g}, top-p {s['top_p']:g}"
+        print(f"{name:<44}  {cell(s, 'bar_repeat_rate', '.1%'):>17}  {cell(s, 'phrase_repeat_rate', '.1%'):>17}  "
+              f"{cell(s, 'scale_consistency', '.3f'):>13}  {cell(s, 'pitch_range', '.1f'):>11}  "
+              f"{'ok' if s['ok'] else '-'}")
     print(json.dumps({"checkpoint": meta["_folder"], "data": str(data), "samples": args.samples,
-                      "seconds": args.seconds, "seed": args.seed, "rows": rows,
+                      "seconds": args.seconds, "corpus": corpus, "settings": settings,
                       "wall_seconds": round(time.perf_counter() - t0, 2)}))
 
 

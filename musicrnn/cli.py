@@ -358,7 +358,9 @@ def cmd_sample(args) -> int:
                           seed=args.seed, wav=args.wav, report=report)
     if args.seed is None:
         print(f"seed {res['seed']} (add --seed {res['seed']} to make the same music again)", file=sys.stderr)
-    pieces = [dict(r, seed=res["seed"]) for r in res["pieces"]]
+    if args.temperature is None and res["temperature"] != 1.0:
+        print(f"temperature {res['temperature']:g}, the model's own (--temperature to change it)", file=sys.stderr)
+    pieces = [dict(r, seed=res["seed"], temperature=res["temperature"]) for r in res["pieces"]]
     print(json.dumps(pieces[0] if args.num == 1 else pieces))
     return 0
 
@@ -460,7 +462,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_sampling_args(c) -> None:
-    c.add_argument("--temperature", type=FLOAT, default=1.0, help="below 1 plays safer, above 1 wilder (> 0)")
+    c.add_argument("--temperature", type=FLOAT, default=None,
+                   help="below 1 plays safer, above 1 wilder (> 0; default: the model's own, chosen on its "
+                        "validation tunes and stored in its config.json, else 1)")
     c.add_argument("--top-k", type=INT, default=0, help="draw only from the K likeliest tokens (0: all)")
     c.add_argument("--top-p", type=FLOAT, default=1.0, help="draw only from the likeliest tokens that make up this much probability, in (0, 1]")
     c.add_argument("--seed", type=INT, default=None, help="seed for the random draws; the same seed gives the same "

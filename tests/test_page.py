@@ -36,7 +36,7 @@ def _check_song(result, min_seconds=5):
     assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(midis) >= 1
     score = read_midi(midis[0])
-    assert score.n_notes > 10
+    assert score.n_notes >= max(4, min_seconds / 3)  # a slow air: a note every 2-3 s
     assert "scale consistency" in stats and "corpus" in stats
     assert int(seed) >= 0 and str(int(seed)) in info
     return score
@@ -44,8 +44,10 @@ def _check_song(result, min_seconds=5):
 
 def test_generate_with_no_arguments_returns_a_song(client):
     """README: Client(url).predict(api_name="/generate") with nothing else."""
-    score = _check_song(client.predict(api_name="/generate"), min_seconds=25)
+    result = client.predict(api_name="/generate")
+    score = _check_song(result, min_seconds=25)
     assert 25 < float(score.seconds(score.end.max())) < 40  # the default 30-second song
+    assert "temperature 0.74" in result[4]  # the default model's own temperature (slider at 0)
 
 
 def test_generate_is_reproducible_and_takes_an_instrument(client):
@@ -74,7 +76,7 @@ def test_continue_extends_the_song_it_is_given(client, tmp_path):
 BAD_GENERATE = {
     "seconds huge": dict(seconds=1e9),
     "seconds negative": dict(seconds=-5),
-    "temperature zero": dict(temperature=0),
+    "temperature above the slider": dict(temperature=3),
     "temperature negative": dict(temperature=-1),
     "top_p above 1": dict(top_p=5),
     "top_k negative": dict(top_k=-3),

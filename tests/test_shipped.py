@@ -57,3 +57,22 @@ def test_polymusic_checkpoints_reproduce_their_test_figure(name):
     r = evaluate_checkpoint(ckpt, "test")
     assert r["nll"] == pytest.approx(meta["metrics"]["test_nll_per_frame"], abs=1e-3)
     assert r["nll"] < r["baseline_nll"]
+
+
+def test_default_model_samples_at_its_own_temperature(tmp_path):
+    """The default model's config stores the temperature chosen on its validation tunes;
+    sampling without --temperature uses it (the same bytes as asking for it), and a given
+    --temperature wins."""
+    from musicrnn.tasks.music import sample_to_files, sampling_temperature
+
+    meta = json.loads((SHIPPED[0] / "config.json").read_text())
+    own = sampling_temperature(meta)
+    assert 0.5 < own < 1.0 and "chosen_on" in meta["sampling"]
+    default = sample_to_files(None, tmp_path / "a.mid", seconds=8, seed=3)
+    assert default["temperature"] == own
+    explicit = sample_to_files(None, tmp_path / "b.mid", seconds=8, seed=3, temperature=own)
+    hotter = sample_to_files(None, tmp_path / "c.mid", seconds=8, seed=3, temperature=1.0)
+    assert (tmp_path / "a.mid").read_bytes() == (tmp_path / "b.mid").read_bytes()
+    assert (tmp_path / "a.mid").read_bytes() != (tmp_path / "c.mid").read_bytes()
+    assert explicit["temperature"] == own and hotter["temperature"] == 1.0
+    assert sampling_temperature({}) == 1.0  # a model with no stored temperature samples at 1

@@ -24,6 +24,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import atexit
 import itertools
+import json
 import math
 import random
 import re
@@ -235,7 +236,7 @@ def make_song(page: Page, model, primer, temperature, top_k, top_p, seconds, var
     from musicrnn.tasks.music import new_seed
 
     say = progress or (lambda *a, **k: None)
-    temperature = _number(temperature, 1.0, float, "temperature", 0.01, 5.0)
+    temperature = _number(temperature, 0.0, float, "temperature", 0.0, 5.0) or None  # 0: the model's own
     top_k = _number(top_k, 0, int, "top-k", 0, 100_000)
     top_p = _number(top_p, 1.0, float, "top-p", 0.01, 1.0)
     seconds = _number(seconds, 30.0, float, "length (seconds)", 1.0, MAX_SECONDS)
@@ -292,7 +293,8 @@ def render_song(job: dict) -> dict:
 
 def info_markdown(res: dict, i: int = 0) -> str:
     p = res["pieces"][i]
-    text = (f"**{res['model']}**, seed **{res['seed']}**: {p['notes']} notes, {p['seconds']} s"
+    text = (f"**{res['model']}**, seed **{res['seed']}**, temperature {res['temperature']:g}: "
+            f"{p['notes']} notes, {p['seconds']} s"
             + (f", {p['invalid_tokens']} tokens rejected by the decoder" if p["invalid_tokens"] else ""))
     if p.get("engine") == "sine":
         text += f"\n\n**Note:** {NO_FLUIDSYNTH_NOTE}"
@@ -423,7 +425,7 @@ def build(page: Page):
         n = len(last["pieces"]) if last else 1
         return gr.update(choices=[str(i + 1) for i in range(n)], value="1", visible=n > 1)
 
-    def generate(model=DEFAULT_MODEL, primer=None, temperature=1.0, top_k=0, top_p=1.0, seconds=30.0, variations=1,
+    def generate(model=DEFAULT_MODEL, primer=None, temperature=None, top_k=0, top_p=1.0, seconds=30.0, variations=1,
                  seed=-1, instrument=AS_GENERATED, request: gr.Request = None, progress=gr.Progress()):
         return _song(model, primer, temperature, top_k, top_p, seconds, variations, seed, instrument, request,
                      progress)
@@ -500,8 +502,9 @@ def build(page: Page):
                             seconds = gr.Slider(1, MAX_SECONDS, value=30, step=1, label="Length (seconds)")
                             variations = gr.Slider(1, MAX_VARIATIONS, value=1, step=1, label="Variations")
                         with gr.Row():
-                            temperature = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="Temperature",
-                                                    info="below 1 safer, above 1 wilder")
+                            temperature = gr.Slider(0.0, 2.0, value=0.0, step=0.01, label="Temperature",
+                                                    info="0: the model's own (folk-attention: 0.74, others 1); "
+                                                         "below 1 safer, above 1 wilder", elem_id="temperature")
                             top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.01, label="Top-p")
                             top_k = gr.Number(0, label="Top-k (0: off)", precision=0)
                         with gr.Row():

@@ -410,10 +410,11 @@ def compare_stats(generated: dict, corpus: dict | None) -> list[tuple[str, float
 
 
 def evaluation_report(checkpoint, data, *, split: str = "valid", samples: int = 20, seconds: float = 30.0,
-                      temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int | None = None) -> dict:
+                      temperature: float | None = None, top_k: int = 0, top_p: float = 1.0, seed: int | None = None) -> dict:
     """``musicrnn evaluate``: exact bits/token on a model's held-out files of ``data``, and
-    statistics of ``samples`` generated pieces against those files'."""
-    check_sampling(temperature=temperature, top_k=top_k, top_p=top_p, n=samples, seconds=seconds, seed=seed,
+    statistics of ``samples`` generated pieces against those files'. ``temperature=None``:
+    the checkpoint's own (:func:`sampling_temperature`)."""
+    check_sampling(temperature=1.0 if temperature is None else temperature, top_k=top_k, top_p=top_p, n=samples, seconds=seconds, seed=seed,
                    n_flag="--samples")
     if not Path(data).exists():
         raise DataError(f"{data}: no such file or folder")
@@ -421,6 +422,7 @@ def evaluation_report(checkpoint, data, *, split: str = "valid", samples: int = 
 
     seed = new_seed() if seed is None else seed
     model, vocab, meta = load_model(checkpoint)  # torch: only once the values are known to be usable
+    temperature = sampling_temperature(meta, temperature)
     ref = held_out(meta, split, data, vocab)
     bits = objective_of(meta).score(model, ref)["bits_per_token"]
     ref_stats = reference_stats(ref, vocab)
@@ -429,7 +431,7 @@ def evaluation_report(checkpoint, data, *, split: str = "valid", samples: int = 
     gen_stats = sample_stats(gen, vocab)
     return {"checkpoint": str(checkpoint or "default"), "data": str(data), "split": split,
             "pieces": len(ref), "tokens_scored": int(sum(len(s) - 1 for s in ref)),
-            "bits_per_token": round(bits, 4), "samples": samples, "seed": seed,
+            "bits_per_token": round(bits, 4), "samples": samples, "seed": seed, "temperature": temperature,
             "pitch_class_distance": round(ms.pc_distance(ref_stats, gen_stats), 4),
             "pitch_class_distance_absolute": round(ms.pc_distance(ref_stats, gen_stats, key_relative=False), 4),
             "corpus": {k: round(v, 4) for k, v in ref_stats.items() if k in ms.METRICS},
@@ -437,6 +439,15 @@ def evaluation_report(checkpoint, data, *, split: str = "valid", samples: int = 
 
 
 # --- generation -----------------------------------------------------------------------------
+def sampling_temperature(meta: dict, temperature: float | None = None) -> float:
+    """The temperature to sample with: ``temperature`` when given, else the checkpoint's own
+    (config.json ``sampling.temperature``, chosen on its validation pieces; see
+    checkpoints/README.md), else 1.0."""
+    if temperature is not None:
+        return temperature
+    return float((meta.get("sampling") or {}).get("temperature", 1.0))
+
+
 def check_sampling(*, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, n: int = 1,
                    seconds: float | None = None, tokens: int | None = None, seed: int | None = None,
                    n_flag: str = "--num") -> None:
@@ -513,12 +524,13 @@ def numbered(path: Path, i: int, n: int) -> Path:
 
 
 def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: int = 1, seconds: float | None = None,
-                    tokens: int | None = None, primer: str | os.PathLike | None = None, temperature: float = 1.0,
+                    tokens: int | None = None, primer: str | os.PathLike | None = None, temperature: float | None = None,
                     top_k: int = 0, top_p: float = 1.0, seed: int | None = None, wav: str | os.PathLike | None = None,
                     program: int | None = None, stats: bool = False,
                     report: Callable[[dict], None] | None = None) -> dict:
     """Generate ``n`` pieces and write them as MIDI (and WAV); the one function behind
-    ``musicrnn sample`` and the page. ``seed=None`` draws a new seed (returned).
+    ``musicrnn sample`` and the page. ``seed=None`` draws a new seed (returned);
+    ``temperature=None`` uses the checkpoint's own (:func:`sampling_temperature`; returned).
 
     ``program``: play every pitched part with this General MIDI program (0-127; None: as
     generated). ``stats``: also return the pieces' statistics ("statistics") next to the
@@ -529,7 +541,8 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
     """
     if seconds is None and tokens is None:
         seconds = 30.0
-    check_sampling(temperature=temperature, top_k=top_k, top_p=top_p, n=n, seconds=seconds, tokens=tokens, seed=seed)
+    check_sampling(temperature=1.0 if temperature is None else temperature, top_k=top_k, top_p=top_p, n=n,
+                   seconds=seconds, tokens=tokens, seed=seed)
     if program is not None and not (isinstance(program, int) and 0 <= program <= 127):
         raise SettingsError(f"instrument {program!r}: a General MIDI program is a whole number from 0 to 127")
     out = Path(out)
@@ -538,6 +551,7 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
             raise SettingsError(f"{p}: is a folder; give a file name such as {Path(p) / 'song.mid'}")
     seed = new_seed() if seed is None else int(seed)
     stepper, vocab, meta = load_generator(checkpoint)
+    temperature = sampling_temperature(meta, temperature)
     primer_tokens = primer_ids(primer, vocab) if primer else None
     seqs = generate(stepper, vocab, n=n, seconds=seconds, tokens=tokens, primer=primer_tokens,
                     temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
@@ -556,7 +570,7 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
         pieces.append(r)
         if report:
             report(r)
-    result = {"seed": seed, "checkpoint": meta["_folder"], "pieces": pieces}
+    result = {"seed": seed, "checkpoint": meta["_folder"], "temperature": temperature, "pieces": pieces}
     if stats:
         result["statistics"] = sample_stats(seqs, vocab)
         result["corpus_statistics"] = meta.get("corpus_stats")  # None for models trained before they were kept
