@@ -40,6 +40,12 @@ def _size(n: int | None) -> str:
 def describe(meta: dict) -> str:
     """One line from a checkpoint's config: corpus, size, validation bits/token."""
     data = meta.get("data", {})
+    if meta.get("task") == "voice":
+        m = meta.get("model", {})
+        loss = meta.get("metrics", {}).get("valid_spectral_loss")
+        return " · ".join([f"voice model of {data.get('seconds', 0) / 60:.1f} min of audio",
+                           f"median pitch {m.get('f0_median', 0):.0f} Hz, {_size(meta.get('n_parameters'))}",
+                           f"validation spectral loss {loss:.3f}" if isinstance(loss, (int, float)) else "not validated"])
     folder = data.get("folder") or "?"
     corpus = Path(folder).name or folder
     pieces = sum(data.get(k, 0) for k in ("train_pieces", "valid_pieces", "test_pieces"))

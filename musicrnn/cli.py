@@ -46,6 +46,19 @@ def cmd_codec_check(args) -> int:
     return 2 if named_bad or rep.files == 0 else 0
 
 
+def cmd_codec_transcribe(args) -> int:
+    from .codec.melody import transcribe_file
+
+    _existing(args.file)
+    melody, score = transcribe_file(args.file, args.out, f0_method=args.f0)
+    n = len(melody.pitches)
+    print(f"wrote {args.out}: {n} notes, {melody.tempo_qpm:.0f} qpm", file=sys.stderr)
+    print(json.dumps({"midi": str(args.out), "notes": n, "tempo_qpm": round(float(melody.tempo_qpm), 1),
+                      "pitches": [int(p) for p in melody.pitches],
+                      "onsets": [round(float(t), 3) for t in melody.onsets_s]}))
+    return 0
+
+
 def cmd_codec_encode(args) -> int:
     from .codec import Vocab, encode, read_midi
 
@@ -411,6 +424,74 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+# --- voice: transfer, train, eval ------------------------------------------------------------
+def _controls(args):
+    from .style.transfer import Controls
+
+    return Controls(transpose=args.transpose, formant=args.formant, index_rate=args.index_rate,
+                    protect=args.protect, eq=args.eq).check()
+
+
+def cmd_transfer(args) -> int:
+    from .style.transfer import transfer
+
+    controls = _controls(args)
+    _existing(args.target, "file or folder")
+
+    def report(r):
+        if "skipped" in r:
+            print(f"skipped {r['skipped']}", file=sys.stderr)
+        else:
+            print(f"wrote {r['output']}: {r['seconds']} s, {r['tier']} tier, transposed {r['transpose']:+g} "
+                  f"semitones, {r['rtf']:.3f} x real time", file=sys.stderr)
+
+    results = transfer(args.input, args.target, args.out, controls, report=report)
+    done = [r for r in results if "skipped" not in r]
+    print(json.dumps(done[0] if len(results) == 1 else results))
+    return 0 if done else 2
+
+
+def cmd_voice_train(args) -> int:
+    from .core.train import TrainConfig
+    from .style.voice import train_voice
+
+    cfg = TrainConfig(seed=args.seed, batch=args.batch, lr=args.lr, epochs=args.epochs, steps=args.steps,
+                      minutes=args.minutes, patience=args.patience).validate()
+    settings = {k: getattr(args, k) for k in ("hidden", "layers", "cell") if getattr(args, k) is not None}
+    summary = train_voice(args.data, args.out, train_cfg=cfg, model_settings=settings, resume=args.resume,
+                          force=args.force, command="musicrnn " + " ".join(args.argv), progress=not args.quiet,
+                          log=lambda m: print(m, file=sys.stderr))
+    print(json.dumps({k: v for k, v in summary.items() if not isinstance(v, (list, dict))}))
+    return 0
+
+
+def cmd_voice_espeak(args) -> int:
+    from .style.voicedata import espeak_voice_files
+
+    paths = espeak_voice_files(args.voice, args.out)
+    print(f"wrote {len(paths)} clips of espeak-ng {args.voice} to {args.out}", file=sys.stderr)
+    print(json.dumps({"voice": args.voice, "folder": str(args.out), "files": len(paths)}))
+    return 0
+
+
+def cmd_voice_eval(args) -> int:
+    from .style.transfer import evaluate, summary_json
+
+    if args.voice:
+        _existing(args.voice, "voice model folder")
+
+    def progress(i, n, row):
+        if not args.quiet:
+            print(f"[{i}/{n}] mcd {row['mcd_before']:.2f} -> {row['mcd_after']:.2f} dB, f0 corr {row['f0_corr']:.3f}"
+                  + (f", similarity to target {row['secs_target']:.3f} / source {row['secs_source']:.3f}"
+                     if row.get("secs_target") is not None else ""), file=sys.stderr)
+
+    res = evaluate(args.voice, pairs=args.pairs, direction=args.direction, controls=_controls(args),
+                   speaker=not args.no_speaker, workdir=args.workdir, progress=progress)
+    print(summary_json(res))
+    return 0
+
+
 def cmd_ui(args) -> int:
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: must be 1 to 65535")
@@ -545,7 +626,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("sample", help="generate music from a trained model", description="Generate music from a trained model.")
     c.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped folk melody model)")
-    c.add_argument("--primer", default=None, help="MIDI file to continue (default: start from nothing)")
+    c.add_argument("--primer", default=None, help="MIDI file to continue, or an audio file of a hummed, sung or "
+                   "played melody (WAV, FLAC, OGG, MP3; transcribed first) (default: start from nothing)")
     _add_sampling_args(c)
     g = c.add_mutually_exclusive_group()
     g.add_argument("--seconds", type=FLOAT, default=None, help="length of music to generate (default: 30)")
@@ -615,12 +697,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--concurrency", type=INT, default=None, help="songs generated at once; more requests wait in the queue (default: one a core, at most 4)")
     c.set_defaults(func=cmd_ui)
 
-    codec = sub.add_parser("codec", help="MIDI <-> tokens: check, encode, decode").add_subparsers(
+    codec = sub.add_parser("codec", help="MIDI <-> tokens: check, encode, decode; audio -> melody: transcribe").add_subparsers(
         dest="codec_command", required=True, metavar="ACTION", parser_class=_Parser)
     c = codec.add_parser("check", help="round-trip every MIDI file under PATHs; last line is a JSON summary")
     c.add_argument("paths", nargs="+", metavar="PATH", help="MIDI files or folders (searched recursively)")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=cmd_codec_check)
+    c = codec.add_parser("transcribe", help="audio (hummed, sung or played melody) -> a monophonic MIDI melody",
+                         description="Transcribe a hummed, sung or played melody (WAV, FLAC, OGG, MP3) to MIDI: "
+                                     "f0 tracking, note onsets and offsets, a tempo estimate.")
+    c.add_argument("file", help="an audio file")
+    c.add_argument("--out", required=True, type=Path, help="MIDI file to write")
+    c.add_argument("--f0", choices=["pyin", "yin"], default="pyin", help="pitch tracker: pyin (accurate) or yin (fast)")
+    c.set_defaults(func=cmd_codec_transcribe)
     c = codec.add_parser("encode", help="print a MIDI file's tokens")
     c.add_argument("file", help="a MIDI file")
     c.add_argument("--format", choices=["names", "text", "ids"], default="names", help="token names (one a line), one character a token, or integer ids")
@@ -634,6 +723,63 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("file", help="a MIDI file")
     c.add_argument("--out", required=True, type=Path, help="MIDI file to write")
     c.set_defaults(func=cmd_codec_roundtrip)
+
+    def add_controls(c):
+        c.add_argument("--transpose", type=FLOAT, default=None, help="semitones (default: move the source's median pitch onto the target's)")
+        c.add_argument("--formant", type=FLOAT, default=None, help="formant shift ratio, 0.5-2 (default: fitted to the target clip; 1 for a trained voice)")
+        c.add_argument("--index-rate", type=FLOAT, default=0.5, help="trained voice: share of each frame's content taken from the target's nearest frames, 0-1 (default 0.5)")
+        c.add_argument("--protect", type=FLOAT, default=0.33, help="how much unvoiced sounds (consonants, breath) keep of their own, 0-1 (default 0.33)")
+        c.add_argument("--eq", type=FLOAT, default=1.0, help="target clip: share of the spectral-envelope equalisation, 0-2 (default 1)")
+
+    c = sub.add_parser("transfer", help="make a sung or spoken clip sound like another voice, keeping its melody",
+                       description="Convert --input (a file, or every audio file in a folder) toward --target: an "
+                                   "audio clip of the target voice (instant, no training) or a voice model from "
+                                   "`musicrnn voice train`.")
+    c.add_argument("--input", required=True, help="source audio file or folder (WAV, FLAC, OGG, MP3)")
+    c.add_argument("--target", required=True, help="a clip of the target voice, or a trained voice model folder")
+    c.add_argument("--out", required=True, type=Path, help="WAV to write (a folder when --input is a folder)")
+    add_controls(c)
+    c.set_defaults(func=cmd_transfer)
+
+    voice = sub.add_parser("voice", help="voice models: train, eval, espeak (training audio from a synthetic voice)"
+                           ).add_subparsers(dest="voice_command", required=True, metavar="ACTION", parser_class=_Parser)
+    c = voice.add_parser("train", help="train a voice model on 1-5 minutes of one voice",
+                         description="Train a DDSP voice model (recurrent decoder + harmonic/noise synthesizer) on "
+                                     "audio of one voice: files and/or folders.")
+    c.add_argument("--data", required=True, nargs="+", help="audio files and/or folders of the target voice")
+    c.add_argument("--out", required=True, type=Path, help="folder to write the voice model to")
+    c.add_argument("--seed", type=INT, default=0, help="random seed (same seed, same data: same model)")
+    c.add_argument("--minutes", type=FLOAT, default=None, help="time budget: train as many steps as fit")
+    c.add_argument("--steps", type=INT, default=None, help="training steps (overrides --epochs)")
+    c.add_argument("--epochs", type=INT, default=40, help="passes over the clips (default 40)")
+    c.add_argument("--batch", type=INT, default=16, help="clips per step (default 16)")
+    c.add_argument("--lr", type=FLOAT, default=2e-3, help="peak learning rate (default 2e-3)")
+    c.add_argument("--patience", type=INT, default=6, help="epochs without improvement before stopping (default 6)")
+    c.add_argument("--hidden", type=INT, default=None, help="decoder width (default 256)")
+    c.add_argument("--layers", type=INT, default=None, help="decoder layers (default 2)")
+    c.add_argument("--cell", choices=["gru", "lstm", "lstm-lite"], default=None, help="decoder cell (default gru)")
+    c.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    c.add_argument("--force", action="store_true", help="replace a model already in --out")
+    c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(func=cmd_voice_train, argv=None)
+    c = voice.add_parser("espeak", help="write training audio spoken by an espeak-ng voice (about 5 minutes)")
+    c.add_argument("--voice", default="en-us+f3", help="espeak-ng voice, e.g. en-us+f3 (female), en-us+m3 (male)")
+    c.add_argument("--out", required=True, type=Path, help="folder to write the WAVs to")
+    c.set_defaults(func=cmd_voice_espeak)
+    c = voice.add_parser("eval", help="score voice conversion on a parallel test set made here; last line JSON",
+                         description="Build a parallel test set (espeak-ng voices speaking the same sentences, or "
+                                     "Festival singing the same tunes in two voices), convert each source toward "
+                                     "the target, and score it: f0_corr, mcd_before/after, rtf, secs_target/source.")
+    c.add_argument("--voice", default=None, help="a trained voice model of the target voice (default: the instant "
+                                                 "tier, from a separate clip of the target)")
+    c.add_argument("--direction", choices=["m2f", "f2m", "sing"], default="m2f",
+                   help="espeak-ng male -> female (default), female -> male, or Festival singing kal -> ked")
+    c.add_argument("--pairs", type=INT, default=10, help="test sentences or tunes (default 10)")
+    c.add_argument("--workdir", type=Path, default=None, help="keep the synthesized test audio here (default: a temporary folder)")
+    c.add_argument("--no-speaker", action="store_true", help="skip the speaker-similarity scores (Resemblyzer)")
+    c.add_argument("-q", "--quiet", action="store_true", help="no line per pair")
+    add_controls(c)
+    c.set_defaults(func=cmd_voice_eval)
 
     corpora = sub.add_parser("corpora", help="build the shipped corpora").add_subparsers(
         dest="corpora_command", required=True, metavar="ACTION", parser_class=_Parser)
@@ -656,11 +802,11 @@ def main(argv=None) -> int:
     if getattr(args, "argv", 0) is None:
         args.argv = list(sys.argv[1:] if argv is None else argv)
     from .codec.midi import MidiError
-    from .core.errors import CheckpointError, DataError, SettingsError
+    from .core.errors import AudioError, CheckpointError, DataError, SettingsError
 
     try:
         return args.func(args)
-    except (UsageError, MidiError, CheckpointError, DataError, SettingsError) as e:
+    except (UsageError, MidiError, AudioError, CheckpointError, DataError, SettingsError) as e:
         print(f"musicrnn: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `musicrnn codec encode x.mid | head`

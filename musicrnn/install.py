@@ -40,13 +40,17 @@ MIN_PYTHON = (3, 10)
 TORCH = "torch==2.13.0"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 OPENMSX = Path("/usr/share/games/openttd/baseset/openmsx")  # where the tests look
-APT_RUN = ["libfluidsynth3", "abcmidi"]
+APT_RUN = ["libfluidsynth3", "abcmidi", "espeak-ng", "festival", "festvox-kallpc16k", "festvox-kdlpc16k"]
 APT_TEST = ["openttd-openmsx", "chromium"]
 # Debian package: (what you lose without it, what to install off Debian)
 WHY = {
     "libfluidsynth3": ("WAVs are rendered with sine tones",
                        "the FluidSynth library: brew install fluid-synth / dnf install fluidsynth-libs / pacman -S fluidsynth"),
     "abcmidi": ("`musicrnn corpora` cannot rebuild corpora/", "abcmidi: brew install abcmidi / dnf install abcMIDI"),
+    "espeak-ng": ("`musicrnn voice eval` cannot build its speech test set", "espeak-ng: brew install espeak-ng / dnf install espeak-ng"),
+    "festival": ("`musicrnn voice eval` cannot build its singing test set", "festival: dnf install festival"),
+    "festvox-kallpc16k": ("festival has no first singing voice (kal)", "festival's kal_diphone voice"),
+    "festvox-kdlpc16k": ("festival has no second singing voice (ked)", "festival's ked_diphone voice"),
     "openttd-openmsx": ("the tests that read its MIDI files fail", f"the OpenMSX music set's .mid files in {OPENMSX}"),
     "chromium": ("the browser tests of the page fail", "Chromium (the tests drive it headless through Playwright)"),
 }
@@ -236,7 +240,7 @@ def main(argv=None, run=sh, version=sys.version_info) -> int:
     ap.add_argument("--test", action="store_true", help="also install what the test suite needs")
     args = ap.parse_args(argv)
     missing = system_packages(APT_RUN + (APT_TEST if args.test else []), run)
-    extras = ["audio", "test"] if args.test else ["audio"]
+    extras = ["audio", "voice-eval", "test"] if args.test else ["audio", "voice-eval"]
     try:
         py = make_venv(VENV, run)
         if is_ready(VENV, extras):

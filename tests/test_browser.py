@@ -140,3 +140,57 @@ def test_train_tab_trains_from_a_zip_and_lists_the_model(tab, chorale_zip, page_
     pg.click("#generate-btn")
     wait_for_song(pg)
     assert name in pg.inner_text("#song-info")
+
+
+def test_style_transfer_tab_converts_the_demo_and_a_recorded_upload(tab, tmp_path):
+    """The tab opens with the demo clips loaded: Convert gives audio, a pitch plot and the
+    metrics; a silent upload as the target shows a message and the tab keeps working."""
+    import json
+
+    import numpy as np
+    import soundfile as sf
+
+    pg = tab
+    pg.get_by_role("tab", name="Style transfer").click()
+    pg.click("#transfer-btn")
+    pg.wait_for_function("() => { const i = document.querySelector('#transfer-pitch img');"
+                         " return i && i.complete && i.naturalWidth > 500; }")
+    pg.wait_for_selector("#transfer-audio audio, #transfer-audio a[download]")
+    metrics = pg.inner_text("#transfer-metrics")
+    assert "instant" in metrics and "transpose" in metrics, metrics
+    import re
+
+    shift = float(re.search(r'"?transpose"?\s*:\s*(-?[\d.]+)', metrics).group(1))
+    assert shift > 3, metrics  # the empty Transpose box means: match the female target's register
+    shot(pg, "page_transfer")
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(32000), 16000)
+    pg.click("#transfer-target button[aria-label='Clear']")
+    pg.set_input_files("#transfer-target input[type=file]", str(silent))
+    pg.wait_for_selector("#transfer-target audio, #transfer-target a[download]")
+    pg.click("#transfer-btn")
+    pg.wait_for_selector("text=is silent")
+
+
+def test_a_hummed_primer_is_continued(tab, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from musicrnn.codec.melody import Melody
+    from musicrnn.codec.synth import sing_festival
+
+    on = np.arange(6) * 0.6
+    y, sr = sing_festival(Melody(onsets_s=on, offsets_s=on + 0.5, pitches=np.array([60, 64, 67, 64, 60, 62]),
+                                 velocities=np.full(6, 90), tempo_qpm=100.0))
+    hum = tmp_path / "hum.wav"
+    sf.write(hum, y, sr)
+    pg = tab
+    pg.set_input_files("#primer input[type=file]", str(hum))
+    try:
+        pg.wait_for_selector("#primer >> text=hum.wav", timeout=20_000)
+    finally:
+        shot(pg, "page_hum_primer")
+    pg.click("#generate-btn")
+    wait_for_song(pg)
+    midis = pg.query_selector_all("#midi a[download]")
+    assert midis

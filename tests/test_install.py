@@ -225,7 +225,7 @@ def test_main_writes_the_marker_only_after_pip_succeeds(tmp_path, monkeypatch):
     assert install.main([], run=run) == 0 and not run.ran("pip")
     run = pip_says(0)  # but --test asks for more
     assert install.main(["--test"], run=run) == 0 and run.ran("-e")
-    assert json.loads((venv / install.MARKER).read_text())["extras"] == ["audio", "test"]
+    assert json.loads((venv / install.MARKER).read_text())["extras"] == ["audio", "test", "voice-eval"]
 
 
 def test_main_with_test_fails_without_openmsx(tmp_path, monkeypatch, capsys):

@@ -285,3 +285,16 @@ def test_stopping_the_server_leaves_no_processes_and_no_files(tmp_path, how):
             import shutil
 
             shutil.rmtree(work, ignore_errors=True)
+
+
+def test_transfer_api_has_defaults_and_takes_a_voice_model(client):
+    """/transfer with nothing else converts the demo clip toward the demo target (instant tier)."""
+    wav, png, info = client.predict(api_name="/transfer")
+    assert info["tier"] == "instant" and info["transpose"] > 3 and info["f0_corr"] > 0.9
+    assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import soundfile as sf
+
+    y, sr = sf.read(wav)
+    assert sr == 16000 and 3 < len(y) / sr < 5 and abs(y).max() <= 0.99
+    with pytest.raises(AppError, match="not one of the models"):
+        client.predict(target_clip=None, voice="nope", api_name="/transfer")

@@ -76,3 +76,27 @@ def test_default_model_samples_at_its_own_temperature(tmp_path):
     assert (tmp_path / "a.mid").read_bytes() != (tmp_path / "c.mid").read_bytes()
     assert explicit["temperature"] == own and hotter["temperature"] == 1.0
     assert sampling_temperature({}) == 1.0  # a model with no stored temperature samples at 1
+
+
+def test_shipped_voice_model_is_small_documented_and_converts(tmp_path):
+    """The shipped voice model loads, is a voice (not listed among music models), and
+    turns a male espeak clip into audio of the same length near the female register."""
+    import soundfile as sf
+
+    from musicrnn.catalog import find_models
+    from musicrnn.style.voice import convert_trained, frames_of, load_voice
+
+    ckpt = ROOT / "checkpoints" / "voice-espeak-f3"
+    assert sum(f.stat().st_size for f in ckpt.iterdir()) < 25 * 2**20
+    meta = json.loads((ckpt / "config.json").read_text())
+    assert meta["command"].startswith("musicrnn voice train ") and meta["family"] == "ddsp"
+    assert f"`{ckpt.name}/`" in (ROOT / "checkpoints" / "README.md").read_text()
+    assert "voice-espeak-f3" not in [e.name for e in find_models()]
+    assert "voice-espeak-f3" in [e.name for e in find_models(task="voice")]
+    v = load_voice(ckpt)
+    assert v.profile is not None and len(v.index) > 1000
+    y, sr = sf.read(ROOT / "corpora" / "voice" / "demo-source-male.wav", dtype="float32")
+    out, info = convert_trained(y, sr, v)
+    assert out.shape == y.shape and np.abs(out).max() <= 0.99 and info["transpose"] > 6
+    f0 = frames_of(out).f0
+    assert 160 < np.median(f0[f0 > 0]) < 300  # Hz: the female voice's register (its median is 210 Hz)

@@ -40,6 +40,14 @@ from musicrnn.shipped import DEFAULT_MODEL  # standard library only
 MAX_SECONDS = 300.0        # one song on the page (the command line allows an hour)
 MAX_VARIATIONS = 8
 MAX_PRIMER_BYTES = 2 * 2**20
+MAX_AUDIO_BYTES = 40 * 2**20  # an uploaded or recorded clip (a primer to transcribe, a voice to convert)
+PRIMER_TYPES = (".mid", ".midi", ".wav", ".flac", ".ogg", ".mp3")
+DEMO_VOICE = Path(__file__).resolve().parent.parent / "corpora" / "voice"  # the repository's demo clips
+
+
+def _demo(name: str) -> str | None:
+    p = DEMO_VOICE / name
+    return str(p) if p.is_file() else None
 KEEP_RESULTS = 6           # per visitor: older generations are deleted
 AS_GENERATED = "as generated"
 NO_FLUIDSYNTH_NOTE = ("FluidSynth is not installed here, so this audio is plain sine tones "
@@ -253,8 +261,9 @@ def make_song(page: Page, model, primer, temperature, top_k, top_p, seconds, var
         primer_path = Path(primer if isinstance(primer, (str, os.PathLike)) else primer.name)
         if not primer_path.is_file():
             raise ValueError("the primer upload is missing; upload it again")
-        if primer_path.stat().st_size > MAX_PRIMER_BYTES:
-            raise ValueError(f"primer {primer_path.name}: larger than {MAX_PRIMER_BYTES // 2**20} MB; "
+        limit = MAX_PRIMER_BYTES if primer_path.suffix.lower() in (".mid", ".midi") else MAX_AUDIO_BYTES
+        if primer_path.stat().st_size > limit:
+            raise ValueError(f"primer {primer_path.name}: larger than {limit // 2**20} MB; "
                              f"use a shorter piece to continue")
     out = page.new_result_dir(request)
     say(0.05, desc=f"generating {n} x {seconds:g} s with {entry.name}")
@@ -299,6 +308,71 @@ def info_markdown(res: dict, i: int = 0) -> str:
     if p.get("engine") == "sine":
         text += f"\n\n**Note:** {NO_FLUIDSYNTH_NOTE}"
     return text
+
+
+# --- style transfer ---------------------------------------------------------------------------
+def voice_choices(page: Page) -> list[tuple[str, str]]:
+    """Trained voice models (shipped and under the runs folder), for the Style transfer tab."""
+    from musicrnn.catalog import find_models
+
+    return [(e.label, e.name) for e in find_models([page.runs], task="voice")]
+
+
+def make_transfer(page: Page, source, target_clip, voice, transpose, formant, index_rate, protect,
+                  request=None) -> dict:
+    """Check the tab's fields, convert, and draw the before/after pitch plot into a fresh
+    folder of this visitor. Returns {wav, png, info (dict)}; errors as ValueError and the
+    library's one-line errors."""
+    from musicrnn.catalog import find_models, resolve
+    from musicrnn.style.transfer import Controls, Target, clip_f0_corr, pitch_plot_png, transfer_file
+
+    def path_of(f, what):
+        if not f:
+            return None
+        p = Path(f if isinstance(f, (str, os.PathLike)) else f.name)
+        if not p.is_file():
+            raise ValueError(f"the {what} upload is missing; upload it again")
+        if p.stat().st_size > MAX_AUDIO_BYTES:
+            raise ValueError(f"{what} {p.name}: larger than {MAX_AUDIO_BYTES // 2**20} MB; use a shorter clip")
+        return p
+
+    src = path_of(source, "source clip")
+    if src is None:
+        raise ValueError("no source clip: upload or record the voice to convert")
+    clip = path_of(target_clip, "target clip")
+    transpose, formant = (str(v).strip() if v is not None else "" for v in (transpose, formant))
+    controls = Controls(transpose=_number(transpose, None, float, "transpose", -36, 36),
+                        formant=_number(formant, None, float, "formant", 0.5, 2.0),
+                        index_rate=_number(index_rate, 0.5, float, "index rate", 0.0, 1.0),
+                        protect=_number(protect, 0.33, float, "protect", 0.0, 1.0)).check()
+    if clip is not None:
+        target, name = Target(clip), clip.name
+    else:
+        voices = find_models([page.runs], task="voice")
+        if not voices:
+            raise ValueError("no target: upload a clip of the target voice (no trained voice model is here yet)")
+        try:
+            entry = resolve(voice or None, voices)
+        except LookupError as e:
+            raise ValueError(str(e)) from None
+        target, name = Target(entry.path), entry.name
+    out = page.new_result_dir(request)
+    res = transfer_file(src, target, out / "converted.wav", controls)
+    import soundfile as sf
+
+    y_src, sr = sf.read(src, dtype="float32", always_2d=True)
+    y_out, sr_out = sf.read(out / "converted.wav", dtype="float32")
+    y_src = y_src.mean(1)
+    if sr != sr_out:  # telephone-rate input was converted at 16 kHz
+        import librosa
+
+        y_src, sr = librosa.resample(y_src, orig_sr=sr, target_sr=sr_out), sr_out
+    png = pitch_plot_png(y_src, y_out, sr, res.get("transpose", 0.0), out / "pitch.png",
+                         title=f"{src.name} -> {name} ({res['tier']})")
+    info = {"target": name, "tier": res["tier"], "seconds": res["seconds"], "transpose": res.get("transpose"),
+            "formant": res.get("formant"), "rtf": res["rtf"], "f0_corr": clip_f0_corr(y_src, y_out, sr),
+            "peak": res["peak"]}
+    return {"wav": res["output"], "png": png, "info": info}
 
 
 # --- training ---------------------------------------------------------------------------------
@@ -449,6 +523,15 @@ def build(page: Page):
         p = last["pieces"][i]
         return p["wav"], p["png"], info_markdown(last, i)
 
+    def transfer(source=None, target_clip=None, voice="", transpose="", formant="", index_rate=0.5,
+                 protect=0.33, request: gr.Request = None):
+        try:
+            res = make_transfer(page, source, target_clip, voice, transpose, formant, index_rate, protect,
+                                request=request)
+        except readable as e:
+            raise gr.Error(message(e), print_exception=False) from None
+        return res["wav"], res["png"], res["info"]
+
     def train(files=None, preset=DEFAULT_PRESET, minutes=2.0, progress=gr.Progress()):
         try:
             job = start_training(page, files, preset, minutes)
@@ -496,7 +579,8 @@ def build(page: Page):
                     with gr.Column(scale=1):
                         model = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="Model",
                                             elem_id="model", allow_custom_value=True)  # the list grows; resolve() checks
-                        primer = gr.File(label="Primer MIDI to continue (optional)", file_types=[".mid", ".midi"],
+                        primer = gr.File(label="Primer to continue (optional): MIDI, or a hummed or sung melody "
+                                               "(WAV, FLAC, OGG, MP3)", file_types=list(PRIMER_TYPES),
                                          elem_id="primer")
                         with gr.Row():
                             seconds = gr.Slider(1, MAX_SECONDS, value=30, step=1, label="Length (seconds)")
@@ -525,6 +609,39 @@ def build(page: Page):
                         stats = gr.Markdown(elem_id="stats", label="Statistics")
                 last = gr.State(None)
                 used_seed = gr.Number(visible=False, label="Seed used")
+            with gr.Tab("Style transfer", id="transfer"):
+                gr.Markdown("Make a sung or spoken clip sound like another voice, keeping its melody. The target "
+                            "is a clip of that voice (instant, no training) or a voice model trained with "
+                            "`musicrnn voice train`.")
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        src_clip = gr.Audio(_demo("demo-source-male.wav"), type="filepath",
+                                            label="Source: the voice to convert (upload or record)",
+                                            sources=["upload", "microphone"], elem_id="transfer-source")
+                        tgt_clip = gr.Audio(_demo("demo-target-female.wav"), type="filepath",
+                                            label="Target clip: a few seconds of the target voice",
+                                            sources=["upload", "microphone"], elem_id="transfer-target")
+                        vchoices = voice_choices(page)
+                        voice = gr.Dropdown([("(none: use the target clip)", "")] + vchoices, value="",
+                                            label="…or a trained voice model", allow_custom_value=True,
+                                            elem_id="transfer-voice")
+                        with gr.Row():
+                            # text boxes, so that "empty" (choose from the target) survives the browser
+                            transpose = gr.Textbox("", label="Transpose (semitones; empty: match the target)",
+                                                   elem_id="transpose")
+                            formant = gr.Textbox("", label="Formant shift (ratio 0.5-2; empty: fitted)",
+                                                 elem_id="formant")
+                        with gr.Row():
+                            index_rate = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Index rate (voice model)",
+                                                   info="how much of each frame comes from the target's own frames")
+                            protect = gr.Slider(0.0, 1.0, value=0.33, step=0.01, label="Protect consonants")
+                        convert_btn = gr.Button("Convert", variant="primary", elem_id="transfer-btn")
+                    with gr.Column(scale=2):
+                        converted = gr.Audio(label="Converted", type="filepath", interactive=False,
+                                             elem_id="transfer-audio")
+                        pitch = gr.Image(label="Pitch before and after", type="filepath", interactive=False,
+                                         elem_id="transfer-pitch")
+                        metrics = gr.JSON(label="Metrics", elem_id="transfer-metrics")
             with gr.Tab("Train", id="train"):
                 gr.Markdown("Upload a zip of MIDI files (or several .mid files), choose a size and a time budget, "
                             "and train. The new model appears in the Generate tab's list. One training runs at a "
@@ -558,6 +675,9 @@ def build(page: Page):
             variations_shown, last, which, api_visibility="private", queue=False)
         which.change(show_variation, [last, which], [audio, picture, info], api_visibility="private")
         dice.click(random_seed, None, seed, api_visibility="private", queue=False)
+        convert_btn.click(transfer, [src_clip, tgt_clip, voice, transpose, formant, index_rate, protect],
+                          [converted, pitch, metrics], api_name="transfer", concurrency_limit=gen_limit,
+                          concurrency_id="transfer")
         start.click(train, [files, preset, minutes], [status, plot, skipped, trained, job_id], api_name="train",
                     concurrency_limit=None).then(trained_listed, trained, model, api_visibility="private", queue=False)
         halt.click(stop, job_id, halted, api_visibility="private", concurrency_limit=None)

@@ -12,3 +12,12 @@ class DataError(ValueError):
 
 class SettingsError(ValueError):
     """A setting (flag value) that cannot be used; the message names it and the allowed values."""
+
+
+class AudioError(ValueError):
+    """Audio that cannot be used; ``str(err)`` is one line naming the file and the problem."""
+
+    def __init__(self, path=None, problem: str = ""):
+        self.path = None if path is None else str(path)
+        self.problem = " ".join(str(problem).split())  # one line, whatever a decoder said
+        super().__init__(f"{self.path}: {self.problem}" if self.path else self.problem)

@@ -55,6 +55,13 @@ FAMILIES = {
 }
 
 
+def register(fam: Family) -> Family:
+    """Add a family defined outside the core (a task's model, e.g. ``style.voice``'s
+    ``ddsp`` decoder); the task's module registers it when imported."""
+    FAMILIES[fam.name] = fam
+    return fam
+
+
 def family(name: str | None) -> Family:
     try:
         return FAMILIES[name or "rnn"]
@@ -129,4 +136,4 @@ def count_parameters(model) -> int:
 
 
 __all__ = ["count_parameters", "detach", "FAMILIES", "Family", "build", "config_of", "family", "family_of", "from_checkpoint",
-           "make_config", "stepper_for", "stepper_from_arrays"]
+           "make_config", "register", "stepper_for", "stepper_from_arrays"]

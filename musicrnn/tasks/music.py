@@ -508,8 +508,29 @@ def generate(model, vocab: Vocab, *, n: int = 1, seconds: float | None = 30.0, t
     return [np.array(prompt + r + [EOS], dtype=np.int64) for r in rows]
 
 
+def primer_score(path):
+    """The codec Score of a primer: a MIDI file as it is, or an audio file (a hummed, sung
+    or played melody) transcribed to a monophonic melody (``codec.melody``). A file whose
+    name says neither is read as MIDI when it starts like one, else as audio."""
+    from ..codec.midi import MIDI_SUFFIXES
+
+    p = Path(path)
+    is_midi = p.suffix.lower() in MIDI_SUFFIXES
+    if not is_midi and p.suffix.lower() not in AUDIO_SUFFIXES and p.is_file():
+        with open(p, "rb") as f:
+            is_midi = f.read(4) == b"MThd"
+    if is_midi:
+        return read_midi(p)
+    from ..codec.melody import transcribe_file
+
+    return transcribe_file(p)[1]
+
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
+
+
 def primer_ids(path, vocab: Vocab) -> np.ndarray:
-    return encode(read_midi(path), vocab)
+    return encode(primer_score(path), vocab)
 
 
 def new_seed() -> int:

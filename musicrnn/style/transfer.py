@@ -1,0 +1,248 @@
+"""The library behind ``musicrnn transfer``, ``musicrnn voice eval`` and the page's Style
+transfer tab: one function each, whichever tier the target asks for.
+
+A *target* is either an audio clip of the target voice (the instant tier builds a
+profile from it; no training) or a trained voice model folder (``musicrnn voice train``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import AudioError, CheckpointError, SettingsError
+
+MAX_TARGET_SECONDS = 120.0  # a target clip: a few sentences are enough
+
+
+@dataclass
+class Controls:
+    """Conversion controls shared by both tiers (None: chosen from the target)."""
+
+    transpose: float | None = None  # semitones; None: the source's median f0 onto the target's
+    formant: float | None = None  # envelope frequency ratio; None: fitted (instant) or 1 (trained)
+    index_rate: float = 0.5  # trained tier: share of content taken from the target's nearest frames
+    protect: float = 0.33  # how much unvoiced frames (consonants) keep of their own
+    eq: float = 1.0  # instant tier: share of the mean-envelope equalisation
+
+    def check(self) -> "Controls":
+        if self.transpose is not None and not (math.isfinite(self.transpose) and -36 <= self.transpose <= 36):
+            raise SettingsError(f"--transpose {self.transpose}: use semitones from -36 to 36")
+        if self.formant is not None and not (math.isfinite(self.formant) and 0.5 <= self.formant <= 2.0):
+            raise SettingsError(f"--formant {self.formant}: use a ratio from 0.5 to 2.0")
+        for name in ("index_rate", "protect"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and 0 <= v <= 1):
+                raise SettingsError(f"--{name.replace('_', '-')} {v}: use 0 to 1")
+        if not (math.isfinite(self.eq) and 0 <= self.eq <= 2):
+            raise SettingsError(f"--eq {self.eq}: use 0 to 2")
+        return self
+
+
+class Target:
+    """A loaded target: ``convert(y, sr, controls) -> (audio, info)``."""
+
+    def __init__(self, path):
+        from .voice import is_voice_model, load_voice
+
+        self.path = Path(path)
+        if self.path.is_dir():
+            if not is_voice_model(self.path):
+                raise CheckpointError(f"{self.path}: a folder, but not a voice model (no config.json of a "
+                                      f"`musicrnn voice train` run); give a voice model or an audio clip")
+            self.kind, self.voice = "trained", load_voice(self.path)
+            from .voice import frames_of  # warm up: librosa's imports take seconds; pay them at load, not per clip
+
+            frames_of(np.random.default_rng(0).normal(0, 0.01, 1600).astype(np.float32), self.voice.cfg)
+        else:
+            from ..codec.audio import load_audio
+            from .instant import build_profile
+
+            y, sr = load_audio(self.path, sr=16000, max_seconds=MAX_TARGET_SECONDS)
+            if not np.any(np.abs(y) > 1e-4):
+                raise AudioError(self.path, "is silent: a target clip must hold the target voice")
+            try:
+                self.profile = build_profile(y, sr)
+            except (ValueError, SettingsError) as e:
+                raise AudioError(self.path, f"no usable voice in it ({e})") from None
+            self.kind = "instant"
+
+    def convert(self, y: np.ndarray, sr: int, c: Controls) -> tuple[np.ndarray, dict]:
+        if self.kind == "trained":
+            from .voice import convert_trained
+
+            return convert_trained(y, sr, self.voice, transpose=c.transpose, formant=c.formant,
+                                   index_rate=c.index_rate, protect=c.protect)
+        from .instant import InstantSettings, convert_with_info
+
+        conv = convert_with_info(y, sr, self.profile, InstantSettings(transpose=c.transpose, formant=c.formant,
+                                                                      eq=c.eq, protect=c.protect))
+        return conv.audio, {"transpose": round(conv.semitones, 2), "formant": round(conv.formant_ratio, 3)}
+
+
+def transfer_file(src, target: Target, out, controls: Controls, sr: int | None = None) -> dict:
+    """Convert one file; writes ``out`` (WAV at the source's own rate, or ``sr``)."""
+    import soundfile as sf
+
+    from ..codec.audio import load_audio
+    from ..core.files import atomic_write
+
+    y, rate = load_audio(src, sr=sr)
+    if rate < 16000:  # telephone audio: work at 16 kHz, the models' rate, and say so in the result
+        import librosa
+
+        y, rate = librosa.resample(y, orig_sr=rate, target_sr=16000).astype(np.float32), 16000
+    t = time.perf_counter()
+    audio, info = target.convert(y, rate, controls)
+    seconds = time.perf_counter() - t
+    out = Path(out)
+    if out.is_dir():
+        raise SettingsError(f"{out}: is a folder; give a file name such as {out / 'converted.wav'}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, lambda f: sf.write(f, audio, rate, format="WAV", subtype="PCM_16"))
+    return {"input": str(src), "output": str(out), "tier": target.kind, "seconds": round(len(y) / rate, 2),
+            "rtf": round(seconds / max(len(y) / rate, 1e-9), 4), "peak": round(float(np.abs(audio).max()), 3), **info}
+
+
+def transfer(input, target, out, controls: Controls | None = None, report=None) -> list[dict]:
+    """``musicrnn transfer``: convert ``input`` (a file, or every audio file in a folder)
+    toward ``target`` (a clip or a voice model). A folder's results go into the folder
+    ``out`` under the same names (as .wav); a bad file in a folder is skipped and listed."""
+    from ..tasks.music import AUDIO_SUFFIXES
+
+    controls = (controls or Controls()).check()
+    inp = Path(input)
+    if not inp.exists():
+        raise AudioError(inp, "no such file or folder")
+    tgt = target if isinstance(target, Target) else Target(target)
+    if inp.is_file():
+        r = transfer_file(inp, tgt, out, controls)
+        if report:
+            report(r)
+        return [r]
+    files = sorted(p for p in inp.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    if not files:
+        raise AudioError(inp, f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in this folder")
+    results = []
+    for p in files:
+        dest = Path(out) / p.relative_to(inp).with_suffix(".wav")
+        try:
+            r = transfer_file(p, tgt, dest, controls)
+        except AudioError as e:
+            r = {"input": str(p), "skipped": str(e)}
+        results.append(r)
+        if report:
+            report(r)
+    return results
+
+
+def pitch_plot_png(src, out, sr: int, shift: float, path, title: str = "") -> str:
+    """Before/after pitch plot: the source's f0 moved by ``shift`` semitones (the melody the
+    output should follow) and the output's f0, in Hz over time (log scale)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from ..core.files import atomic_write
+    from .metrics import metric_f0
+
+    f_src, f_out = metric_f0(np.asarray(src, np.float64), sr), metric_f0(np.asarray(out, np.float64), sr)
+    fig = Figure(figsize=(8, 3.0), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for f, color, label in ((f_src * 2 ** (shift / 12), "#1f77b4", f"source, moved {shift:+.1f} semitones"),
+                            (f_out, "#d62728", "converted")):
+        t = np.arange(len(f)) * 0.005
+        ax.plot(t, np.where(f > 0, f, np.nan), color=color, lw=1.6, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("f0 (Hz)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="upper right")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return str(atomic_write(Path(path), fig.savefig))
+
+
+def clip_f0_corr(src, out, sr: int) -> float | None:
+    """Log-f0 correlation of two clips over the frames voiced in both (None if too few)."""
+    from .metrics import f0_corr, metric_f0
+
+    a, b = metric_f0(np.asarray(src, np.float64), sr), metric_f0(np.asarray(out, np.float64), sr)
+    n = min(len(a), len(b))
+    try:
+        v = f0_corr(a[:n], b[:n])
+    except Exception:
+        return None
+    return round(float(v), 4) if v is not None and np.isfinite(v) else None
+
+
+# --- evaluation --------------------------------------------------------------------------------
+def evaluate(voice=None, *, pairs: int = 10, direction: str = "m2f", workdir=None, controls: Controls | None = None,
+             speaker: bool = True, progress=None) -> dict:
+    """``musicrnn voice eval``: a parallel test set with no human in the loop (espeak-ng
+    voices speaking the same sentences, ``m2f``/``f2m``; Festival singing the same tunes in
+    two voices, ``sing``), each source converted toward the target, scored against the
+    target's own rendition. ``voice``: a trained voice model (its training voice should be
+    the target's); None: the instant tier, from a separate clip of the target voice.
+
+    Returns medians over the pairs: f0_corr (log-f0 correlation of the output with the
+    transposed source, frames voiced in both), mcd_before / mcd_after (dB, DTW-aligned,
+    to the target's rendition), rtf, secs_target / secs_source (speaker similarity of the
+    output to the target and to the source; None without Resemblyzer).
+    """
+    from . import evalset
+    from . import metrics as M
+
+    controls = (controls or Controls()).check()
+    if direction == "m2f":
+        ps = evalset.speech_pairs(n=pairs, source_voice="en-us+m3", target_voice="en-us+f3", workdir=workdir)
+    elif direction == "f2m":
+        ps = evalset.speech_pairs(n=pairs, source_voice="en-us+f3", target_voice="en-us+m3", workdir=workdir)
+    elif direction == "sing":
+        ps = evalset.singing_pairs(n=min(pairs, len(evalset.SCORED_TUNES)), workdir=workdir)
+    else:
+        raise SettingsError(f"--direction {direction!r}: use m2f, f2m or sing")
+    if voice is not None:
+        target = Target(voice)
+    else:
+        target = Target.__new__(Target)
+        from .instant import build_profile
+
+        target.kind, target.path, target.profile = "instant", None, build_profile(ps.target_clip, ps.sr)
+    rows = []
+    for i, p in enumerate(ps.pairs):
+        t = time.perf_counter()
+        out, info = target.convert(p.source, ps.sr, controls)
+        dt = time.perf_counter() - t
+        shift = info.get("transpose", 0.0)
+        f_src, f_out = M.metric_f0(p.source, ps.sr), M.metric_f0(out, ps.sr)
+        n = min(len(f_src), len(f_out))
+        row = {"text": p.text, "mcd_before": M.mcd(p.target, ps.sr, p.source, ps.sr),
+               "mcd_after": M.mcd(p.target, ps.sr, out, ps.sr),
+               "f0_corr": M.f0_corr(f_src[:n] * 2 ** (shift / 12), f_out[:n]),
+               "rtf": dt / (len(p.source) / ps.sr), "transpose": shift}
+        if speaker:
+            row["secs_target"] = M.speaker_similarity(out, ps.sr, p.target, ps.sr)
+            row["secs_source"] = M.speaker_similarity(out, ps.sr, p.source, ps.sr)
+        rows.append(row)
+        if progress:
+            progress(i + 1, len(ps.pairs), row)
+
+    def med(k):
+        v = [r[k] for r in rows if r.get(k) is not None and np.isfinite(r[k])]
+        return round(float(np.median(v)), 4) if v else None
+
+    return {"tier": target.kind, "voice": str(voice) if voice else None, "direction": direction,
+            "source": ps.source_voice, "target": ps.target_voice, "pairs": len(rows),
+            **{k: med(k) for k in ("f0_corr", "mcd_before", "mcd_after", "rtf", "secs_target", "secs_source")},
+            "controls": asdict(controls), "rows": rows}
+
+
+def summary_json(result: dict) -> str:
+    return json.dumps({k: v for k, v in result.items() if k != "rows"})
