@@ -492,6 +492,57 @@ def cmd_voice_eval(args) -> int:
     return 0
 
 
+# --- research tasks: stock, lotto ------------------------------------------------------------
+def _log(m):
+    print(m, file=sys.stderr)
+
+
+def _task_module(name):
+    import importlib
+
+    return importlib.import_module(f".tasks.{name}", __package__)
+
+
+def cmd_task_train(args) -> int:
+    mod = _task_module(args.task)
+    common = dict(seed=args.seed, minutes=args.minutes, steps=args.steps, resume=args.resume, force=args.force,
+                  progress=not args.quiet, log=_log)
+    if args.task == "stock":
+        summary = mod.train(args.out, data=args.data or mod.DEFAULT_CSV, stateful=not args.stateless, loss=args.loss,
+                            **common)
+    else:
+        summary = mod.train(args.out, data=args.data, generator=args.generator, draws=args.draws, **common)
+    print(json.dumps({k: v for k, v in summary.items() if not isinstance(v, (list, dict))}))
+    return 0
+
+
+def cmd_task_eval(args) -> int:
+    mod = _task_module(args.task)
+    _existing(args.model, "model folder")
+    res = mod.evaluate(args.model, data=args.data, cost=args.cost) if args.task == "stock" else \
+        mod.evaluate(args.model, data=args.data)
+    print(json.dumps(res))
+    return 0
+
+
+def cmd_task_experiment(args) -> int:
+    res = _task_module("stock").experiment(args.out, seeds=args.seeds, data=args.data or _task_module("stock").DEFAULT_CSV,
+                                           steps=args.steps, minutes=args.minutes, cost=args.cost, log=_log)
+    print(json.dumps({k: v for k, v in res.items() if not isinstance(v, (list, dict))} if isinstance(res, dict) else res,
+                     default=str))
+    return 0
+
+
+def cmd_task_report(args) -> int:
+    mod = _task_module(args.task)
+    for r in args.runs:
+        _existing(r, "run folder")
+    path = mod.report(args.runs[0], args.out, cost=args.cost) if args.task == "stock" else mod.report(args.runs, args.out)
+    print(f"wrote {path}", file=sys.stderr)
+    print(json.dumps({"report": str(path)}))
+    return 0
+
+
 def cmd_ui(args) -> int:
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: must be 1 to 65535")
@@ -780,6 +831,52 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-q", "--quiet", action="store_true", help="no line per pair")
     add_controls(c)
     c.set_defaults(func=cmd_voice_eval)
+
+    task = sub.add_parser("task", help="research tasks on the shared core: stock (S&P 500), lotto (lottery draws)"
+                          ).add_subparsers(dest="task", required=True, metavar="TASK", parser_class=_Parser)
+    for name, about in (("stock", "predict the S&P 500's next daily change; trade on it against buy-and-hold"),
+                        ("lotto", "predict the next lottery draw (7 of 50 + bonus); is a generator predictable?")):
+        t = task.add_parser(name, help=about, description=about[0].upper() + about[1:] + ".").add_subparsers(
+            dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+        c = t.add_parser("train", help="train a model through the core's training loop")
+        c.add_argument("--out", required=True, type=Path, help="folder to write the model to")
+        c.add_argument("--data", default=None, help="a CSV: daily closes (Date, Close)" if name == "stock" else
+                       "a CSV of real draws (date, n1..n7, bonus); default: a generated history")
+        if name == "stock":
+            c.add_argument("--stateless", action="store_true", help="a model reading a fixed window of past days "
+                                                                    "(default: the stateful online model)")
+            c.add_argument("--loss", default="smooth-l1", choices=["smooth-l1", "exp-or-log", "smooth-l1-or-l2"],
+                           help="Smooth L1, or an asymmetric loss for under- vs over-prediction")
+        else:
+            c.add_argument("--generator", default=None, choices=["mt", "lcg", "os"],
+                           help="history from Python's Mersenne Twister, a weak LCG, or the OS's entropy (default mt)")
+            c.add_argument("--draws", type=INT, default=None, help="draws to generate (default 3000)")
+        c.add_argument("--seed", type=INT, default=0, help="random seed (same seed: same model)")
+        c.add_argument("--minutes", type=FLOAT, default=None, help="time budget")
+        c.add_argument("--steps", type=INT, default=None, help="training steps")
+        c.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+        c.add_argument("--force", action="store_true", help="replace a model already in --out")
+        c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        c.set_defaults(func=cmd_task_train, task=name)
+        c = t.add_parser("eval", help="headline metrics on the test period; last line JSON")
+        c.add_argument("--model", required=True, type=Path, help="a model folder from `train`")
+        c.add_argument("--data", default=None, help="score this CSV instead (default: the model's own test split)")
+        c.add_argument("--cost", type=FLOAT, default=0.0, help="stock: cost per trade, a fraction (0.001 = 0.1%%)")
+        c.set_defaults(func=cmd_task_eval, task=name)
+        c = t.add_parser("report", help="a Markdown report with tables and plots")
+        c.add_argument("runs", nargs="+", type=Path, help="model folders (lotto), or a model or experiment folder (stock)")
+        c.add_argument("--out", required=True, type=Path, help="folder for report.md and its plots")
+        c.add_argument("--cost", type=FLOAT, default=None, help="stock: cost per trade")
+        c.set_defaults(func=cmd_task_report, task=name)
+        if name == "stock":
+            c = t.add_parser("experiment", help="stateful vs stateless over 10 seeds: mean, 95%% CI, the best run")
+            c.add_argument("--out", required=True, type=Path, help="experiment folder (finished runs are read back)")
+            c.add_argument("--seeds", type=INT, default=10, help="initialisations per model (default 10)")
+            c.add_argument("--data", default=None, help="a CSV of daily closes (default: the shipped S&P 500)")
+            c.add_argument("--steps", type=INT, default=None, help="training steps per run (default 600)")
+            c.add_argument("--minutes", type=FLOAT, default=None, help="time budget per run")
+            c.add_argument("--cost", type=FLOAT, default=0.0, help="cost per trade")
+            c.set_defaults(func=cmd_task_experiment, task=name)
 
     corpora = sub.add_parser("corpora", help="build the shipped corpora").add_subparsers(
         dest="corpora_command", required=True, metavar="ACTION", parser_class=_Parser)

@@ -1,0 +1,654 @@
+"""Earthquakes as a daily grid: read USGS ComCat catalogs, grid them, simulate ETAS catalogs, score forecasts.
+
+Model-free: this module is the data and the scoring of the quake task; a model (trained with the
+core's ``fit``) only has to produce a ``(days, cells)`` array of predicted magnitudes for the next day.
+
+Data: the USGS ComCat CSV format (what ``https://earthquake.usgs.gov/fdsnws/event/1/query?format=csv``
+returns): a header row, then one event per row with at least ``time, latitude, longitude, depth, mag``;
+``time`` is ISO 8601 in UTC ending in ``Z`` (``2018-02-07T01:26:13.840Z``), latitude/longitude in
+degrees (WGS84), depth in km (negative above sea level), ``mag`` a magnitude of type ``magType``.
+:func:`read_comcat` keeps the good rows and counts and names the bad ones (``Catalog.bad_rows``).
+Real catalogs ship in ``corpora/quake/`` (see its README.md).
+
+Grid (as the original predictor): 2-degree latitude x 2-degree longitude cells (90 x 180), one step
+per UTC day. A cell-day's value is the magnitude of the summed energy of its quakes,
+``(2/3) * log10(sum 10**(1.5 * M))``, and :data:`NO_QUAKE` (-1.0) when it had none. (A single quake of
+magnitude -1.0 would read as "no quake"; pass ``min_mag`` to cut such tiny events.)
+
+Synthetic data: :func:`etas_catalog` simulates the ETAS model (Ogata 1988, 1998) and returns a
+:class:`Catalog` that :func:`write_comcat` writes in the same ComCat columns.
+
+Scoring: :func:`score` (the original +/-1.0 magnitude hit rule, precision/recall, ROC AUC of
+"M >= t in this cell tomorrow"), and the baselines :func:`historical_rate` and :func:`yesterday`.
+NumPy only.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..core.errors import DataError
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "corpora" / "quake"
+SHIPPED = {"usgs_week": "usgs_week_2018-02.csv", "ridgecrest": "ridgecrest_2019-07.csv"}
+
+# The columns of USGS ComCat's CSV, in its order; the first five are required to read a file.
+COMCAT_COLUMNS = ("time", "latitude", "longitude", "depth", "mag", "magType", "nst", "gap", "dmin", "rms", "net",
+                  "id", "updated", "place", "type", "horizontalError", "depthError", "magError", "magNst", "status",
+                  "locationSource", "magSource")
+REQUIRED = ("time", "latitude", "longitude", "depth", "mag")
+
+CELL_DEG = 2.0
+LAT_CELLS, LON_CELLS = 90, 180  # rows from -90 (south) up, columns from -180 (west) east
+N_CELLS = LAT_CELLS * LON_CELLS
+NO_QUAKE = -1.0
+KM_PER_DEG = 111.195  # great-circle km per degree on a sphere of radius 6371 km
+
+
+# ---------------------------------------------------------------------------------------------
+# Catalogs
+
+
+@dataclass
+class Catalog:
+    """Events in time order. Arrays have shape (N,).
+
+    time: datetime64[ms], UTC. latitude, longitude: degrees. depth: km (NaN where the file had none).
+    mag: magnitude. mag_type, event_id: str. parent: for a synthetic catalog, the index of the event
+    that triggered this one (-1 for a background event); None for a real catalog.
+    bad_rows: (line number in the file, why) for each row that was skipped; skipped_types: rows left
+    out because their ``type`` was not asked for (not errors).
+    """
+
+    time: np.ndarray
+    latitude: np.ndarray
+    longitude: np.ndarray
+    depth: np.ndarray
+    mag: np.ndarray
+    mag_type: np.ndarray
+    event_id: np.ndarray
+    parent: np.ndarray | None = None
+    bad_rows: list[tuple[int, str]] = field(default_factory=list)
+    skipped_types: int = 0
+    source: str = ""
+
+    def __len__(self) -> int:
+        return int(self.time.shape[0])
+
+    def problems(self, limit: int = 5) -> str:
+        """One line naming the bad rows ('' when there were none), e.g.
+        ``3 bad rows skipped: line 4: mag 'x' is not a number; line 9: ...``."""
+        if not self.bad_rows:
+            return ""
+        shown = "; ".join(f"line {n}: {why}" for n, why in self.bad_rows[:limit])
+        more = f"; and {len(self.bad_rows) - limit} more" if len(self.bad_rows) > limit else ""
+        s = "s" if len(self.bad_rows) != 1 else ""
+        return f"{len(self.bad_rows)} bad row{s} skipped: {shown}{more}"
+
+    def days(self) -> np.ndarray:
+        """(N,) datetime64[D]: each event's UTC day."""
+        return self.time.astype("datetime64[D]")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _parse_time(text: str) -> np.datetime64:
+    """ISO 8601 in UTC ('...Z' or '+00:00'; another offset is converted to UTC) -> datetime64[ms].
+    Raises ValueError (with the reason) for anything else, including a time without a zone."""
+    s = text.strip()
+    if s.endswith(("Z", "z")):
+        s = s[:-1]
+    elif s.endswith("+00:00"):
+        s = s[:-6]
+    elif len(s) > 6 and s[-6] in "+-" and s[-3] == ":":  # another offset: let datetime shift it to UTC
+        try:
+            t = _dt.datetime.fromisoformat(s).astimezone(_dt.timezone.utc).replace(tzinfo=None)
+        except ValueError:
+            raise ValueError(f"time {text!r} is not ISO 8601") from None
+        return np.datetime64(t, "ms")
+    else:
+        raise ValueError(f"time {text!r} has no time zone (ComCat times are UTC and end in Z)")
+    if "T" not in s and " " not in s:
+        raise ValueError(f"time {text!r} has no time of day")
+    try:
+        return np.datetime64(s, "ms")
+    except ValueError:
+        raise ValueError(f"time {text!r} is not ISO 8601") from None
+
+
+def _number(row: dict, name: str, lo: float = -math.inf, hi: float = math.inf, missing_ok: bool = False) -> float:
+    text = (row.get(name) or "").strip()
+    if not text:
+        if missing_ok:
+            return math.nan
+        raise ValueError(f"{name} is empty")
+    try:
+        v = float(text)
+    except ValueError:
+        raise ValueError(f"{name} {text!r} is not a number") from None
+    if not math.isfinite(v) or not lo <= v <= hi:
+        raise ValueError(f"{name} {text!r} is out of range [{lo:g}, {hi:g}]")
+    return v
+
+
+def read_comcat(path: str | Path, types: Sequence[str] | None = None) -> Catalog:
+    """Read a USGS ComCat CSV file into a :class:`Catalog` (sorted by time).
+
+    types: keep only rows whose ``type`` column is one of these (e.g. ``("earthquake",)``, leaving out
+    explosions and quarry blasts); None keeps every row. Bad rows (unparsable time, a required value
+    missing, not a number or out of range, a wrong number of fields) are skipped and listed in
+    ``bad_rows`` with their line numbers; ``Catalog.problems()`` names them in one line.
+    Raises DataError (one line) for a missing or empty file, missing required columns, or no usable row.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot be read as text ({_one_line(err)})") from None
+    if not text.strip():
+        raise DataError(f"{path}: empty file (a USGS ComCat CSV starts with a header row: {','.join(REQUIRED)},...)")
+    reader = csv.reader(text.splitlines())
+    header = [h.strip() for h in next(reader)]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise DataError(f"{path}: not a USGS ComCat CSV: missing column{'s' if len(missing) > 1 else ''} "
+                        f"{', '.join(missing)} (the header has {', '.join(header[:8]) or 'nothing'}"
+                        f"{', ...' if len(header) > 8 else ''})")
+    cols = {name: i for i, name in enumerate(header)}
+    keep = None if types is None else {t.strip().lower() for t in types}
+    times, lats, lons, depths, mags, mtypes, ids = [], [], [], [], [], [], []
+    bad: list[tuple[int, str]] = []
+    skipped = rows = 0
+    for fields in reader:
+        line = reader.line_num
+        if not any(f.strip() for f in fields):
+            continue  # a blank line is not an event
+        rows += 1
+        if len(fields) != len(header):
+            bad.append((line, f"{len(fields)} fields, the header has {len(header)}"))
+            continue
+        row = {name: fields[i] for name, i in cols.items()}
+        if keep is not None and (row.get("type") or "earthquake").strip().lower() not in keep:
+            skipped += 1
+            continue
+        try:
+            t = _parse_time(row["time"])
+            lat = _number(row, "latitude", -90.0, 90.0)
+            lon = _number(row, "longitude", -180.0, 180.0)
+            depth = _number(row, "depth", missing_ok=True)
+            mag = _number(row, "mag", -3.0, 10.0)
+        except ValueError as err:
+            bad.append((line, str(err)))
+            continue
+        times.append(t)
+        lats.append(lat)
+        lons.append(lon)
+        depths.append(depth)
+        mags.append(mag)
+        mtypes.append((row.get("magType") or "").strip())
+        ids.append((row.get("id") or "").strip())
+    if not times:
+        if rows == 0:
+            raise DataError(f"{path}: no events (only a header row)")
+        if skipped == rows:
+            raise DataError(f"{path}: no events of type {', '.join(sorted(keep))} among {rows} rows")
+        cat = Catalog(*(np.array([]),) * 7, bad_rows=bad)
+        raise DataError(f"{path}: no usable rows: {cat.problems(limit=3)}")
+    order = np.argsort(np.array(times, dtype="datetime64[ms]"), kind="stable")
+    return Catalog(time=np.array(times, dtype="datetime64[ms]")[order],
+                   latitude=np.array(lats)[order], longitude=np.array(lons)[order],
+                   depth=np.array(depths)[order], mag=np.array(mags)[order],
+                   mag_type=np.array(mtypes, dtype=str)[order], event_id=np.array(ids, dtype=str)[order],
+                   bad_rows=bad, skipped_types=skipped, source=str(path))
+
+
+def load_shipped(name: str = "usgs_week", types: Sequence[str] | None = None) -> Catalog:
+    """A real catalog from ``corpora/quake/``: ``usgs_week`` (USGS, all events worldwide,
+    2018-01-31 to 2018-02-07) or ``ridgecrest`` (ComCat M >= 2.5 around Ridgecrest, California, 2019-07-06 to 13)."""
+    if name not in SHIPPED:
+        raise DataError(f"no shipped quake catalog {name!r}; choose one of {', '.join(SHIPPED)}")
+    return read_comcat(DATA_DIR / SHIPPED[name], types=types)
+
+
+def _iso_ms(t: np.ndarray) -> list[str]:
+    """(N,) datetime64[ms] -> ComCat time strings ('2018-02-07T01:26:13.840Z')."""
+    return [s + "Z" for s in np.datetime_as_string(t.astype("datetime64[ms]"), unit="ms")]
+
+
+def write_comcat(catalog: Catalog, path: str | Path, net: str = "", event_type: str = "earthquake") -> Path:
+    """Write ``catalog`` as a USGS ComCat CSV (all its columns, in its order; the ones a catalog
+    lacks left empty) that :func:`read_comcat` reads back exactly to the millisecond and to 1e-6 degrees."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    times = _iso_ms(catalog.time)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(COMCAT_COLUMNS)
+        blank = [""] * (len(COMCAT_COLUMNS) - 15)
+        for i in range(len(catalog)):
+            depth = "" if math.isnan(catalog.depth[i]) else f"{catalog.depth[i]:.3f}"
+            w.writerow([times[i], f"{catalog.latitude[i]:.6f}", f"{catalog.longitude[i]:.6f}", depth,
+                        f"{catalog.mag[i]:.3f}", catalog.mag_type[i], "", "", "", "", net, catalog.event_id[i],
+                        "", "", event_type, *blank])
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# The daily grid
+
+
+def cell_of(latitude, longitude) -> np.ndarray:
+    """Flat cell index ``row * 180 + col`` (int64, same shape as the inputs) of each point.
+    row = floor((lat + 90) / 2) (latitude 90 falls in the top row 89); col = floor((lon + 180) / 2)
+    modulo 180 (longitude 180 is -180)."""
+    lat = np.asarray(latitude, dtype=np.float64)
+    lon = np.asarray(longitude, dtype=np.float64)
+    row = np.clip(np.floor((lat + 90.0) / CELL_DEG).astype(np.int64), 0, LAT_CELLS - 1)
+    col = np.floor((lon + 180.0) / CELL_DEG).astype(np.int64) % LON_CELLS
+    return row * LON_CELLS + col
+
+
+def cell_center(cell) -> tuple[np.ndarray, np.ndarray]:
+    """(latitude, longitude) in degrees of the centres of flat cell indices."""
+    cell = np.asarray(cell, dtype=np.int64)
+    return -90.0 + CELL_DEG * (cell // LON_CELLS + 0.5), -180.0 + CELL_DEG * (cell % LON_CELLS + 0.5)
+
+
+def _day(value) -> np.datetime64:
+    if isinstance(value, np.datetime64):
+        return value.astype("datetime64[D]")
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+        return np.datetime64(value.date(), "D")
+    try:
+        return np.datetime64(value, "D")
+    except (ValueError, TypeError):
+        raise DataError(f"day {value!r} is not a date (use YYYY-MM-DD)") from None
+
+
+def summed_magnitude(mags) -> float:
+    """Magnitude of the summed energy of quakes: (2/3) * log10(sum 10**(1.5 * M))."""
+    m = np.asarray(mags, dtype=np.float64)
+    top = m.max()  # factored out so that large magnitudes cannot overflow
+    return float(top + (2.0 / 3.0) * np.log10(np.sum(10.0 ** (1.5 * (m - top)))))
+
+
+def grid(catalog: Catalog, start_day=None, end_day=None, min_mag: float | None = None
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """Grid a catalog into UTC days x 2-degree cells.
+
+    start_day, end_day: dates (``'2018-01-31'``, datetime.date, numpy datetime64); days run from
+    start_day up to but not including end_day (None: the catalog's first day / the day after its last).
+    min_mag: leave out quakes below this magnitude. Returns ``days`` (D,) datetime64[D] and
+    ``values`` (D, 90, 180) float32: the summed-energy magnitude of each cell-day, -1.0 where none.
+    """
+    if len(catalog) == 0 and (start_day is None or end_day is None):
+        raise DataError("an empty catalog has no days to grid; give start_day and end_day")
+    event_day = catalog.days()
+    start = event_day.min() if start_day is None else _day(start_day)
+    end = event_day.max() + 1 if end_day is None else _day(end_day)
+    if end <= start:
+        raise DataError(f"end_day {end} is not after start_day {start}")
+    days = np.arange(start, end, dtype="datetime64[D]")
+    values = np.full((days.size, N_CELLS), NO_QUAKE, dtype=np.float32)
+    d = (event_day - start).astype(np.int64)
+    keep = (d >= 0) & (d < days.size)
+    if min_mag is not None:
+        keep &= catalog.mag >= min_mag
+    if keep.any():
+        flat = d[keep] * N_CELLS + cell_of(catalog.latitude[keep], catalog.longitude[keep])
+        mag = catalog.mag[keep]
+        order = np.lexsort((mag, flat))
+        flat, mag = flat[order], mag[order]
+        first = np.flatnonzero(np.r_[True, flat[1:] != flat[:-1]])
+        top = np.maximum.reduceat(mag, first)  # each cell-day's largest quake, factored out of the sum
+        energy = np.add.reduceat(10.0 ** (1.5 * (mag - np.repeat(top, np.diff(np.r_[first, mag.size])))), first)
+        values.reshape(-1)[flat[first]] = (top + (2.0 / 3.0) * np.log10(energy)).astype(np.float32)
+    return days, values.reshape(days.size, LAT_CELLS, LON_CELLS)
+
+
+def active_cells(values: np.ndarray, min_events: int = 1) -> np.ndarray:
+    """Flat indices (C,) int64, ascending, of the cells with at least ``min_events`` quake days in
+    ``values`` (D, 90, 180) or (D, 90*180). Pass only the history (training days), so that choosing
+    cells does not look at the days being scored."""
+    flat = values.reshape(values.shape[0], -1)
+    return np.flatnonzero((flat > NO_QUAKE).sum(axis=0) >= min_events).astype(np.int64)
+
+
+def cell_series(values: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """(D, C) float32: the daily values of the chosen flat cells, from ``values`` (D, 90, 180)."""
+    return values.reshape(values.shape[0], -1)[:, cells]
+
+
+# ---------------------------------------------------------------------------------------------
+# ETAS synthetic catalogs
+
+
+# Hotspots of the default background: (latitude, longitude, spread in degrees (1 sigma), share of
+# the background rate), placed on well-known seismic belts (Japan, Sumatra, Chile, Alaska, California,
+# Turkey) to give a realistic "few active regions, most cells silent" map; they are a choice, not a fit.
+DEFAULT_HOTSPOTS = ((36.0, 141.0, 2.5, 0.25), (-1.0, 99.0, 3.0, 0.20), (-30.0, -71.5, 3.0, 0.20),
+                    (58.0, -152.0, 2.5, 0.15), (35.5, -118.0, 1.5, 0.10), (39.0, 35.0, 2.0, 0.10))
+
+
+@dataclass(frozen=True)
+class ETASParams:
+    """Settings of the space-time ETAS model (Ogata 1988, 1998). Time in days, distance in km.
+
+    Conditional intensity: lambda(t, x, y) = mu * u(x, y) + sum over earlier events i of
+    K * 10**(alpha * (M_i - mc)) * (t - t_i + c)**(-p) * f(x - x_i, y - y_i | M_i),
+    magnitudes drawn independently from Gutenberg-Richter.
+
+    mu = 8.0: background events per day with M >= mc, over the whole map.
+    mc = 2.5: magnitude of completeness, the smallest magnitude simulated (and the reference magnitude).
+    b = 1.0: Gutenberg-Richter b-value, log10 N(>=M) = a - b M (Gutenberg & Richter 1944; close to 1
+        almost everywhere). Magnitudes follow a G-R law truncated at m_max = 9.0.
+    K = 0.008, alpha = 0.8, c = 0.01 day, p = 1.1: Omori-Utsu productivity and decay. p around 1.1
+        (Utsu, Ogata & Matsu'ura 1995: most sequences 0.9-1.5) and c of 0.001-0.1 day are typical fits;
+        alpha = 0.8 in base 10 (i.e. 0.8 * ln 10 = 1.84 in Ogata's exp(alpha (M - mc)) form) follows
+        Helmstetter (2003) and Helmstetter, Kagan & Jackson (2005), alpha about 0.8 b. K is set so the
+        branching ratio (direct aftershocks per event, integrated over all time and magnitudes)
+        K * c**(1-p)/(p-1) * b/(b-alpha) * (1 - 10**(-(b-alpha)(m_max-mc))) is about 0.60: subcritical
+        (< 1), in the 0.5-0.9 range of fitted catalogs (Helmstetter & Sornette 2003).
+    d = 0.5 km, gamma = 0.5, q = 1.5: spatial kernel of an aftershock around its parent,
+        f(r) proportional to (1 + r**2 / L**2)**(-q) with L = d * 10**(gamma * (M - mc)) km, the power-law
+        form of Ogata (1998, model 5; Zhuang, Ogata & Vere-Jones 2002). gamma = 0.5 makes L scale like
+        rupture length (Wells & Coppersmith 1994: length ~ 10**(0.5 to 0.6 M)); an M7 has L = 89 km.
+        Distances are cut at max_km = 1000.
+    hotspots: (lat, lon, sigma_deg, share) Gaussian blobs that share the background rate;
+    uniform_share = 0.02 of the background falls anywhere on the globe.
+
+    References: Ogata, Y. (1988) JASA 83, 9-27; Ogata, Y. (1998) Ann. Inst. Statist. Math. 50,
+    379-402; Utsu, T., Ogata, Y. & Matsu'ura, R. S. (1995) J. Phys. Earth 43, 1-33; Gutenberg, B. &
+    Richter, C. F. (1944) BSSA 34, 185-188; Helmstetter, A. (2003) Phys. Rev. Lett. 91, 058501;
+    Helmstetter, A., Kagan, Y. Y. & Jackson, D. D. (2005) JGR 110, B05S08; Helmstetter, A. &
+    Sornette, D. (2003) JGR 108(B10), 2457; Zhuang, J., Ogata, Y. & Vere-Jones, D. (2002) JASA 97,
+    369-380; Wells, D. L. & Coppersmith, K. J. (1994) BSSA 84, 974-1002.
+    """
+
+    mu: float = 8.0
+    mc: float = 2.5
+    b: float = 1.0
+    m_max: float = 9.0
+    K: float = 0.008
+    alpha: float = 0.8
+    c: float = 0.01
+    p: float = 1.1
+    d: float = 0.5
+    gamma: float = 0.5
+    q: float = 1.5
+    max_km: float = 1000.0
+    hotspots: tuple = DEFAULT_HOTSPOTS
+    uniform_share: float = 0.02
+
+    def branching_ratio(self) -> float:
+        """Expected direct aftershocks per event (all time, all magnitudes); must be < 1."""
+        db = self.b - self.alpha
+        mags = self.b / db * (1 - 10 ** (-db * (self.m_max - self.mc))) if db else self.b * math.log(10) * (
+            self.m_max - self.mc)
+        return self.K * self.c ** (1 - self.p) / (self.p - 1) * mags
+
+    def check(self) -> None:
+        """Raise DataError (one line) for settings the simulation cannot run with."""
+        if not (self.mu > 0 and self.b > 0 and self.m_max > self.mc and self.c > 0 and self.d > 0 and self.q > 1):
+            raise DataError("ETAS settings need mu, b, c, d > 0, m_max > mc and q > 1")
+        if self.p <= 1:
+            raise DataError(f"ETAS p = {self.p} must be > 1 (p <= 1 gives infinitely many aftershocks)")
+        if not self.branching_ratio() < 1:
+            raise DataError(f"ETAS branching ratio {self.branching_ratio():.2f} >= 1: the catalog would explode; "
+                            "lower K or alpha")
+        shares = sum(h[3] for h in self.hotspots) + self.uniform_share
+        if not shares > 0:
+            raise DataError("ETAS background needs hotspots or uniform_share > 0")
+
+
+def gr_magnitudes(rng: np.random.Generator, n: int, params: ETASParams) -> np.ndarray:
+    """(n,) magnitudes from the Gutenberg-Richter law with b-value ``params.b``, truncated to [mc, m_max]."""
+    u = rng.random(n)
+    span = 1.0 - 10.0 ** (-params.b * (params.m_max - params.mc))
+    return params.mc - np.log10(1.0 - u * span) / params.b
+
+
+def _omori_delays(rng: np.random.Generator, horizon: np.ndarray, params: ETASParams) -> np.ndarray:
+    """(n,) delays in days from the Omori-Utsu density (t + c)**-p truncated to [0, horizon] (n,)."""
+    a = params.c ** (1 - params.p)
+    b = (horizon + params.c) ** (1 - params.p)
+    u = rng.random(horizon.shape[0])
+    return np.minimum((a - u * (a - b)) ** (1.0 / (1 - params.p)) - params.c, horizon)
+
+
+def _omori_integral(horizon: np.ndarray, params: ETASParams) -> np.ndarray:
+    """Integral of (t + c)**-p over [0, horizon] days."""
+    return (params.c ** (1 - params.p) - (horizon + params.c) ** (1 - params.p)) / (params.p - 1)
+
+
+def _move(lat: np.ndarray, lon: np.ndarray, km: np.ndarray, angle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Points ``km`` away from (lat, lon) in direction ``angle`` (radians from north), on a flat local
+    map; latitude kept inside the poles, longitude wrapped to [-180, 180)."""
+    new_lat = np.clip(lat + km * np.cos(angle) / KM_PER_DEG, -89.999, 89.999)
+    coslat = np.maximum(np.cos(np.radians(lat)), 0.01)
+    new_lon = (lon + km * np.sin(angle) / (KM_PER_DEG * coslat) + 180.0) % 360.0 - 180.0
+    return new_lat, new_lon
+
+
+def _background_places(rng: np.random.Generator, n: int, params: ETASParams) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) latitudes and longitudes from the hotspot mixture (plus the uniform share on the sphere)."""
+    spots = np.array([h for h in params.hotspots], dtype=np.float64).reshape(-1, 4)
+    weights = np.r_[spots[:, 3], params.uniform_share]
+    which = rng.choice(weights.size, size=n, p=weights / weights.sum())
+    lat = np.empty(n)
+    lon = np.empty(n)
+    uni = which == spots.shape[0]
+    lat[uni] = np.degrees(np.arcsin(rng.uniform(-1.0, 1.0, uni.sum())))
+    lon[uni] = rng.uniform(-180.0, 180.0, uni.sum())
+    hs = ~uni
+    s = spots[which[hs]]
+    lat[hs] = np.clip(s[:, 0] + s[:, 2] * rng.standard_normal(hs.sum()), -89.999, 89.999)
+    lon[hs] = (s[:, 1] + s[:, 2] * rng.standard_normal(hs.sum()) / np.maximum(np.cos(np.radians(s[:, 0])), 0.01)
+               + 180.0) % 360.0 - 180.0
+    return lat, lon
+
+
+def etas_catalog(days: float, seed: int, params: ETASParams = ETASParams(), start: str = "2000-01-01") -> Catalog:
+    """Simulate ``days`` days of ETAS seismicity from ``start`` (UTC midnight), deterministic by ``seed``.
+
+    Branching (cluster) simulation: Poisson background events over [0, days), then generation by
+    generation each event's direct aftershocks: Poisson count K 10**(alpha (M - mc)) times the Omori
+    integral up to the end, Omori-Utsu delays, G-R magnitudes, power-law distances. Aftershocks after
+    the end are not simulated. Returns a time-sorted :class:`Catalog` with ``parent`` (index of the
+    triggering event, -1 for background) and ids ``etas<seed>-<n>``; write it with :func:`write_comcat`.
+    """
+    params.check()
+    if not days > 0:
+        raise DataError(f"ETAS days = {days} must be > 0")
+    rng = np.random.default_rng(seed)
+    n0 = rng.poisson(params.mu * days)
+    t = [rng.uniform(0.0, days, n0)]
+    lat0, lon0 = _background_places(rng, n0, params)
+    lat, lon, mag, parent = [lat0], [lon0], [gr_magnitudes(rng, n0, params)], [np.full(n0, -1, dtype=np.int64)]
+    first, count = 0, n0  # the current generation is events [first, first + count)
+    while count:
+        pt, plat, plon, pmag = t[-1], lat[-1], lon[-1], mag[-1]
+        expected = params.K * 10.0 ** (params.alpha * (pmag - params.mc)) * _omori_integral(days - pt, params)
+        kids = rng.poisson(expected)
+        n = int(kids.sum())
+        who = np.repeat(np.arange(count), kids)
+        horizon = days - pt[who]
+        t.append(pt[who] + _omori_delays(rng, horizon, params))
+        scale = params.d * 10.0 ** (params.gamma * (pmag[who] - params.mc))
+        r = scale * np.sqrt(rng.random(n) ** (-1.0 / (params.q - 1.0)) - 1.0)
+        new_lat, new_lon = _move(plat[who], plon[who], np.minimum(r, params.max_km),
+                                 rng.uniform(0.0, 2 * np.pi, n))
+        lat.append(new_lat)
+        lon.append(new_lon)
+        mag.append(gr_magnitudes(rng, n, params))
+        parent.append(first + who)
+        first, count = first + count, n
+    t_all, par = np.concatenate(t), np.concatenate(parent)
+    order = np.argsort(t_all, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    par = par[order]
+    par = np.where(par >= 0, rank[np.maximum(par, 0)], -1)
+    ms = np.floor(t_all[order] * 86_400_000.0).astype(np.int64)  # floor: an event stays before the end
+    time = _day(start).astype("datetime64[ms]") + ms.astype("timedelta64[ms]")
+    n = order.size
+    return Catalog(time=time, latitude=np.concatenate(lat)[order], longitude=np.concatenate(lon)[order],
+                   depth=np.full(n, 10.0), mag=np.concatenate(mag)[order], mag_type=np.full(n, "etas"),
+                   event_id=np.array([f"etas{seed}-{i}" for i in range(n)]), parent=par,
+                   source=f"etas(days={days:g}, seed={seed})")
+
+
+def b_value(mags, mc: float) -> float:
+    """Aki's (1965) maximum-likelihood b-value of continuous magnitudes >= mc: log10(e) / (mean(M) - mc)."""
+    m = np.asarray(mags, dtype=np.float64)
+    m = m[m >= mc]
+    if m.size < 2:
+        raise DataError(f"a b-value needs at least 2 magnitudes >= {mc}, got {m.size}")
+    return float(math.log10(math.e) / (m.mean() - mc))
+
+
+# ---------------------------------------------------------------------------------------------
+# Scores and baselines
+
+
+def roc_auc(labels, scores) -> float:
+    """Area under the ROC curve of ``scores`` (any shape) for boolean ``labels`` (same shape): the chance
+    that a random positive scores above a random negative, ties counting half (Mann-Whitney U).
+    NaN when there are no positives or no negatives."""
+    y = np.asarray(labels, dtype=bool).reshape(-1)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    s_sorted = s[order]
+    starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])
+    ends = np.r_[starts[1:], s.size]
+    mid_rank = (starts + ends + 1) / 2.0  # 1-based average rank of each tie group
+    ranks = np.empty(s.size)
+    ranks[order] = np.repeat(mid_rank, ends - starts)
+    u = ranks[y].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+def _ratio(a: int, b: int) -> float:
+    return a / b if b else float("nan")
+
+
+def hit_table(pred, actual, threshold: float, tol: float = 1.0) -> dict:
+    """The original predictor's hit rule on cell-days where the predicted or the actual value is >= threshold.
+
+    pred, actual: (D, C) magnitudes (-1.0 = no quake). Among those cell-days, a true positive is one
+    whose predicted magnitude is within +/- tol of the actual one; the others are false positives when
+    the prediction was >= threshold and false negatives when the actual value was (a wrong magnitude with
+    both >= threshold counts as both). Returns counts tp, fp, fn, the number of cell-days considered,
+    precision tp / (tp + fp) and recall tp / (tp + fn) (NaN when undefined).
+    """
+    p = np.asarray(pred, dtype=np.float64)
+    a = np.asarray(actual, dtype=np.float64)
+    if p.shape != a.shape:
+        raise DataError(f"predictions have shape {p.shape} but the actual values {a.shape}")
+    considered = (p >= threshold) | (a >= threshold)
+    hit = considered & (np.abs(p - a) <= tol)
+    miss = considered & ~hit
+    tp, fp, fn = int(hit.sum()), int((miss & (p >= threshold)).sum()), int((miss & (a >= threshold)).sum())
+    return {"considered": int(considered.sum()), "tp": tp, "fp": fp, "fn": fn,
+            "precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn)}
+
+
+def score(pred, actual, thresholds: Sequence[float] = (0.0, 5.0), tol: float = 1.0) -> dict:
+    """Score next-day magnitude forecasts.
+
+    pred, actual: (D, C) float, days x cells, magnitudes with -1.0 for "no quake" (pred may be any
+    score that grows with the expected magnitude). For each threshold t, under key ``"M>=t"``
+    (``"M>=0"``, ``"M>=5"``):
+      - the hit rule (:func:`hit_table`): considered, tp, fp, fn, precision, recall;
+      - detection of "M >= t in this cell": positives (actual cell-days >= t), predicted (pred >= t),
+        detect_precision, detect_recall;
+      - auc: ROC AUC of pred as the score for actual >= t (NaN without positives or negatives).
+    The ``"M>=5"`` row is the rare large events, reported on its own.
+    """
+    p = np.asarray(pred, dtype=np.float64)
+    a = np.asarray(actual, dtype=np.float64)
+    if p.shape != a.shape or p.ndim != 2:
+        raise DataError(f"score needs two (days, cells) arrays of one shape, got {p.shape} and {a.shape}")
+    out = {}
+    for t in thresholds:
+        row = hit_table(p, a, t, tol)
+        pos, said = a >= t, p >= t
+        both = int((pos & said).sum())
+        row.update(positives=int(pos.sum()), predicted=int(said.sum()),
+                   detect_precision=_ratio(both, int(said.sum())), detect_recall=_ratio(both, int(pos.sum())),
+                   auc=roc_auc(pos, p))
+        out[f"M>={t:g}"] = row
+    return out
+
+
+def yesterday(values: np.ndarray, split: int) -> np.ndarray:
+    """Persistence baseline: the forecast for day i is day i - 1's value. values (D, C); returns
+    (D - split, C), the forecasts for days split..D-1 (each uses only the day before it)."""
+    if not 1 <= split < values.shape[0]:
+        raise DataError(f"split {split} must leave at least one history day and one scored day of {values.shape[0]}")
+    return values[split - 1:-1]
+
+
+def historical_rate(values: np.ndarray, split: int, threshold: float) -> np.ndarray:
+    """Climatology baseline: each cell's fraction of the history days 0..split-1 with value >= threshold,
+    the same score for every scored day. values (D, C); returns (D - split, C) float64. Days from
+    ``split`` on are never read."""
+    if not 1 <= split < values.shape[0]:
+        raise DataError(f"split {split} must leave at least one history day and one scored day of {values.shape[0]}")
+    rate = (values[:split] >= threshold).mean(axis=0)
+    return np.broadcast_to(rate, (values.shape[0] - split,) + rate.shape)
+
+
+def score_baselines(values: np.ndarray, split: int, thresholds: Sequence[float] = (0.0, 5.0),
+                    tol: float = 1.0) -> dict:
+    """Both baselines on days split..D-1 of values (D, C) with days 0..split-1 as history.
+
+    Returns {"yesterday": score(...), "historical_rate": {"M>=t": {"auc", "positives"}}}: the historical
+    rate is a probability, not a magnitude, so only its AUC is defined (its score differs per threshold).
+    """
+    actual = values[split:]
+    out = {"yesterday": score(yesterday(values, split), actual, thresholds, tol), "historical_rate": {}}
+    for t in thresholds:
+        pos = actual >= t
+        out["historical_rate"][f"M>={t:g}"] = {"positives": int(pos.sum()),
+                                               "auc": roc_auc(pos, historical_rate(values, split, t))}
+    return out
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+
+def format_baselines(result: dict) -> str:
+    """A Markdown table of :func:`score_baselines`'s result: one row per baseline and threshold."""
+    lines = ["| baseline | event | positives | AUC | hit precision | hit recall | detect precision | detect recall |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, rows in result.items():
+        for key, r in rows.items():
+            lines.append(f"| {name} | {key} | {r['positives']:,} | {_fmt(r['auc'])} | {_fmt(r.get('precision'))} | "
+                         f"{_fmt(r.get('recall'))} | {_fmt(r.get('detect_precision'))} | "
+                         f"{_fmt(r.get('detect_recall'))} |")
+    return "\n".join(lines)
+
+
+__all__ = ["Catalog", "ETASParams", "read_comcat", "load_shipped", "write_comcat", "grid", "cell_of", "cell_center",
+           "summed_magnitude", "active_cells", "cell_series", "etas_catalog", "gr_magnitudes", "b_value",
+           "roc_auc", "hit_table", "score", "yesterday", "historical_rate", "score_baselines", "format_baselines",
+           "NO_QUAKE", "COMCAT_COLUMNS", "REQUIRED"]

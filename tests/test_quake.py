@@ -1,0 +1,208 @@
+"""The quake task's data and scoring: ComCat reader, daily 2-degree grid, ETAS simulator, metrics, baselines."""
+
+import math
+
+import numpy as np
+import pytest
+
+from musicrnn.core.errors import DataError
+from musicrnn.tasks import quake as q
+
+HEADER = ",".join(q.COMCAT_COLUMNS)
+
+
+def _row(time="2020-01-01T12:00:00.000Z", lat="10.5", lon="20.5", depth="10", mag="5.0", eid="x1", kind="earthquake"):
+    """One ComCat CSV line with the given values and the other columns empty."""
+    cells = dict.fromkeys(q.COMCAT_COLUMNS, "")
+    cells.update(time=time, latitude=lat, longitude=lon, depth=depth, mag=mag, magType="mw", id=eid, type=kind)
+    return ",".join(cells[c] for c in q.COMCAT_COLUMNS)
+
+
+def _write(tmp_path, *rows, header=HEADER, name="cat.csv"):
+    path = tmp_path / name
+    path.write_text("\n".join([header, *rows]) + "\n" if header is not None else "\n".join(rows))
+    return path
+
+
+# --- reader ---------------------------------------------------------------------------------------
+
+
+def test_shipped_real_catalogs_read_completely():
+    week = q.load_shipped("usgs_week")
+    assert len(week) == 1707 and week.bad_rows == [] and week.skipped_types == 0
+    assert str(week.time[0]) == "2018-01-31T01:49:59.650" and str(week.time[-1]) == "2018-02-07T01:26:13.840"
+    assert np.all(np.diff(week.time.astype(np.int64)) >= 0)
+    quakes = q.load_shipped("usgs_week", types=("earthquake",))
+    assert len(quakes) == 1679 and quakes.skipped_types == 28  # 15 explosions, 13 quarry blasts
+    ridge = q.load_shipped("ridgecrest")
+    assert len(ridge) == 829 and ridge.mag.min() >= 2.5 and ridge.mag.max() == pytest.approx(5.5)
+
+
+def test_bad_rows_are_counted_and_named(tmp_path):
+    path = _write(tmp_path, _row(), _row(mag="big"), _row(time="2020-01-01T12:00:00"), _row(lat="95"),
+                  "2020-01-02T00:00:00Z,1,2", _row(time="yesterday Z"), _row(eid="x7"))
+    cat = q.read_comcat(path)
+    assert len(cat) == 2
+    lines = [n for n, _ in cat.bad_rows]
+    assert lines == [3, 4, 5, 6, 7]  # file line numbers; the header is line 1
+    text = cat.problems()
+    assert text.startswith("5 bad rows skipped: line 3: mag 'big' is not a number; line 4: ")
+    assert "no time zone" in text and "latitude '95' is out of range" in text and "3 fields" in text
+    assert "\n" not in text
+
+
+def test_unusable_files_give_one_line(tmp_path):
+    cases = {
+        "empty": (_write(tmp_path, header=None, name="empty.csv"), "empty file"),
+        "no mag": (_write(tmp_path, "2020-01-01T00:00:00Z,1,2,3", header="time,latitude,longitude,depth",
+                          name="nomag.csv"), "missing column mag"),
+        "only bad": (_write(tmp_path, _row(mag="?"), _row(lat=""), name="bad.csv"), "no usable rows: 2 bad rows"),
+        "header only": (_write(tmp_path, name="header.csv"), "no events"),
+        "absent": (tmp_path / "absent.csv", "no such file"),
+    }
+    for path, expected in cases.values():
+        with pytest.raises(DataError) as err:
+            q.read_comcat(path)
+        assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+def test_write_then_read_round_trip(tmp_path):
+    cat = q.etas_catalog(20, seed=3)
+    back = q.read_comcat(q.write_comcat(cat, tmp_path / "etas.csv"))
+    assert len(back) == len(cat) and back.bad_rows == []
+    assert np.array_equal(back.time, cat.time)
+    assert np.allclose(back.latitude, cat.latitude, atol=1e-6) and np.allclose(back.mag, cat.mag, atol=1e-3)
+    assert list(back.event_id) == list(cat.event_id)
+
+
+# --- grid -----------------------------------------------------------------------------------------
+
+
+def test_two_m5_in_one_cell_sum_their_energy(tmp_path):
+    cat = q.read_comcat(_write(tmp_path, _row(mag="5.0"), _row(time="2020-01-01T23:59:59.999Z", lat="11.9",
+                                                                   lon="21.9", mag="5.0")))
+    days, values = q.grid(cat, "2020-01-01", "2020-01-02")
+    assert values.shape == (1, 90, 180) and values.dtype == np.float32
+    row, col = divmod(int(q.cell_of(10.5, 20.5)), 180)
+    assert (row, col) == (50, 100)
+    assert values[0, row, col] == pytest.approx((2 / 3) * math.log10(2 * 10 ** 7.5), abs=1e-5)
+    assert values[0, row, col] == pytest.approx(5.2007, abs=1e-4)
+    assert q.summed_magnitude([5.0, 5.0]) == pytest.approx(5.2007, abs=1e-4)
+    assert q.summed_magnitude([6.0]) == pytest.approx(6.0)
+    empty = np.ones(values.shape, bool)
+    empty[0, row, col] = False
+    assert np.all(values[empty] == -1.0)
+
+
+def test_day_boundaries_are_utc(tmp_path):
+    rows = [_row(time="2020-01-01T23:59:59.999Z", mag="4"),  # day 0
+            _row(time="2020-01-02T00:00:00.000Z", mag="3"),  # day 1
+            _row(time="2020-01-02T01:30:00.000+02:00", mag="2"),  # 2020-01-01T23:30Z: day 0
+            _row(time="2020-01-03T00:00:00Z", mag="6")]  # day 2: outside [start, end)
+    days, values = q.grid(q.read_comcat(_write(tmp_path, *rows)), "2020-01-01", "2020-01-03")
+    assert [str(d) for d in days] == ["2020-01-01", "2020-01-02"]
+    cell = values.reshape(2, -1)[:, q.cell_of(10.5, 20.5)]
+    assert cell[0] == pytest.approx(q.summed_magnitude([4, 2])) and cell[1] == pytest.approx(3.0)
+    assert (values > -1).sum() == 2
+
+
+def test_cell_edges_min_mag_and_active_cells(tmp_path):
+    assert list(q.cell_of([-90, 90, 0, 0, -0.001], [-180, 180, 179.999, 0, 0])) == [0, 89 * 180, 45 * 180 + 179,
+                                                                                      45 * 180 + 90, 44 * 180 + 90]
+    rows = [_row(mag="2.0"), _row(time="2020-01-02T00:00:00Z", mag="4.0"),
+            _row(time="2020-01-02T00:00:00Z", lat="-40", lon="-70", mag="3.0")]
+    cat = q.read_comcat(_write(tmp_path, *rows))
+    _, values = q.grid(cat, "2020-01-01", "2020-01-03", min_mag=2.5)
+    cell = int(q.cell_of(10.5, 20.5))
+    assert values.reshape(2, -1)[0, cell] == -1.0 and values.reshape(2, -1)[1, cell] == 4.0
+    assert list(q.active_cells(values, 1)) == sorted([cell, int(q.cell_of(-40, -70))])
+    assert list(q.active_cells(values, 2)) == []
+    assert q.cell_series(values, np.array([cell])).shape == (2, 1)
+
+
+# --- ETAS -----------------------------------------------------------------------------------------
+
+
+def test_etas_is_deterministic_by_seed():
+    a, b, c = q.etas_catalog(60, seed=7), q.etas_catalog(60, seed=7), q.etas_catalog(60, seed=8)
+    assert len(a) == len(b) and np.array_equal(a.time, b.time) and np.array_equal(a.mag, b.mag)
+    assert np.array_equal(a.latitude, b.latitude) and np.array_equal(a.parent, b.parent)
+    assert len(a) != len(c) or not np.array_equal(a.mag, c.mag)
+    assert str(a.time.min()) >= "2000-01-01" and str(a.time.max()) < "2000-03-01"
+    kids = a.parent >= 0
+    assert np.all(a.time[kids] >= a.time[a.parent[kids]])  # aftershocks follow their parents
+
+
+def test_etas_magnitudes_follow_gutenberg_richter():
+    for b in (1.0, 0.8):
+        cat = q.etas_catalog(365, seed=11, params=q.ETASParams(b=b, alpha=0.6))
+        assert len(cat) > 2000 and cat.mag.min() >= 2.5
+        assert abs(q.b_value(cat.mag, 2.5) - b) < 0.1
+
+
+def test_etas_aftershocks_decay_like_omori():
+    days = 2000
+    params = q.ETASParams()
+    cat = q.etas_catalog(days, seed=5, params=params)
+    kids = cat.parent >= 0
+    delay = (cat.time[kids] - cat.time[cat.parent[kids]]).astype(np.float64) / 86_400_000.0
+    early = cat.time[cat.parent[kids]] < cat.time[0] + np.timedelta64(days // 2, "D")  # no truncation below days/2
+    edges = np.logspace(-1, 2.5, 8)  # 0.1 to 316 days
+    counts, _ = np.histogram(delay[early], edges)
+    assert counts.min() > 20
+    rate = counts / np.diff(edges)
+    mid = np.sqrt(edges[:-1] * edges[1:])
+    slope = np.polyfit(np.log10(mid + params.c), np.log10(rate), 1)[0]
+    assert slope == pytest.approx(-params.p, abs=0.15)
+
+
+def test_etas_rejects_explosive_settings():
+    with pytest.raises(DataError, match="branching ratio"):
+        q.etas_catalog(10, seed=0, params=q.ETASParams(K=0.05))
+
+
+# --- metrics and baselines ------------------------------------------------------------------------
+
+
+def test_hit_rule_precision_recall_by_hand():
+    pred = np.array([[5.5, -1.0, 0.5, 2.0, -1.0]])
+    actual = np.array([[5.0, 0.0, -1.0, 3.5, -1.0]])
+    # considered at t=0: all but the last; hits |diff| <= 1: cells 0 and 1 (-1.0 vs 0.0 is within 1.0)
+    r = q.score(pred, actual)["M>=0"]
+    assert (r["considered"], r["tp"], r["fp"], r["fn"]) == (4, 2, 2, 1)
+    assert r["precision"] == pytest.approx(0.5) and r["recall"] == pytest.approx(2 / 3)
+    assert (r["positives"], r["predicted"]) == (3, 3)
+    assert r["detect_precision"] == pytest.approx(2 / 3) and r["detect_recall"] == pytest.approx(2 / 3)
+    r5 = q.score(pred, actual)["M>=5"]
+    assert (r5["considered"], r5["tp"], r5["fp"], r5["fn"], r5["precision"], r5["recall"]) == (1, 1, 0, 0, 1.0, 1.0)
+    assert math.isnan(r5["auc"]) is False and r5["auc"] == 1.0
+
+
+def test_auc_of_perfect_constant_and_reversed_scores():
+    y = np.array([0, 0, 1, 0, 1, 1, 0], bool)
+    assert q.roc_auc(y, y.astype(float) * 3) == 1.0
+    assert q.roc_auc(y, np.zeros(7)) == 0.5
+    assert q.roc_auc(y, -y.astype(float)) == 0.0
+    assert q.roc_auc([1, 0, 1, 0], [0.9, 0.9, 0.8, 0.1]) == pytest.approx(0.625)  # ties count half
+    assert math.isnan(q.roc_auc(np.zeros(4, bool), np.arange(4)))
+
+
+def test_baselines_use_no_future_days():
+    rng = np.random.default_rng(0)
+    values = np.where(rng.random((40, 6)) < 0.3, rng.uniform(0, 6, (40, 6)), -1.0).astype(np.float32)
+    split = 30
+    changed = values.copy()
+    changed[split:] = rng.uniform(0, 9, (10, 6))  # the scored days, changed completely
+    for t in (0.0, 5.0):
+        rate = q.historical_rate(values, split, t)
+        assert rate.shape == (10, 6)
+        assert np.array_equal(rate, q.historical_rate(changed, split, t))
+        assert np.allclose(rate[0], (values[:split] >= t).mean(axis=0))
+    yest = q.yesterday(values, split)
+    assert np.array_equal(yest, values[split - 1:-1])
+    changed_later = values.copy()
+    changed_later[split + 5:] = 9.0  # days after the 5th scored day cannot change forecasts up to it
+    assert np.array_equal(q.yesterday(changed_later, split)[:6], yest[:6])
+    res = q.score_baselines(values, split)
+    assert set(res) == {"yesterday", "historical_rate"} and set(res["yesterday"]) == {"M>=0", "M>=5"}
+    assert "| yesterday | M>=5 |" in q.format_baselines(res)
