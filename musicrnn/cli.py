@@ -507,7 +507,10 @@ def cmd_task_train(args) -> int:
     mod = _task_module(args.task)
     common = dict(seed=args.seed, minutes=args.minutes, steps=args.steps, resume=args.resume, force=args.force,
                   progress=not args.quiet, log=_log)
-    if args.task == "stock":
+    if args.task == "quake":
+        summary = mod.train(args.out, catalog=args.data, years=args.years, data_seed=args.data_seed, loss=args.loss,
+                            **common)
+    elif args.task == "stock":
         summary = mod.train(args.out, data=args.data or mod.DEFAULT_CSV, stateful=not args.stateless, loss=args.loss,
                             **common)
     else:
@@ -519,8 +522,13 @@ def cmd_task_train(args) -> int:
 def cmd_task_eval(args) -> int:
     mod = _task_module(args.task)
     _existing(args.model, "model folder")
-    res = mod.evaluate(args.model, data=args.data, cost=args.cost) if args.task == "stock" else \
-        mod.evaluate(args.model, data=args.data)
+    if args.task == "quake":
+        res = mod.evaluate(args.model, catalog=args.data)
+        print(mod.format_evaluation(res), file=sys.stderr)
+    elif args.task == "stock":
+        res = mod.evaluate(args.model, data=args.data, cost=args.cost)
+    else:
+        res = mod.evaluate(args.model, data=args.data)
     print(json.dumps(res))
     return 0
 
@@ -540,6 +548,16 @@ def cmd_task_report(args) -> int:
     path = mod.report(args.runs[0], args.out, cost=args.cost) if args.task == "stock" else mod.report(args.runs, args.out)
     print(f"wrote {path}", file=sys.stderr)
     print(json.dumps({"report": str(path)}))
+    return 0
+
+
+def cmd_task_update(args) -> int:
+    from .tasks import quake
+
+    _existing(args.model, "model folder")
+    _existing(args.catalog)
+    res = quake.update(args.model, args.catalog, log=_log)
+    print(json.dumps(res, default=str))
     return 0
 
 
@@ -832,17 +850,25 @@ def build_parser() -> argparse.ArgumentParser:
     add_controls(c)
     c.set_defaults(func=cmd_voice_eval)
 
-    task = sub.add_parser("task", help="research tasks on the shared core: stock (S&P 500), lotto (lottery draws)"
+    task = sub.add_parser("task", help="research tasks on the shared core: quake, stock (S&P 500), lotto (lottery draws)"
                           ).add_subparsers(dest="task", required=True, metavar="TASK", parser_class=_Parser)
-    for name, about in (("stock", "predict the S&P 500's next daily change; trade on it against buy-and-hold"),
+    for name, about in (("quake", "forecast tomorrow's largest quake per 2-degree cell from a USGS ComCat catalog"),
+                        ("stock", "predict the S&P 500's next daily change; trade on it against buy-and-hold"),
                         ("lotto", "predict the next lottery draw (7 of 50 + bonus); is a generator predictable?")):
         t = task.add_parser(name, help=about, description=about[0].upper() + about[1:] + ".").add_subparsers(
             dest="action", required=True, metavar="ACTION", parser_class=_Parser)
         c = t.add_parser("train", help="train a model through the core's training loop")
         c.add_argument("--out", required=True, type=Path, help="folder to write the model to")
-        c.add_argument("--data", default=None, help="a CSV: daily closes (Date, Close)" if name == "stock" else
-                       "a CSV of real draws (date, n1..n7, bonus); default: a generated history")
-        if name == "stock":
+        c.add_argument("--data", default=None, help={
+            "quake": "a USGS ComCat CSV catalog (default: a synthetic ETAS catalog, written to OUT/catalog.csv)",
+            "stock": "a CSV: daily closes (Date, Close)",
+            "lotto": "a CSV of real draws (date, n1..n7, bonus); default: a generated history"}[name])
+        if name == "quake":
+            c.add_argument("--years", type=INT, default=10, help="years of synthetic catalog when no --data (default 10)")
+            c.add_argument("--data-seed", type=INT, default=2024, help="seed of the synthetic catalog")
+            c.add_argument("--loss", default="smooth-l1", choices=["smooth-l1", "exp-or-log", "smooth-l1-or-l2"],
+                           help="Smooth L1, or an asymmetric loss for under- vs over-prediction")
+        elif name == "stock":
             c.add_argument("--stateless", action="store_true", help="a model reading a fixed window of past days "
                                                                     "(default: the stateful online model)")
             c.add_argument("--loss", default="smooth-l1", choices=["smooth-l1", "exp-or-log", "smooth-l1-or-l2"],
@@ -863,6 +889,13 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--data", default=None, help="score this CSV instead (default: the model's own test split)")
         c.add_argument("--cost", type=FLOAT, default=0.0, help="stock: cost per trade, a fraction (0.001 = 0.1%%)")
         c.set_defaults(func=cmd_task_eval, task=name)
+        if name == "quake":
+            c = t.add_parser("update", help="append the days since the model's last day from a newer catalog, train on "
+                                            "them in order, write tomorrow's forecast, exit")
+            c.add_argument("--catalog", required=True, type=Path, help="the newer ComCat CSV")
+            c.add_argument("--model", required=True, type=Path, help="a model folder from `train`")
+            c.set_defaults(func=cmd_task_update, task=name)
+            continue
         c = t.add_parser("report", help="a Markdown report with tables and plots")
         c.add_argument("runs", nargs="+", type=Path, help="model folders (lotto), or a model or experiment folder (stock)")
         c.add_argument("--out", required=True, type=Path, help="folder for report.md and its plots")

@@ -1,5 +1,6 @@
 """The quake task's data and scoring: ComCat reader, daily 2-degree grid, ETAS simulator, metrics, baselines."""
 
+import json
 import math
 
 import numpy as np
@@ -206,3 +207,119 @@ def test_baselines_use_no_future_days():
     res = q.score_baselines(values, split)
     assert set(res) == {"yesterday", "historical_rate"} and set(res["yesterday"]) == {"M>=0", "M>=5"}
     assert "| yesterday | M>=5 |" in q.format_baselines(res)
+
+
+# --- the model: train, evaluate, forecast, the daily update ------------------------------------------
+
+import shutil
+from pathlib import Path
+
+from musicrnn.core.errors import CheckpointError
+
+TINY = {"steps": 12, "hidden": 8, "embed": 8, "bptt": 16, "progress": False, "log": lambda m: None}
+
+
+def _head(cat, days):
+    """The events of ``cat`` in its first ``days`` days (a catalog fetched ``days`` days after the start)."""
+    keep = cat.time < np.datetime64("2000-01-01", "ms") + np.timedelta64(days, "D")
+    return q.Catalog(cat.time[keep], cat.latitude[keep], cat.longitude[keep], cat.depth[keep], cat.mag[keep],
+                     cat.mag_type[keep], cat.event_id[keep])
+
+
+@pytest.fixture(scope="module")
+def quake_run(tmp_path_factory):
+    """A tiny model trained on the first 200 days of a 230-day ETAS catalog; the full one is the update's."""
+    import torch
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("quake")
+    full = q.etas_catalog(230, seed=7)
+    q.write_comcat(_head(full, 200), root / "train.csv")
+    q.write_comcat(full, root / "full.csv")
+    summary = q.train(root / "model", catalog=root / "train.csv", **TINY)
+    return root, summary
+
+
+def _files(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def test_training_is_deterministic_and_records_the_task(quake_run, tmp_path):
+    root, summary = quake_run
+    assert summary["finished"] and summary["steps"] == 12
+    again = q.train(tmp_path / "again", catalog=root / "train.csv", **TINY)
+    assert again["loss_history"] == summary["loss_history"]
+    for name in ("model.safetensors", "last/model.safetensors"):
+        assert (tmp_path / "again" / name).read_bytes() == (root / "model" / name).read_bytes()
+    a, b = _files(root / "model" / "online"), _files(tmp_path / "again" / "online")
+    assert a == b and a  # the online state and the first forecast too
+    meta = json.loads((root / "model" / "config.json").read_text())
+    qm = meta["quake"]
+    assert meta["task"] == "quake" and meta["data"]["catalog_sha256"] == q.file_sha256(root / "train.csv")
+    assert qm["last_day"] == "2000-07-18" and qm["splits"]["test"][1] == "2000-07-18"
+    assert qm["splits"]["train"][0] == "2000-01-01" and qm["splits"]["valid"][0] == "2000-06-09"  # day 160 of 200
+    assert meta["model"]["features"] == meta["model"]["outputs"] == len(qm["cells"]) > 0
+    # cells come from the training days only
+    days, values = q.grid(q.read_comcat(root / "train.csv"), "2000-01-01", "2000-07-19")
+    assert qm["cells"] == q.active_cells(values[:160]).tolist()
+    fc = q.forecast(root / "model")
+    assert fc["forecast_day"] == "2000-07-19" and len(fc["cells"]) == len(qm["cells"])
+
+
+def test_evaluate_scores_the_test_days_next_to_the_baselines(quake_run):
+    root, _ = quake_run
+    m = q.evaluate(root / "model")
+    json.dumps(m, allow_nan=False)  # flat and strict JSON
+    assert m["test_from"] == "2000-06-29" and m["test_to"] == "2000-07-18" and m["test_days"] == 20
+    for name in ("model", "yesterday"):
+        for t in ("M>=0", "M>=5"):
+            for k in ("tp", "fp", "fn", "precision", "recall", "auc", "positives"):
+                assert f"{name}_{t}_{k}" in m
+    assert "historical_rate_M>=0_auc" in m and "historical_rate_M>=5_auc" in m
+    assert m["model_M>=0_positives"] == m["yesterday_M>=0_positives"] > 0  # the same days and cells
+    assert "### M>=5" in q.format_evaluation(m)
+
+
+def test_update_backfills_is_idempotent_and_kill_safe(quake_run, tmp_path, monkeypatch):
+    root, _ = quake_run
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    shutil.copytree(root / "model", clean)
+    shutil.copytree(root / "model", killed)
+    before = _files(clean)
+    r = q.update(clean, root / "full.csv", log=lambda m: None)
+    assert r["new_days"] == 30 and r["last_day"] == "2000-08-17" and r["forecast_day"] == "2000-08-18"
+    assert (clean / "forecasts" / "forecast-2000-08-18.json").is_file()
+    assert q.forecast(clean)["forecast_day"] == "2000-08-18"
+    after = _files(clean)
+    assert after != before and (clean / "online" / "CURRENT").read_text().strip() == "2000-08-17"
+    assert not (clean / "online" / "2000-07-18").exists()  # the old state was replaced
+    # a second run with the same data: nothing new, not one byte changes
+    assert q.update(clean, root / "full.csv", log=lambda m: None)["new_days"] == 0
+    assert _files(clean) == after
+
+    class Killed(Exception):
+        pass
+
+    def kill_at(stage, k=None):
+        def hook(what, i=None):
+            if what == stage and (k is None or i == k):
+                raise Killed
+        return hook
+
+    for hook in (kill_at("day", 11), kill_at("commit")):  # half-way through the days; before the commit
+        monkeypatch.setattr(q, "_HOOK", hook)
+        with pytest.raises(Killed):
+            q.update(killed, root / "full.csv", log=lambda m: None)
+        assert (killed / "online" / "CURRENT").read_text().strip() == "2000-07-18"  # still the old state
+    monkeypatch.setattr(q, "_HOOK", None)
+    assert q.update(killed, root / "full.csv", log=lambda m: None)["new_days"] == 30
+    assert _files(killed) == after
+
+
+def test_a_model_of_another_task_is_refused_in_one_line(quake_run, tmp_path):
+    root, _ = quake_run
+    folk = Path(__file__).resolve().parents[1] / "checkpoints" / "folk"
+    for call in (lambda: q.evaluate(folk), lambda: q.update(folk, root / "full.csv"), lambda: q.forecast(folk)):
+        with pytest.raises(CheckpointError) as err:
+            call()
+        assert "not a quake model" in str(err.value) and "\n" not in str(err.value)

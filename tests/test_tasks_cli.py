@@ -3,7 +3,9 @@ modules, last line JSON, one line for bad input."""
 
 import json
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
+
+ROOT_QUAKE = ROOT / "corpora" / "quake"
 
 
 def _last_json(r):
@@ -34,3 +36,29 @@ def test_lotto_train_eval_and_a_model_of_another_task(tmp_path):
     _last_json(run_cli("task", "stock", "train", "--out", tmp_path / "st", "--steps", 5, "-q"))
     r = run_cli("task", "lotto", "eval", "--model", tmp_path / "st")
     assert r.returncode == 2 and "not a lotto model" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_quake_train_eval_update_on_the_command_line(tmp_path):
+    """A small synthetic catalog: train, eval (JSON last), and the daily update twice (the
+    second finds nothing new); a catalog that starts too late gets one line."""
+    from musicrnn.tasks import quake
+
+    cat = quake.etas_catalog(240, seed=3)
+    quake.write_comcat(cat, tmp_path / "all.csv")
+    import numpy as np
+
+    keep = cat.time < cat.time.min() + np.timedelta64(200, "D")
+    early = quake.Catalog(**{k: v[keep] if isinstance(v, np.ndarray) and v.shape == keep.shape else v
+                             for k, v in vars(cat).items()})
+    quake.write_comcat(early, tmp_path / "early.csv")
+    s = _last_json(run_cli("task", "quake", "train", "--out", tmp_path / "q", "--data", tmp_path / "early.csv",
+                           "--steps", 10, "-q"))
+    assert s["steps"] == 10
+    e = _last_json(run_cli("task", "quake", "eval", "--model", tmp_path / "q"))
+    assert e["test_days"] > 0
+    u = _last_json(run_cli("task", "quake", "update", "--model", tmp_path / "q", "--catalog", tmp_path / "all.csv"))
+    assert u["new_days"] > 0
+    again = _last_json(run_cli("task", "quake", "update", "--model", tmp_path / "q", "--catalog", tmp_path / "all.csv"))
+    assert again["new_days"] == 0
+    r = run_cli("task", "quake", "update", "--model", tmp_path / "q", "--catalog", ROOT_QUAKE / "usgs_week_2018-02.csv")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr

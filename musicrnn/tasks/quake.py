@@ -1,7 +1,10 @@
 """Earthquakes as a daily grid: read USGS ComCat catalogs, grid them, simulate ETAS catalogs, score forecasts.
 
-Model-free: this module is the data and the scoring of the quake task; a model (trained with the
-core's ``fit``) only has to produce a ``(days, cells)`` array of predicted magnitudes for the next day.
+This module is the data and the scoring of the quake task, and its model: :func:`train` (an online
+RNN trained with the core's ``fit``), :func:`evaluate` (the test days against the baselines),
+:func:`forecast` and :func:`update` (the daily, idempotent, kill-safe backfill and next-day forecast);
+the folder layout is described above :func:`train`. Any other model only has to produce a
+``(days, cells)`` array of predicted magnitudes for the next day to be scored with :func:`score`.
 
 Data: the USGS ComCat CSV format (what ``https://earthquake.usgs.gov/fdsnws/event/1/query?format=csv``
 returns): a header row, then one event per row with at least ``time, latitude, longitude, depth, mag``;
@@ -20,17 +23,18 @@ Synthetic data: :func:`etas_catalog` simulates the ETAS model (Ogata 1988, 1998)
 
 Scoring: :func:`score` (the original +/-1.0 magnitude hit rule, precision/recall, ROC AUC of
 "M >= t in this cell tomorrow"), and the baselines :func:`historical_rate` and :func:`yesterday`.
-NumPy only.
+The data and scoring parts are NumPy only; the model parts import torch when called.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as _dt
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -648,7 +652,485 @@ def format_baselines(result: dict) -> str:
     return "\n".join(lines)
 
 
+
+# ---------------------------------------------------------------------------------------------
+# The model: an online (stateful) RNN trained by the core's one loop; evaluation; the daily update
+#
+# Layout of a quake model folder OUT (train):
+#   OUT/config.json, OUT/model.safetensors   the best model (core.train.fit), meta "task": "quake"
+#   OUT/last/                                fit's resumable state
+#   OUT/catalog.csv                          the synthetic ETAS catalog, when no catalog was given
+#   OUT/online/CURRENT                       one line: the name of the committed online state
+#   OUT/online/<YYYY-MM-DD>/                 the online state after reading every day up to that day:
+#       config.json + model.safetensors (weights, meta "online"), online_state.safetensors (the
+#       carried state before the last day and the last day's input), forecast-<next day>.json
+#   OUT/forecasts/forecast-<YYYY-MM-DD>.json a copy of each committed forecast
+#
+# Commit: a new online state is written in full into its own folder, then CURRENT is replaced
+# atomically (core.files.atomic_write); the folder CURRENT names is never written to. So a kill
+# at any point leaves the old state committed, and a rerun redoes the same deterministic work.
+
+TASK = "quake"
+DEFAULT_MODEL = {"cell": "lstm", "embed": 16, "hidden": 32, "layers": 1, "dropout": 0.0}
+DEFAULT_STEPS = 600
+LOSSES = ("smooth-l1", "exp-or-log", "smooth-l1-or-l2")
+SPLIT = (0.8, 0.1)  # train, validation shares of the days; the rest is the test period
+ONLINE = {"optimizer": "sgd", "lr": 1e-3, "steps_per_day": 1, "grad_clip": 1.0}
+CURRENT = "CURRENT"
+STATE_FILE = "online_state.safetensors"
+
+# A test hook: called as _HOOK("day", i) after the i-th (1-based) backfilled day and as
+# _HOOK("commit") just before CURRENT is replaced. None in normal use.
+_HOOK = None
+
+
+def _threads() -> int:
+    from ..core.train import training_threads
+
+    return training_threads()
+
+
+def file_sha256(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def last_complete_day(catalog: Catalog, through=None, today=None) -> np.datetime64:
+    """The last UTC day a catalog covers in full: ``through`` when given, else the day of its last
+    event, but not today (UTC) or later (a catalog fetched during a day holds only part of it)."""
+    if through is not None:
+        return _day(through)
+    if len(catalog) == 0:
+        raise DataError("an empty catalog has no complete day; give through=YYYY-MM-DD")
+    today = _day(today) if today is not None else np.datetime64(_dt.datetime.now(_dt.timezone.utc).date(), "D")
+    return min(catalog.days()[-1], today - np.timedelta64(1, "D"))
+
+
+def split_days(n: int, shares=SPLIT) -> tuple[int, int]:
+    """(first validation day, first test day) as indices into n days, chronologically."""
+    tv, tt = int(round(n * shares[0])), int(round(n * (shares[0] + shares[1])))
+    if tv < 8 or tt - tv < 2 or n - tt < 2:
+        raise DataError(f"{n} days are too few to split {shares[0]:.0%}/{shares[1]:.0%}/rest into train, "
+                        "validation and test (need at least about 20)")
+    return tv, tt
+
+
+def _quake_meta(model_dir) -> dict:
+    from ..core.checkpoint import read_config
+    from ..core.errors import CheckpointError
+
+    meta = read_config(model_dir)
+    if meta.get("task") != TASK:
+        raise CheckpointError(f"{model_dir}: a {meta.get('task')!r} checkpoint, not a quake model")
+    if not isinstance(meta.get("quake"), dict):
+        raise CheckpointError(f"{model_dir}: a quake checkpoint without its task settings (config.json 'quake')")
+    return meta
+
+
+def load_model(model_dir):
+    """(torch model, config) of a quake checkpoint; CheckpointError for any other task's."""
+    from ..core.checkpoint import load_model_state
+    from ..core.models import from_checkpoint
+
+    _quake_meta(model_dir)
+    state, meta = load_model_state(model_dir)
+    return from_checkpoint(state, meta), meta
+
+
+def predict_series(model, series: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, tuple | None]:
+    """Run the stateful model over ``series`` (D, C) from a zero state. Returns (pred (D, C) with
+    ``pred[d]`` read from days 0..d-1 only (row 0 NaN), the state after reading days 0..D-2)."""
+    import torch
+
+    D = series.shape[0]
+    pred = np.full(series.shape, np.nan, np.float32)
+    state = None
+    if D < 2:
+        return pred, state
+    was = model.training
+    model.eval()
+    x = torch.from_numpy(np.ascontiguousarray(series[:-1], np.float32))[None]
+    with torch.no_grad():
+        for a in range(0, D - 1, chunk):
+            y, state = model(x[:, a:a + chunk], state)
+            pred[1 + a:1 + a + y.shape[1]] = y[0].numpy()
+    model.train(was)
+    return pred, state
+
+
+def _loss_over(objective, pred: np.ndarray, actual: np.ndarray) -> float:
+    import torch
+
+    a = torch.from_numpy(np.asarray(pred, np.float32))[None]
+    b = torch.from_numpy(np.asarray(actual, np.float32))[None]
+    return float(objective.per_position(a, b).double().mean()) if a.numel() else float("nan")
+
+
+def _prepare_out(out: Path, resume: bool, force: bool) -> None:
+    import shutil
+
+    from ..core.checkpoint import CONFIG
+    from ..core.errors import CheckpointError
+
+    holds_model = (out / CONFIG).is_file() or (out / "last").is_dir()
+    if resume or not holds_model:
+        return
+    if not force:
+        raise CheckpointError(f"{out}: already holds a model; continue it with resume=True, or replace it with force=True")
+    for name in ("last", CONFIG, "model.safetensors", "metrics.json", "online", "forecasts"):
+        p = out / name
+        shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+
+
+def _load_catalog(out: Path, catalog, years: float, data_seed: int, log) -> tuple[Path, Catalog, dict | None, bytes | None]:
+    """(path, catalog, synthetic settings or None, the synthetic CSV's bytes to write to path or None).
+    A synthetic catalog is simulated and read back from a temporary file; train writes it into OUT
+    only once OUT is known to be free (or forced), so a refused call leaves OUT as it was."""
+    if catalog is None:
+        import tempfile
+
+        synthetic = {"etas_days": float(years * 365), "seed": int(data_seed)}
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp_path = write_comcat(etas_catalog(years * 365, data_seed), Path(tmp) / "catalog.csv")
+            cat, text = read_comcat(tmp_path), tmp_path.read_bytes()
+        path = out / "catalog.csv"
+        cat.source = str(path)
+        return path, cat, synthetic, text
+    path = Path(catalog)
+    cat = read_comcat(path)
+    if cat.bad_rows:
+        log(f"{path}: {cat.problems()}")
+    return path, cat, None, None
+
+
+def train(out, *, catalog=None, years: float = 10, data_seed: int = 2024, seed: int = 0, loss: str = "smooth-l1",
+          min_events: int = 1, steps: int | None = None, minutes: float | None = None, resume: bool = False,
+          force: bool = False, progress: bool = True, log: Callable[[str], None] = print,
+          hidden: int = DEFAULT_MODEL["hidden"], embed: int = DEFAULT_MODEL["embed"], bptt: int = 64,
+          lr: float = 3e-3, patience: int = 10, through=None, max_steps: int | None = None) -> dict:
+    """Train the online next-day model into the checkpoint folder ``out``.
+
+    Data: ``catalog`` (a ComCat CSV path) or, by default, a synthetic ETAS catalog of ``years`` years
+    simulated with ``data_seed`` (written to OUT/catalog.csv; ``force`` keeps nothing of an old one). Days: the catalog's first day to its
+    last complete day (:func:`last_complete_day`; ``through`` overrides), split chronologically
+    80/10/10 into train, validation and test. Cells: the ones with at least ``min_events`` quake days
+    among the training days only. The model (the core's RNN, ``features = outputs = C``) reads day
+    d's values of the C cells and predicts day d+1's, in one long stream whose state carries across
+    all days (``FeatureStreams``, batch 1, truncated BPTT of ``bptt`` days); trained by
+    ``core.train.fit`` on the training days, validated (model selection, early stopping) on the
+    validation days, the test days scored once at the end. Length: ``steps``, else ``minutes``
+    worth, else 600 steps. ``resume`` continues the run in ``out``; ``force`` replaces a model there.
+
+    When the run finishes, the best model reads every day (state only, no training) and its online
+    state and the forecast for the day after the last one are committed under OUT/online (what
+    :func:`update` continues). Returns fit's summary; config.json records ``task: quake`` and under
+    ``quake`` the cells, first / last day, splits, the catalog's sha256 and the settings.
+    """
+    import hashlib
+
+    import torch
+
+    from .. import __version__
+    from ..core import models
+    from ..core.checkpoint import read_config
+    from ..core.data import FeatureStreams
+    from ..core.errors import CheckpointError, SettingsError
+    from ..core.objectives import Regression
+    from ..core.train import TrainConfig, fit
+
+    out = Path(out)
+    if loss not in LOSSES:
+        raise SettingsError(f"unknown loss {loss!r}: choose from {', '.join(LOSSES)}")
+    if min_events < 1 or hidden < 1 or bptt < 2:
+        raise SettingsError(f"min_events and hidden must be >= 1 and bptt >= 2 (got {min_events}, {hidden}, {bptt})")
+    path, cat, synthetic, text = _load_catalog(out, catalog, years, data_seed, log)
+    sha = hashlib.sha256(text).hexdigest() if text is not None else file_sha256(path)
+    last = last_complete_day(cat, through)
+    days, values = grid(cat, cat.days()[0], last + np.timedelta64(1, "D"))
+    tv, tt = split_days(len(days))
+    cells = active_cells(values[:tv], min_events)
+    if cells.size == 0:
+        raise DataError(f"no cell has {min_events}+ quake days in the {tv} training days")
+    series = cell_series(values, cells)
+    model_cfg = {**DEFAULT_MODEL, "hidden": int(hidden), "embed": int(embed)}
+    settings = {"loss": loss, "seed": int(seed), "min_events": int(min_events), "model": model_cfg, "bptt": int(bptt),
+                "lr": float(lr), "catalog_sha256": sha, "through": str(last)}
+    if resume:
+        if not (out / "last" / "train_state.json").is_file():
+            raise CheckpointError(f"{out}: nothing to resume (no last/train_state.json)")
+        saved = read_config(out / "last")
+        if saved.get("task") != TASK:
+            raise CheckpointError(f"{out}: a {saved.get('task')!r} run, not a quake model")
+        have = saved["quake"]["settings"]
+        diffs = [f"{k} ({have.get(k)!r} -> {v!r})" for k, v in settings.items() if have.get(k) != v]
+        if diffs:
+            raise SettingsError(f"{out}: resume continues the run with its own settings; these differ: {', '.join(diffs)}")
+    _prepare_out(out, resume, force)
+    if text is not None and not (path.is_file() and path.read_bytes() == text):
+        from ..core.files import atomic_write
+
+        atomic_write(path, lambda p: p.write_bytes(text))
+    objective = Regression(loss)
+    cfg = models.make_config("rnn", {**model_cfg, "vocab_size": 1, "features": int(cells.size),
+                                     "outputs": int(cells.size)})
+    if steps is None and minutes is None:
+        steps = DEFAULT_STEPS
+    tcfg = TrainConfig(seed=seed, batch=1, bptt=bptt, lr=lr, steps=steps, minutes=minutes, max_steps=max_steps,
+                       patience=patience).validate()
+    # position i reads day i and predicts day i+1; every predicted day is a training day
+    batches = FeatureStreams([series[:tv - 1]], [series[1:tv]], batch=1, bptt=bptt, seed=seed, shuffle=False)
+
+    def scored(model, first: int, upto: int) -> dict:
+        pred, _ = predict_series(model, series[:upto])
+        return {"loss": _loss_over(objective, pred[first:upto], series[first:upto]), "positions": upto - first}
+
+    span = lambda a, b: [str(days[a]), str(days[b - 1])]
+    meta = {"musicrnn_version": __version__, "task": TASK,
+            "data": {"catalog": str(path.resolve()), "catalog_sha256": sha, "synthetic": synthetic,
+                     "days": int(len(days))},
+            "quake": {"cells": [int(c) for c in cells], "first_day": str(days[0]), "last_day": str(days[-1]),
+                      "splits": {"train": span(0, tv), "valid": span(tv, tt), "test": span(tt, len(days))},
+                      "settings": settings, "online": dict(ONLINE),
+                      "input": "day d's cell values (magnitude of summed energy, -1 = none); target day d+1's"}}
+    log(f"online RNN, {cells.size} cells, {loss}: train {days[0]}..{days[tv - 1]} ({tv} days), validation "
+        f"{days[tv]}..{days[tt - 1]} ({tt - tv}), test {days[tt]}..{days[-1]} ({len(days) - tt})")
+    model = models.build("rnn", cfg, seed=seed)
+    summary = fit(model, objective, batches, lambda m: scored(m, tv, tt), tcfg, out,
+                  test=lambda m: scored(m, tt, len(days)), meta=meta, resume=resume,
+                  valid_size=tt * cells.size, progress=progress, log=log)
+    if summary.get("finished"):
+        best, _ = load_model(out)
+        torch.set_num_threads(_threads())
+        _, state = predict_series(best, series)
+        _commit(out, best, _meta_of(out), state, series[-1], days[-1], {"days_updated": 0, "catalog_sha256": sha})
+    return summary
+
+
+def _meta_of(model_dir) -> dict:
+    meta = _quake_meta(model_dir)
+    for k in ("_folder", "format", "format_version", "weights_sha256", "metrics"):
+        meta.pop(k, None)
+    return meta
+
+
+def _forecast_dict(meta: dict, day, pred: np.ndarray) -> dict:
+    cells = np.asarray(meta["quake"]["cells"], np.int64)
+    lat, lon = cell_center(cells)
+    return {"task": TASK, "forecast_day": str(day + np.timedelta64(1, "D")), "from_days_through": str(day),
+            "cells": [{"cell": int(c), "lat": float(a), "lon": float(o), "magnitude": round(float(m), 4)}
+                      for c, a, o, m in zip(cells, lat, lon, pred)],
+            "note": "predicted magnitude of the summed energy of the cell's quakes that day; -1 = none expected"}
+
+
+def _commit(model_dir: Path, model, meta: dict, state, x_last: np.ndarray, day, info: dict) -> dict:
+    """Write the online state after reading days through ``day`` (``state``: the carried state
+    before it, ``x_last``: its values) and the forecast for the day after, then point CURRENT at it."""
+    import torch
+    from safetensors.torch import save_file
+
+    from ..core.checkpoint import save_model
+    from ..core.files import atomic_write
+
+    online = Path(model_dir) / "online"
+    name = str(day)
+    folder = online / name
+    with torch.no_grad():
+        y, _ = model(torch.from_numpy(np.ascontiguousarray(x_last, np.float32)).view(1, 1, -1), state)
+    pred = y[0, 0].numpy()
+    fc = _forecast_dict(meta, day, pred)
+    text = json.dumps(fc, indent=1) + "\n"
+    meta = json.loads(json.dumps(meta))
+    meta["quake"]["online_state"] = {"last_day": name, **info}
+    save_model(folder, model, meta)
+    tensors = {f"state.{i}": s.detach().contiguous() for i, s in enumerate(state or ())}
+    tensors["x_last"] = torch.from_numpy(np.ascontiguousarray(x_last, np.float32))
+    atomic_write(folder / STATE_FILE, lambda p: save_file(tensors, str(p)))
+    fname = f"forecast-{fc['forecast_day']}.json"
+    atomic_write(folder / fname, lambda p: p.write_text(text))
+    atomic_write(Path(model_dir) / "forecasts" / fname, lambda p: p.write_text(text))
+    if _HOOK:
+        _HOOK("commit")
+    atomic_write(online / CURRENT, lambda p: p.write_text(name + "\n"))
+    _clean(online)
+    return fc
+
+
+def _clean(online: Path) -> None:
+    """Remove online states other than the committed one (old ones, and half-written ones of a killed run)."""
+    import shutil
+
+    cur = (online / CURRENT).read_text().strip() if (online / CURRENT).is_file() else None
+    for p in online.iterdir() if online.is_dir() else ():
+        if p.is_dir() and p.name != cur:
+            shutil.rmtree(p)
+
+
+def _current(model_dir) -> Path:
+    from ..core.errors import CheckpointError
+
+    online = Path(model_dir) / "online"
+    if not (online / CURRENT).is_file():
+        raise CheckpointError(f"{model_dir}: no online state (online/{CURRENT}); the training run has not finished")
+    return online / (online / CURRENT).read_text().strip()
+
+
+def forecast(model_dir) -> dict:
+    """The latest committed forecast of a quake model (the day after its last day): per active cell,
+    its centre and predicted magnitude. CheckpointError for a model of another task."""
+    _quake_meta(model_dir)
+    folder = _current(model_dir)
+    meta = _quake_meta(folder)
+    nxt = _day(meta["quake"]["online_state"]["last_day"]) + np.timedelta64(1, "D")
+    return json.loads((folder / f"forecast-{nxt}.json").read_text())
+
+
+def _jsonable(v):
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
+def evaluate(model_dir, *, catalog=None) -> dict:
+    """Score a quake checkpoint's best model over its test days (flat, JSON-ready; NaN -> None).
+
+    The model reads every day from the first (state carried, no training) and its next-day
+    predictions on the test days are scored with :func:`score` (hit rule, detection precision /
+    recall, AUC at M >= 0 and, as separate keys, M >= 5) next to :func:`score_baselines` on the same
+    days and cells. Keys: ``<predictor>_M>=<t>_<metric>`` with predictor model / yesterday /
+    historical_rate, plus the test span, cell count, test loss. ``catalog``: another CSV (default the
+    one it was trained on, whose sha256 must match). CheckpointError for a model of another task.
+    """
+    import torch
+
+    from ..core.objectives import from_dict
+
+    meta = _quake_meta(model_dir)
+    qm = meta["quake"]
+    if catalog is None:
+        path = Path(meta["data"]["catalog"])
+        if not path.is_file() and meta["data"].get("synthetic"):
+            path = Path(model_dir) / "catalog.csv"
+        if file_sha256(path) != meta["data"]["catalog_sha256"]:
+            raise DataError(f"{path}: not the catalog this model was trained on (sha256 differs); pass catalog=")
+    else:
+        path = Path(catalog)
+    cat = read_comcat(path)
+    days, values = grid(cat, qm["first_day"], _day(qm["last_day"]) + np.timedelta64(1, "D"))
+    series = cell_series(values, np.asarray(qm["cells"], np.int64))
+    tt = int(np.searchsorted(days, _day(qm["splits"]["test"][0])))
+    model, _ = load_model(model_dir)
+    torch.set_num_threads(_threads())
+    pred, _ = predict_series(model, series)
+    m = {"model_dir": str(model_dir), "catalog": str(path), "same_data": file_sha256(path) == meta["data"]["catalog_sha256"],
+         "cells": int(series.shape[1]), "test_from": str(days[tt]), "test_to": str(days[-1]),
+         "test_days": int(len(days) - tt),
+         "test_loss": _loss_over(from_dict(meta.get("objective")), pred[tt:], series[tt:])}
+    rows = {"model": score(pred[tt:], series[tt:]), **score_baselines(series, tt)}
+    for name, by_t in rows.items():
+        for t, r in by_t.items():
+            for k, v in r.items():
+                m[f"{name}_{t}_{k}"] = v
+    return {k: _jsonable(v) for k, v in m.items()}
+
+
+def format_evaluation(m: dict) -> str:
+    """A Markdown table of :func:`evaluate`'s result, the M >= 5 rows in a table of their own."""
+    out = []
+    for t in ("M>=0", "M>=5"):
+        out += [f"### {t}", "", "| predictor | positives | AUC | hit precision | hit recall |", "|---|---|---|---|---|"]
+        for name in ("model", "yesterday", "historical_rate"):
+            g = lambda k: m.get(f"{name}_{t}_{k}")
+            out.append(f"| {name} | {g('positives')} | {_fmt(g('auc'))} | {_fmt(g('precision'))} | {_fmt(g('recall'))} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def update(model_dir, catalog_path, *, through=None, log: Callable[[str], None] = print) -> dict:
+    """The daily update: bring a quake model's online state up to date and forecast the next day.
+
+    Reads ``catalog_path`` (a ComCat CSV that reaches back to the model's last day or earlier),
+    grids the days after the model's last day up to the catalog's last complete day
+    (:func:`last_complete_day`; ``through`` overrides) and, for each missed day in order: takes
+    ``steps_per_day`` (1) plain-SGD steps (lr 1e-3, gradient norm clipped to 1; the settings in
+    config.json ``quake.online``) on the one-day pair "previous day's values -> this day's
+    values" from the carried state (one-step truncated BPTT), then carries the state through the
+    previous day with the updated weights. Then commits the new online state and the forecast for
+    the day after (OUT/online/<day>/ then CURRENT, see the layout above; a copy of the forecast in
+    OUT/forecasts/). Deterministic per day, so a killed run rerun gives the same bytes as one clean
+    run; with no new complete day nothing is written. Returns {"new_days", "last_day",
+    "forecast_day", "forecast_file"}.
+    """
+    import torch
+
+    from ..core.models import from_checkpoint
+    from ..core.checkpoint import load_model_state
+    from ..core.objectives import from_dict
+    from safetensors.torch import load_file
+
+    model_dir = Path(model_dir)
+    _quake_meta(model_dir)
+    folder = _current(model_dir)
+    online = folder.parent
+    weights, meta = load_model_state(folder)
+    meta = _meta_of(folder)
+    qm = meta["quake"]
+    last = _day(qm["online_state"]["last_day"])
+    cat = read_comcat(catalog_path)
+    if cat.bad_rows:
+        log(f"{catalog_path}: {cat.problems()}")
+    through = last_complete_day(cat, through)
+    nxt = last + np.timedelta64(1, "D")
+    if through <= last:
+        _clean(online)  # a killed run's half-written state, if any; the committed one is untouched
+        log(f"nothing new: the model has read every day through {last} (catalog complete through {through})")
+        return {"new_days": 0, "last_day": str(last), "forecast_day": str(nxt),
+                "forecast_file": str(folder / f"forecast-{nxt}.json")}
+    if cat.days()[0] > nxt:
+        raise DataError(f"{catalog_path}: starts on {cat.days()[0]}, after {nxt}, the first day the model has "
+                        f"not read; fetch a catalog from {last} on")
+    days, values = grid(cat, nxt, through + np.timedelta64(1, "D"))
+    series = cell_series(values, np.asarray(qm["cells"], np.int64))
+    torch.set_num_threads(_threads())
+    torch.manual_seed(0)
+    model = from_checkpoint(weights, {**meta, "_folder": str(folder)})
+    model.train(False)  # no dropout: the online steps are deterministic
+    t = load_file(str(folder / STATE_FILE))
+    state = tuple(t[f"state.{i}"] for i in range(len(t) - 1)) or None
+    x_last = t["x_last"]
+    on = qm["online"]
+    objective = from_dict(meta.get("objective"))
+    opt = torch.optim.SGD(model.parameters(), lr=float(on["lr"]))
+    params = list(model.parameters())
+    for i in range(len(days)):
+        x = x_last.view(1, 1, -1)
+        y = torch.from_numpy(np.ascontiguousarray(series[i], np.float32)).view(1, 1, -1)
+        for _ in range(int(on["steps_per_day"])):
+            out, _ = model(x, state)
+            lossv = objective.per_position(out, y).mean()
+            opt.zero_grad(set_to_none=True)
+            lossv.backward()
+            norm = float(torch.sqrt(sum((p.grad.double() ** 2).sum() for p in params if p.grad is not None)))
+            if math.isfinite(norm):
+                if norm > on["grad_clip"]:
+                    for p in params:
+                        if p.grad is not None:
+                            p.grad.mul_(on["grad_clip"] / (norm + 1e-6))
+                opt.step()
+        with torch.no_grad():
+            _, state = model(x, state)
+        state = tuple(s.detach() for s in state)
+        x_last = y.view(-1)
+        if _HOOK:
+            _HOOK("day", i + 1)
+    info = {"days_updated": int(qm["online_state"].get("days_updated", 0)) + len(days),
+            "catalog_sha256": file_sha256(catalog_path)}
+    fc = _commit(model_dir, model, meta, state, x_last.numpy(), days[-1], info)
+    log(f"read {len(days)} new day{'s' * (len(days) > 1)} ({days[0]}..{days[-1]}); forecast for {fc['forecast_day']}")
+    return {"new_days": int(len(days)), "last_day": str(days[-1]), "forecast_day": fc["forecast_day"],
+            "forecast_file": str(online / str(days[-1]) / f"forecast-{fc['forecast_day']}.json")}
+
+
 __all__ = ["Catalog", "ETASParams", "read_comcat", "load_shipped", "write_comcat", "grid", "cell_of", "cell_center",
            "summed_magnitude", "active_cells", "cell_series", "etas_catalog", "gr_magnitudes", "b_value",
            "roc_auc", "hit_table", "score", "yesterday", "historical_rate", "score_baselines", "format_baselines",
-           "NO_QUAKE", "COMCAT_COLUMNS", "REQUIRED"]
+           "NO_QUAKE", "COMCAT_COLUMNS", "REQUIRED", "train", "evaluate", "forecast", "update",
+           "format_evaluation", "load_model", "predict_series", "last_complete_day", "split_days"]
