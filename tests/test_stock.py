@@ -209,7 +209,7 @@ def test_another_tasks_checkpoint_is_refused(runs, tmp_path):
     for call in (lambda: stock.evaluate(tmp_path / "m"), lambda: stock.report(tmp_path / "m", tmp_path / "r")):
         with pytest.raises(CheckpointError) as e:
             call()
-        assert "\n" not in str(e.value) and "'music' checkpoint, not a stock model" in str(e.value)
+        assert "\n" not in str(e.value) and "'music' model, not a stock model" in str(e.value)
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         stock.evaluate(tmp_path / "missing")
 

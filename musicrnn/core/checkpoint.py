@@ -168,3 +168,43 @@ def load_train_state(folder: str | os.PathLike) -> tuple[dict, dict]:
     if sha256(folder / STATE_T) != info.get("tensors_sha256"):
         raise CheckpointError(f"{folder / STATE_T}: does not match {STATE_J} (truncated or replaced)")
     return load_file(str(folder / STATE_T)), info
+
+
+RUN_FILES = ("last", CONFIG, WEIGHTS, "metrics.json", "progress.jsonl")  # what a training run writes in its folder
+
+
+def prepare_out(out: str | os.PathLike, resume: bool, force: bool, extra: tuple = ()) -> None:
+    """Refuse to overwrite a model in ``out`` unless ``force`` (then delete the run's files,
+    ``RUN_FILES`` and the task's ``extra`` ones); a resumed run keeps everything."""
+    import shutil
+
+    out = Path(out)
+    holds_model = (out / CONFIG).is_file() or (out / "last").is_dir()
+    if resume or not holds_model:
+        return
+    if not force:
+        raise CheckpointError(f"{out}: already holds a model; continue it with --resume, or replace it with --force")
+    for name in (*RUN_FILES, *extra):
+        q = out / name
+        shutil.rmtree(q) if q.is_dir() else q.unlink(missing_ok=True)
+
+
+def task_config(folder, task: str, section: str | None = None) -> dict:
+    """A checkpoint's config, refusing (one line) a checkpoint of another task, or one
+    without the task's own settings ``section`` in config.json."""
+    meta = read_config(folder)
+    if meta.get("task", "music") != task:
+        raise CheckpointError(f"{folder}: a {meta.get('task', 'music')!r} model, not a {task} model "
+                              f"(train one with musicrnn task {task} train)")
+    if section and not isinstance(meta.get(section), dict):
+        raise CheckpointError(f"{folder}: a {task} checkpoint without its task settings (config.json {section!r})")
+    return meta
+
+
+def load_task_model(folder, task: str, section: str | None = None):
+    """(torch model, config) of a checkpoint of ``task`` (see :func:`task_config`)."""
+    from .models import from_checkpoint
+
+    task_config(folder, task, section)
+    state, meta = load_model_state(folder)
+    return from_checkpoint(state, meta), meta

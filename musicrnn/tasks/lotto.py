@@ -78,7 +78,6 @@ import json
 import math
 import random
 import secrets
-import shutil
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable
@@ -402,16 +401,9 @@ def _nll(logits: np.ndarray, y: np.ndarray) -> float:
 
 
 def _prepare_out(out: Path, resume: bool, force: bool) -> None:
-    from ..core.checkpoint import CONFIG
+    from ..core.checkpoint import prepare_out
 
-    holds = (out / CONFIG).is_file() or (out / "last").is_dir()
-    if resume or not holds:
-        return
-    if not force:
-        raise CheckpointError(f"{out}: already holds a model; continue it with --resume, or replace it with --force")
-    for name in ("last", CONFIG, "model.safetensors", "metrics.json", HISTORY, "progress.jsonl"):
-        p = out / name
-        shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    prepare_out(out, resume, force, extra=(HISTORY,))
 
 
 def _sha(draws: np.ndarray) -> str:
@@ -535,15 +527,9 @@ def train(out, *, data=None, generator: str | None = None, draws: int | None = N
 
 def load(model_dir):
     """(torch model, config) of a lotto checkpoint; another task's model is refused."""
-    from ..core.checkpoint import load_model_state, read_config
-    from ..core.models import from_checkpoint
+    from ..core.checkpoint import load_task_model
 
-    meta = read_config(model_dir)
-    if meta.get("task") != TASK:
-        raise CheckpointError(f"{model_dir}: a {meta.get('task') or 'music'!r} model, not a lotto model "
-                              f"(train one with musicrnn task lotto train)")
-    state, meta = load_model_state(model_dir)
-    return from_checkpoint(state, meta), meta
+    return load_task_model(model_dir, TASK)
 
 
 def evaluate(model_dir, *, data=None) -> dict:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,15 +260,10 @@ def changed_settings(saved: dict, family: str, model_cfg: dict, output: str, tra
 
 def prepare_out(out: Path, resume: bool, force: bool) -> None:
     """Refuse to overwrite a model in ``out`` unless ``force`` (then clear it); a resumed
-    run keeps everything."""
-    holds_model = (out / CONFIG).is_file() or (out / "last").is_dir()
-    if resume or not holds_model:
-        return
-    if not force:
-        raise CheckpointError(f"{out}: already holds a model; continue it with --resume, or replace it with --force")
-    for name in ("last", CONFIG, "model.safetensors", "metrics.json"):
-        p = out / name
-        shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    run keeps everything (``core.checkpoint.prepare_out``)."""
+    from ..core.checkpoint import prepare_out as _prepare
+
+    _prepare(out, resume, force)
 
 
 def train_music(data, out, model_cfg: dict, train_cfg, *, family: str = "rnn", output: str = "softmax",

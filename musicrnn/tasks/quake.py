@@ -717,25 +717,16 @@ def split_days(n: int, shares=SPLIT) -> tuple[int, int]:
 
 
 def _quake_meta(model_dir) -> dict:
-    from ..core.checkpoint import read_config
-    from ..core.errors import CheckpointError
+    from ..core.checkpoint import task_config
 
-    meta = read_config(model_dir)
-    if meta.get("task") != TASK:
-        raise CheckpointError(f"{model_dir}: a {meta.get('task')!r} checkpoint, not a quake model")
-    if not isinstance(meta.get("quake"), dict):
-        raise CheckpointError(f"{model_dir}: a quake checkpoint without its task settings (config.json 'quake')")
-    return meta
+    return task_config(model_dir, TASK, TASK)
 
 
 def load_model(model_dir):
     """(torch model, config) of a quake checkpoint; CheckpointError for any other task's."""
-    from ..core.checkpoint import load_model_state
-    from ..core.models import from_checkpoint
+    from ..core.checkpoint import load_task_model
 
-    _quake_meta(model_dir)
-    state, meta = load_model_state(model_dir)
-    return from_checkpoint(state, meta), meta
+    return load_task_model(model_dir, TASK, TASK)
 
 
 def predict_series(model, series: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, tuple | None]:
@@ -768,19 +759,9 @@ def _loss_over(objective, pred: np.ndarray, actual: np.ndarray) -> float:
 
 
 def _prepare_out(out: Path, resume: bool, force: bool) -> None:
-    import shutil
+    from ..core.checkpoint import prepare_out
 
-    from ..core.checkpoint import CONFIG
-    from ..core.errors import CheckpointError
-
-    holds_model = (out / CONFIG).is_file() or (out / "last").is_dir()
-    if resume or not holds_model:
-        return
-    if not force:
-        raise CheckpointError(f"{out}: already holds a model; continue it with resume=True, or replace it with force=True")
-    for name in ("last", CONFIG, "model.safetensors", "metrics.json", "online", "forecasts"):
-        p = out / name
-        shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    prepare_out(out, resume, force, extra=("online", "forecasts"))
 
 
 def _load_catalog(out: Path, catalog, years: float, data_seed: int, log) -> tuple[Path, Catalog, dict | None, bytes | None]:

@@ -56,7 +56,6 @@ import io
 import json
 import math
 import re
-import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -311,24 +310,16 @@ def directional_accuracy(signal: np.ndarray, returns: np.ndarray) -> float:
 
 # --- checkpoints ---------------------------------------------------------------------------------
 def _stock_meta(model_dir) -> dict:
-    from ..core.checkpoint import read_config
+    from ..core.checkpoint import task_config
 
-    meta = read_config(model_dir)
-    if meta.get("task") != TASK:
-        raise CheckpointError(f"{model_dir}: a {meta.get('task')!r} checkpoint, not a stock model")
-    if not isinstance(meta.get("stock"), dict):
-        raise CheckpointError(f"{model_dir}: a stock checkpoint without its task settings (config.json 'stock')")
-    return meta
+    return task_config(model_dir, TASK, TASK)
 
 
 def load_model(model_dir):
     """(torch model, config) of a stock checkpoint; CheckpointError for any other task's."""
-    from ..core.checkpoint import load_model_state
-    from ..core.models import from_checkpoint
+    from ..core.checkpoint import load_task_model
 
-    _stock_meta(model_dir)
-    state, meta = load_model_state(model_dir)
-    return from_checkpoint(state, meta), meta
+    return load_task_model(model_dir, TASK, TASK)
 
 
 def predictions(model_dir, closes: np.ndarray) -> np.ndarray:
@@ -342,16 +333,9 @@ def predictions(model_dir, closes: np.ndarray) -> np.ndarray:
 
 # --- training ----------------------------------------------------------------------------------
 def _prepare_out(out: Path, resume: bool, force: bool) -> None:
-    from ..core.checkpoint import CONFIG
+    from ..core.checkpoint import prepare_out
 
-    holds_model = (out / CONFIG).is_file() or (out / "last").is_dir()
-    if resume or not holds_model:
-        return
-    if not force:
-        raise CheckpointError(f"{out}: already holds a model; continue it with --resume, or replace it with --force")
-    for name in ("last", CONFIG, "model.safetensors", "metrics.json"):
-        p = out / name
-        shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    prepare_out(out, resume, force)
 
 
 def _run_settings(stateful, loss, seed, model_cfg, history, batch, lr, valid_from, test_from, sha) -> dict:
