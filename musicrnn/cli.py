@@ -795,7 +795,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add_controls(c):
         c.add_argument("--transpose", type=FLOAT, default=None, help="semitones (default: move the source's median pitch onto the target's)")
-        c.add_argument("--formant", type=FLOAT, default=None, help="formant shift ratio, 0.5-2 (default: fitted to the target clip; 1 for a trained voice)")
+        c.add_argument("--formant", type=FLOAT, default=None, help="formant shift ratio, 0.5-2 (default: fitted to the target: to the clip, or to a voice "
+                            "model's training voice)")
         c.add_argument("--index-rate", type=FLOAT, default=0.5, help="trained voice: share of each frame's content taken from the target's nearest frames, 0-1 (default 0.5)")
         c.add_argument("--protect", type=FLOAT, default=0.33, help="how much unvoiced sounds (consonants, breath) keep of their own, 0-1 (default 0.33)")
         c.add_argument("--eq", type=FLOAT, default=1.0, help="target clip: share of the spectral-envelope equalisation, 0-2 (default 1)")
@@ -861,7 +862,7 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--out", required=True, type=Path, help="folder to write the model to")
         c.add_argument("--data", default=None, help={
             "quake": "a USGS ComCat CSV catalog (default: a synthetic ETAS catalog, written to OUT/catalog.csv)",
-            "stock": "a CSV: daily closes (Date, Close)",
+            "stock": "a CSV of daily closes, Date and Close columns (default: the shipped S&P 500, 1950-2018)",
             "lotto": "a CSV of real draws (date, n1..n7, bonus); default: a generated history"}[name])
         if name == "quake":
             c.add_argument("--years", type=INT, default=10, help="years of synthetic catalog when no --data (default 10)")
@@ -887,8 +888,9 @@ def build_parser() -> argparse.ArgumentParser:
         c = t.add_parser("eval", help="headline metrics on the test period; last line JSON")
         c.add_argument("--model", required=True, type=Path, help="a model folder from `train`")
         c.add_argument("--data", default=None, help="score this CSV instead (default: the model's own test split)")
-        c.add_argument("--cost", type=FLOAT, default=0.0, help="stock: cost per trade, a fraction (0.001 = 0.1%%)")
-        c.set_defaults(func=cmd_task_eval, task=name)
+        if name == "stock":
+            c.add_argument("--cost", type=FLOAT, default=0.0, help="cost per trade, a fraction of wealth (0.001: 0.1 percent)")
+        c.set_defaults(func=cmd_task_eval, task=name, cost=0.0)
         if name == "quake":
             c = t.add_parser("update", help="append the days since the model's last day from a newer catalog, train on "
                                             "them in order, write tomorrow's forecast, exit")
@@ -899,8 +901,9 @@ def build_parser() -> argparse.ArgumentParser:
         c = t.add_parser("report", help="a Markdown report with tables and plots")
         c.add_argument("runs", nargs="+", type=Path, help="model folders (lotto), or a model or experiment folder (stock)")
         c.add_argument("--out", required=True, type=Path, help="folder for report.md and its plots")
-        c.add_argument("--cost", type=FLOAT, default=None, help="stock: cost per trade")
-        c.set_defaults(func=cmd_task_report, task=name)
+        if name == "stock":
+            c.add_argument("--cost", type=FLOAT, default=None, help="cost per trade (default: the run's own)")
+        c.set_defaults(func=cmd_task_report, task=name, cost=None)
         if name == "stock":
             c = t.add_parser("experiment", help="stateful vs stateless over 10 seeds: mean, 95%% CI, the best run")
             c.add_argument("--out", required=True, type=Path, help="experiment folder (finished runs are read back)")

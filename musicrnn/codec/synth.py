@@ -146,16 +146,27 @@ def sing_festival(notes: Melody, tempo: float | None = None, voice: str = "kal",
     """
     import soundfile as sf
 
-    exe = shutil.which("text2wave")
-    if exe is None:
-        raise SynthError("Festival is not installed (no text2wave); "
-                         "Debian: apt-get install festival festvox-kallpc16k festvox-kdlpc16k")
-    if voice not in FESTIVAL_VOICES:
-        raise SynthError(f"unknown Festival voice {voice!r}; choose from {', '.join(FESTIVAL_VOICES)}")
     if not re.fullmatch(r"[a-z]+", syllable):
         raise SynthError(f"syllable must be lower-case letters, not {syllable!r}")
     tempo = float(tempo or notes.tempo_qpm or 120.0)
     xml = singing_xml(notes, tempo, syllable, festival_beat_divisor(), first_offset_s=festival_onset_offset(syllable))
+    with tempfile.TemporaryDirectory(prefix="musicrnn-festival-") as tmp:
+        wav = festival_xml_to_wav(xml, voice, Path(tmp) / "song.wav", timeout_s)
+        y, sr = sf.read(str(wav), dtype="float32", always_2d=True)
+    return y.mean(axis=1), int(sr)
+
+
+def festival_xml_to_wav(xml: str, voice: str, path, timeout_s: float = 120.0) -> Path:
+    """Sing a Festival SINGING score (XML text) with ``voice`` ("kal" or "ked") into the
+    WAV ``path`` (16 kHz; written atomically). :class:`SynthError` when Festival or the
+    voice is missing or fails."""
+    exe = shutil.which("text2wave")
+    if exe is None:
+        raise SynthError("Festival is not installed (no text2wave); "
+                         "Debian: apt install festival festvox-kallpc16k festvox-kdlpc16k")
+    if voice not in FESTIVAL_VOICES:
+        raise SynthError(f"unknown Festival voice {voice!r}; choose from {', '.join(FESTIVAL_VOICES)}")
+    path = Path(path)
     with tempfile.TemporaryDirectory(prefix="musicrnn-festival-") as tmp:
         song, wav = Path(tmp) / "song.xml", Path(tmp) / "song.wav"
         song.write_text(xml)
@@ -169,5 +180,6 @@ def sing_festival(notes: Melody, tempo: float | None = None, voice: str = "kal",
             raise SynthError(f"Festival failed (exit {r.returncode}): {err[-1] if err else 'no output'}")
         if any("not defined" in line or "unbound variable" in line for line in err):
             raise SynthError(f"Festival voice {voice!r} is not installed: {err[-1]}")
-        y, sr = sf.read(str(wav), dtype="float32", always_2d=True)
-    return y.mean(axis=1), int(sr)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(wav), str(path))
+    return path

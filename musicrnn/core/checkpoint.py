@@ -208,3 +208,21 @@ def load_task_model(folder, task: str, section: str | None = None):
     task_config(folder, task, section)
     state, meta = load_model_state(folder)
     return from_checkpoint(state, meta), meta
+
+
+def check_resume(out, task: str, settings: dict, section: str | None = None) -> None:
+    """Refuse (one line) to resume the run in ``out`` unless it is a run of ``task`` whose
+    recorded settings (config.json ``[section or task]["settings"]``) equal ``settings``."""
+    from .errors import SettingsError
+
+    out = Path(out)
+    if not (out / "last" / "train_state.json").is_file():
+        raise CheckpointError(f"{out}: nothing to resume (no last/train_state.json)")
+    saved = read_config(out / "last")
+    if saved.get("task") != task:
+        raise CheckpointError(f"{out}: a {saved.get('task')!r} run, not a {task} model")
+    have = saved[section or task]["settings"]
+    diffs = [f"{k} ({have.get(k)!r} -> {v!r})" for k, v in settings.items() if have.get(k) != v]
+    if diffs:
+        raise SettingsError(f"{out}: --resume continues the run with its own settings; these differ: "
+                            f"{', '.join(diffs)}")

@@ -94,23 +94,15 @@ TUNES.update({
 SCORED_TUNES = ["twinkle", "mary", "rowboat", "sleeping", "bridge", "daisy", "saints", "grace"]
 
 ESPEAK_HINT = "espeak-ng not found; install it (Debian: apt install espeak-ng)"
-FESTIVAL_HINT = "Festival's text2wave not found; install it (Debian: apt install festival festvox-kallpc16k festvox-kdlpc16k)"
-FESTIVAL_VOICES = {"kal": "(voice_kal_diphone)", "ked": "(voice_ked_diphone)"}
 NOTE_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 NOTE_OFFSETS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
 
 def _load(path: str | Path, sr: int) -> np.ndarray:
-    """Mono float64 audio [N] from a sound file, resampled to ``sr`` Hz (soxr, high quality)."""
-    import soundfile as sf
+    """Mono float64 audio [N] from a sound file, resampled to ``sr`` Hz (``codec.audio.load_audio``)."""
+    from ..codec.audio import load_audio
 
-    y, file_sr = sf.read(str(path), dtype="float64", always_2d=True)
-    y = y.mean(axis=1)
-    if file_sr != sr:
-        import soxr
-
-        y = soxr.resample(y, file_sr, sr, quality="HQ")
-    return np.ascontiguousarray(y)
+    return load_audio(path, sr=sr)[0].astype(np.float64)
 
 
 @dataclass
@@ -149,14 +141,16 @@ def _workdir(workdir: str | Path | None) -> Path:
     return path
 
 
-def espeak_wav(text: str, voice: str, path: Path) -> Path:
-    """Speak ``text`` with espeak-ng ``voice`` (e.g. en-us+f3) into ``path`` (22,050 Hz WAV)."""
+def espeak_wav(text: str, voice: str, path: Path, wpm: int | None = None) -> Path:
+    """Speak ``text`` with espeak-ng ``voice`` (e.g. en-us+f3), at ``wpm`` words a minute
+    (None: espeak-ng's default, 175), into ``path`` (22,050 Hz WAV); kept if already there."""
     exe = shutil.which("espeak-ng")
     if exe is None:
         raise RuntimeError(ESPEAK_HINT)
     if not path.exists():
         tmp = path.with_suffix(".tmp.wav")
-        r = subprocess.run([exe, "-v", voice, "-w", str(tmp), text], capture_output=True, text=True)
+        speed = ["-s", str(int(wpm))] if wpm else []
+        r = subprocess.run([exe, "-v", voice, *speed, "-w", str(tmp), text], capture_output=True, text=True)
         if r.returncode != 0 or not tmp.exists():
             raise RuntimeError(f"espeak-ng -v {voice} failed: {r.stderr.strip() or r.returncode}")
         tmp.replace(path)
@@ -206,21 +200,15 @@ def score_xml(tune: Tune, bpm: int = 90, transpose: int = 0) -> str:
 
 
 def festival_sing(xml: str, voice: str, path: Path) -> Path:
-    """Sing SINGING XML with Festival ``voice`` (kal or ked) into ``path`` (16 kHz WAV)."""
-    exe = shutil.which("text2wave")
-    if exe is None:
-        raise RuntimeError(FESTIVAL_HINT)
-    if voice not in FESTIVAL_VOICES:
-        raise SettingsError(f"festival voice {voice!r}: use one of {sorted(FESTIVAL_VOICES)}")
+    """Sing SINGING XML with Festival ``voice`` (kal or ked) into ``path`` (16 kHz WAV; kept
+    if already there)."""
+    from ..codec.synth import SynthError, festival_xml_to_wav
+
     if not path.exists():
-        score = path.with_suffix(".xml")
-        score.write_text(xml)
-        tmp = path.with_suffix(".tmp.wav")
-        r = subprocess.run([exe, "-mode", "singing", "-eval", FESTIVAL_VOICES[voice], str(score), "-o", str(tmp)],
-                           capture_output=True, text=True)
-        if r.returncode != 0 or not tmp.exists():
-            raise RuntimeError(f"text2wave (voice {voice}) failed on {score}: {r.stderr.strip()[-300:] or r.returncode}")
-        tmp.replace(path)
+        try:
+            festival_xml_to_wav(xml, voice, path)
+        except SynthError as e:
+            raise RuntimeError(str(e)) from None
     return path
 
 

@@ -267,6 +267,11 @@ def model_input(fr: Frames, cfg: VoiceConfig, content: np.ndarray | None = None,
 
 
 # --- training ---------------------------------------------------------------------------------
+def _names(data) -> str:
+    """The --data argument as the user typed it: one path, or several joined by spaces."""
+    return str(data) if isinstance(data, (str, os.PathLike)) else " ".join(map(str, data))
+
+
 def read_voice_files(data) -> tuple[list[tuple[str, np.ndarray]], list[str]]:
     """[(name, audio at 16 kHz)] of the audio files named by ``data`` (files and/or folders,
     searched recursively), and the skipped files with the reason."""
@@ -359,11 +364,11 @@ def train_voice(data, out, *, train_cfg=None, model_settings: dict | None = None
     for line in skipped:
         log(f"skipped {line}")
     if not files:
-        raise DataError(f"{data}: no usable audio files" + (f" ({len(skipped)} skipped)" if skipped else ""))
+        raise DataError(f"{_names(data)}: no usable audio files" + (f" ({len(skipped)} skipped)" if skipped else ""))
     seconds = sum(len(y) for _, y in files) / SR
     train, valid, index = training_clips(files, cfg)
     if not train or not valid:
-        raise DataError(f"{data}: {seconds:.1f} s of audio is too little to train a voice (give 1 to 5 minutes)")
+        raise DataError(f"{_names(data)}: {seconds:.1f} s of audio is too little to train a voice (give 1 to 5 minutes)")
     log(f"{len(files)} files, {seconds / 60:.1f} min of audio: {len(train)} training and {len(valid)} validation "
         f"clips of {CLIP_FRAMES * cfg.hop / cfg.sr:g} s; median f0 {cfg.f0_median:.0f} Hz")
     out.mkdir(parents=True, exist_ok=True)

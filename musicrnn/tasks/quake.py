@@ -814,7 +814,6 @@ def train(out, *, catalog=None, years: float = 10, data_seed: int = 2024, seed: 
 
     from .. import __version__
     from ..core import models
-    from ..core.checkpoint import read_config
     from ..core.data import FeatureStreams
     from ..core.errors import CheckpointError, SettingsError
     from ..core.objectives import Regression
@@ -838,15 +837,9 @@ def train(out, *, catalog=None, years: float = 10, data_seed: int = 2024, seed: 
     settings = {"loss": loss, "seed": int(seed), "min_events": int(min_events), "model": model_cfg, "bptt": int(bptt),
                 "lr": float(lr), "catalog_sha256": sha, "through": str(last)}
     if resume:
-        if not (out / "last" / "train_state.json").is_file():
-            raise CheckpointError(f"{out}: nothing to resume (no last/train_state.json)")
-        saved = read_config(out / "last")
-        if saved.get("task") != TASK:
-            raise CheckpointError(f"{out}: a {saved.get('task')!r} run, not a quake model")
-        have = saved["quake"]["settings"]
-        diffs = [f"{k} ({have.get(k)!r} -> {v!r})" for k, v in settings.items() if have.get(k) != v]
-        if diffs:
-            raise SettingsError(f"{out}: resume continues the run with its own settings; these differ: {', '.join(diffs)}")
+        from ..core.checkpoint import check_resume
+
+        check_resume(out, TASK, settings)
     _prepare_out(out, resume, force)
     if text is not None and not (path.is_file() and path.read_bytes() == text):
         from ..core.files import atomic_write

@@ -362,7 +362,6 @@ def train(out, *, data=DEFAULT_CSV, seed: int = 0, stateful: bool = True, loss: 
     """
     from .. import __version__
     from ..core import models
-    from ..core.checkpoint import read_config
     from ..core.data import Clips, FeatureStreams
     from ..core.objectives import Regression
     from ..core.train import TrainConfig, fit
@@ -379,16 +378,9 @@ def train(out, *, data=DEFAULT_CSV, seed: int = 0, stateful: bool = True, loss: 
     model_cfg = {**DEFAULT_MODEL, "hidden": hidden}
     settings = _run_settings(stateful, loss, seed, model_cfg, history, batch, lr, valid_from, test_from, sha)
     if resume:
-        if not (out / "last" / "train_state.json").is_file():
-            raise CheckpointError(f"{out}: nothing to resume (no last/train_state.json)")
-        saved = read_config(out / "last")
-        if saved.get("task") != TASK:
-            raise CheckpointError(f"{out}: a {saved.get('task')!r} run, not a stock model")
-        have = saved["stock"]["settings"]
-        diffs = [f"{k} ({have.get(k)!r} -> {v!r})" for k, v in settings.items() if have.get(k) != v]
-        if diffs:
-            raise SettingsError(f"{out}: --resume continues the run with its own settings; these differ: "
-                                f"{', '.join(diffs)}")
+        from ..core.checkpoint import check_resume
+
+        check_resume(out, TASK, settings)
     _prepare_out(out, resume, force)
     norm = normaliser(dates, closes, valid_from)
     z = normalise(closes, norm)
