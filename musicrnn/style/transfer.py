@@ -48,10 +48,10 @@ class Target:
     """A loaded target: ``convert(y, sr, controls) -> (audio, info)``."""
 
     def __init__(self, path):
-        from .voice import is_voice_model, load_voice
-
         self.path = Path(path)
-        if self.path.is_dir():
+        if self.path.is_dir():  # a voice model: torch and librosa load only here (the instant tier needs neither)
+            from .voice import is_voice_model, load_voice
+
             if not is_voice_model(self.path):
                 raise CheckpointError(f"{self.path}: a folder, but not a voice model (no config.json of a "
                                       f"`musicrnn voice train` run); give a voice model or an audio clip")
