@@ -249,13 +249,14 @@ def _setting_name(key: str) -> str:
     return key.strip().lstrip("-").replace("-", "_")
 
 
-def _arms(args) -> dict[str, dict]:
+def _arms(args, fields: dict | None = None) -> dict[str, dict]:
     """Arm name -> the settings it changes, from --vary (a grid) or --variant (listed arms),
-    each value typed by its config field (``core.settings``)."""
+    each value typed by its config field (``core.settings``); ``fields``: the settings that
+    may vary (default: a music run's)."""
     from .core.settings import coerce
     from .tasks.music import setting_fields
 
-    fields = {**setting_fields("rnn"), **setting_fields("transformer")}
+    fields = dict(fields) if fields is not None else {**setting_fields("rnn"), **setting_fields("transformer")}
     for k in NOT_VARIED:
         fields.pop(k, None)
 
@@ -296,8 +297,6 @@ def _arms(args) -> dict[str, dict]:
 def cmd_experiment(args) -> int:
     from .tasks.experiment import MusicRuns, run_experiment
 
-    if args.task != "music":
-        raise UsageError(f"--task {args.task}: only 'music' is available in this version")
     if args.seeds < 2:
         raise UsageError("--seeds must be at least 2 (a claim needs several seeds)")
     if bool(args.vary) == bool(args.variant):
@@ -308,6 +307,10 @@ def cmd_experiment(args) -> int:
     if args.init or args.resume:
         raise UsageError("an experiment trains every arm from scratch (and picks up unfinished runs by itself): "
                          "--init and --resume do not apply")
+    if args.task != "music":
+        return _task_experiment(args)
+    if not args.data:
+        raise UsageError("--data: give the folder of MIDI files to train on (required for --task music)")
     _fractions(args)
     base = _settings(args)
     arms = {}
@@ -321,6 +324,49 @@ def cmd_experiment(args) -> int:
     run_experiment(runs, args.out, arms, seeds=list(range(args.seeds)), log=lambda m: print(m, file=sys.stderr))
     print(json.dumps({"out": str(args.out), "variants": list(arms), "seeds": args.seeds,
                       "table": str(Path(args.out) / "results.md")}))
+    return 0
+
+
+def _task_experiment(args) -> int:
+    """``musicrnn experiment --task quake|stock|lotto``: the task's own settings and the core's
+    model and training settings may vary; the core flags given are every arm's base."""
+    from .core.experiment import run_experiment
+    from .core.models import make_config
+    from .core.settings import core_fields, fields_of, split_core
+    from .core.train import TrainConfig
+
+    mod = _task_module(args.task)
+    own, core = fields_of(mod.Settings), core_fields()
+    if args.seed is not None:
+        raise UsageError("--seed: an experiment runs seeds 0..N-1 (--seeds N)")
+    given = [d for d in (*MODEL_FLAGS, *TRAIN_FLAGS, "model", "output", "transpose", "valid_fraction",
+                         "test_fraction") if getattr(args, d, None) is not None
+             and d not in ("seed", "steps", "minutes", "max_steps")]
+    refused = [f"--{d.replace('_', '-')}" for d in given if d not in core and d not in own]
+    refused += ["--compile"] * bool(args.compile)
+    if refused:
+        raise UsageError(f"{', '.join(refused)}: not a setting of the {args.task} task; it takes "
+                         f"{', '.join(own)} and the core's {', '.join(core)} (as flags or in --vary / --variant)")
+    base = {d: (_grad_scale(getattr(args, d)) if d == "grad_scale" else getattr(args, d)) for d in given}
+    if args.unfused:
+        base["fused"] = False
+    arms = {}
+    for name, change in _arms(args, {**own, **core}).items():  # every arm is checked before any is trained
+        arm = arms[name] = {**base, **change}
+        model, train = split_core({k: v for k, v in arm.items() if k in core})
+        try:
+            make_config("rnn", {**model, "vocab_size": 1})
+            TrainConfig(**train).validate()
+        except ValueError as e:
+            raise UsageError(f"{name}: {e}") from None
+        for key, choices in (("loss", getattr(mod, "LOSSES", None)), ("generator", getattr(mod, "GENERATORS", None))):
+            if key in arm and choices and arm[key] not in choices:
+                raise UsageError(f"{name}: {key} {arm[key]!r} is not one of {', '.join(choices)}")
+    runs = mod.experiment_runs(args.data, steps=args.steps, minutes=args.minutes)
+    run_experiment(runs, args.out, arms, seeds=list(range(args.seeds)), log=_log)
+    print(json.dumps({"out": str(args.out), "task": args.task, "variants": list(arms), "seeds": args.seeds,
+                      "table": str(Path(args.out) / "results.md"),
+                      "report": str(Path(args.out) / "report" / "report.md")}))
     return 0
 
 
@@ -509,7 +555,7 @@ def cmd_task_train(args) -> int:
                   progress=not args.quiet, log=_log)
     if args.task == "quake":
         summary = mod.train(args.out, catalog=args.data, years=args.years, data_seed=args.data_seed, loss=args.loss,
-                            **common)
+                            layout=args.layout, **common)
     elif args.task == "stock":
         summary = mod.train(args.out, data=args.data or mod.DEFAULT_CSV, stateful=not args.stateless, loss=args.loss,
                             **common)
@@ -728,7 +774,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_calibrate)
 
     c = sub.add_parser("experiment", help="train every variant with every seed; mean, 95% CI and paired tests")
-    c.add_argument("--task", default="music", choices=["music"], help="which task's data DATA holds")
+    c.add_argument("--task", default="music", choices=["music", "quake", "stock", "lotto"],
+                   help="music (a MIDI folder), or a research task: quake, stock or lotto, whose own settings "
+                        "(e.g. loss=smooth-l1,exp-or-log; stateful=true,false; generator=mt,lcg,os) and the core's "
+                        "model and training settings may vary")
     c.add_argument("--vary", action="append", default=[], metavar="FLAG=V1,V2",
                    help="a train flag and the values to compare (repeat for a grid), e.g. activation=tanh,iris")
     c.add_argument("--variant", action="append", default=[], metavar="'FLAG=V FLAG=V'",
@@ -736,6 +785,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "--variant 'cell=lstm-lite hidden=231' (the first is the baseline)")
     c.add_argument("--seeds", type=INT, default=5, help="seeds 0..N-1, the same list for every variant")
     _add_train_args(c)
+    data = next(a for a in c._actions if a.dest == "data")
+    data.required, data.default = False, None
+    data.help = ("--task music: the folder of MIDI files (required); quake: a ComCat CSV (default: a synthetic "
+                 "ETAS catalog); stock: a CSV of daily closes (default: the shipped S&P 500); lotto: a CSV of real "
+                 "draws (default: each arm's generator)")
     c.set_defaults(func=cmd_experiment, argv=None, actions={a.dest: a for a in c._actions})
 
     bench = sub.add_parser("bench", help="research benchmarks: polymusic (JSB, Nottingham, MuseData, Piano-midi.de)"
@@ -869,6 +923,10 @@ def build_parser() -> argparse.ArgumentParser:
             c.add_argument("--data-seed", type=INT, default=2024, help="seed of the synthetic catalog")
             c.add_argument("--loss", default="smooth-l1", choices=["smooth-l1", "exp-or-log", "smooth-l1-or-l2"],
                            help="Smooth L1, or an asymmetric loss for under- vs over-prediction")
+            c.add_argument("--layout", default="grid", choices=["grid", "cells"],
+                           help="grid: one stream, every cell an input and an output (the original predictor); "
+                                "cells: one small RNN shared by all cells reads each cell's own stream (its value, "
+                                "its neighbours' largest, its past quake rate)")
         elif name == "stock":
             c.add_argument("--stateless", action="store_true", help="a model reading a fixed window of past days "
                                                                     "(default: the stateful online model)")
@@ -897,9 +955,10 @@ def build_parser() -> argparse.ArgumentParser:
             c.add_argument("--catalog", required=True, type=Path, help="the newer ComCat CSV")
             c.add_argument("--model", required=True, type=Path, help="a model folder from `train`")
             c.set_defaults(func=cmd_task_update, task=name)
-            continue
         c = t.add_parser("report", help="a Markdown report with tables and plots")
-        c.add_argument("runs", nargs="+", type=Path, help="model folders (lotto), or a model or experiment folder (stock)")
+        c.add_argument("runs", nargs="+" if name != "stock" else 1, type=Path,
+                       help="a model or experiment folder" if name == "stock" else
+                       "model folders and experiment folders (each run of one)")
         c.add_argument("--out", required=True, type=Path, help="folder for report.md and its plots")
         if name == "stock":
             c.add_argument("--cost", type=FLOAT, default=None, help="cost per trade (default: the run's own)")

@@ -38,6 +38,20 @@ def checkpoints_dir() -> Path:
     return INSTALLED
 
 
+DATA_INSTALLED = _PACKAGE / "_data"  # the research tasks' small data files, in a wheel
+DATA_SOURCE = _PACKAGE.parent / "corpora"
+
+
+def task_data(kind: str, name: str) -> Path:
+    """A data file shipped for a research task: ``corpora/<kind>/<name>`` in a checkout (or an
+    editable install), ``musicrnn/_data/<kind>/<name>`` in a wheel (the S&P 500 closes, the
+    small real quake catalogs)."""
+    src = DATA_SOURCE / kind / name
+    if src.is_file() and (DATA_SOURCE.parent / "pyproject.toml").is_file():
+        return src
+    return DATA_INSTALLED / kind / name
+
+
 def names() -> list[str]:
     """The checkpoints available, e.g. ['chorales', 'folk', 'folk-attention', ...]."""
     root = checkpoints_dir()

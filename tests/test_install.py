@@ -287,6 +287,21 @@ def test_wheel_carries_the_shipped_checkpoints(installed, tmp_path):
     assert {"chorales", "folk", "folk-attention", "folk-transformer"} <= set(names)
 
 
+def test_wheel_carries_the_research_tasks_data(installed, tmp_path):
+    """The S&P 500 closes and the small real quake catalogs travel in the wheel: the installed
+    copy loads them without the repository."""
+    wheel, site, env = installed
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"musicrnn/_data/stock/sp500_1950_2018.csv", "musicrnn/_data/quake/usgs_week_2018-02.csv",
+            "musicrnn/_data/quake/ridgecrest_2019-07.csv", "musicrnn/_data/stock/README.md"} <= names
+    code = ("import json; from musicrnn.tasks import stock, quake; d, c = stock.load_closes(); "
+            "print(json.dumps([str(stock.DEFAULT_CSV), len(c), len(quake.load_shipped('ridgecrest'))]))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    path, closes, events = json.loads(r.stdout)
+    assert Path(path).is_relative_to(site) and closes > 17000 and events > 800
+
+
 def test_installed_wheel_samples(installed, tmp_path):
     """The installed copy makes music from its own default checkpoint, found as package data."""
     wheel, site, env = installed

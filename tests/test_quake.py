@@ -205,7 +205,13 @@ def test_baselines_use_no_future_days():
     changed_later[split + 5:] = 9.0  # days after the 5th scored day cannot change forecasts up to it
     assert np.array_equal(q.yesterday(changed_later, split)[:6], yest[:6])
     res = q.score_baselines(values, split)
-    assert set(res) == {"yesterday", "historical_rate"} and set(res["yesterday"]) == {"M>=0", "M>=5"}
+    assert set(res) == {"yesterday", "historical_rate", "any_quake_rate"} and set(res["yesterday"]) == {"M>=0", "M>=5"}
+    # the any-quake rate scores every threshold with the cells' past share of quake days
+    big = values.copy()
+    big[split:, :3] = np.maximum(big[split:, :3], 5.5)  # large quakes in half the cells on the scored days
+    want = q.roc_auc(big[split:] >= 5, q.historical_rate(big, split, 0.0))
+    assert 0 < want < 1 and q.score_baselines(big, split)["any_quake_rate"]["M>=5"]["auc"] == want
+    assert res["any_quake_rate"]["M>=0"]["auc"] == res["historical_rate"]["M>=0"]["auc"]
     assert "| yesterday | M>=5 |" in q.format_baselines(res)
 
 
@@ -214,7 +220,7 @@ def test_baselines_use_no_future_days():
 import shutil
 from pathlib import Path
 
-from musicrnn.core.errors import CheckpointError
+from musicrnn.core.errors import CheckpointError, SettingsError
 
 TINY = {"steps": 12, "hidden": 8, "embed": 8, "bptt": 16, "progress": False, "log": lambda m: None}
 
@@ -314,6 +320,43 @@ def test_update_backfills_is_idempotent_and_kill_safe(quake_run, tmp_path, monke
     monkeypatch.setattr(q, "_HOOK", None)
     assert q.update(killed, root / "full.csv", log=lambda m: None)["new_days"] == 30
     assert _files(killed) == after
+
+
+def test_cells_layout_shares_one_small_rnn_and_updates_like_the_grid(quake_run, tmp_path):
+    """The "cells" layout: one RNN reads every cell's own stream (its value, its neighbours' largest,
+    its training-day rate); its committed forecast is what the model predicts after reading every
+    day, and the daily update backfills, is idempotent and reproducible."""
+    root, _ = quake_run
+    s = q.train(tmp_path / "m", catalog=root / "train.csv", layout="cells", seed=1, **TINY)
+    meta = json.loads((tmp_path / "m" / "config.json").read_text())
+    qm = meta["quake"]
+    assert qm["layout"] == "cells" and meta["model"]["features"] == 3 and meta["model"]["outputs"] == 1
+    assert len(qm["rates"]) == len(qm["cells"]) and s["n_parameters"] < 5000  # not one input per cell
+    model, _ = q.load_model(tmp_path / "m")
+    days, values = q.grid(q.read_comcat(root / "train.csv"), qm["first_day"], q._day(qm["last_day"]) + 1)
+    inputs = q.model_inputs(values, np.asarray(qm["cells"]), "cells", qm["rates"])
+    assert inputs.shape == (len(days), len(qm["cells"]), 3)
+    padded = np.concatenate([inputs, inputs[-1:]])  # one more row: the prediction after the last day
+    want = q.predict_series(model, padded)[0][-1]
+    got = [c["magnitude"] for c in q.forecast(tmp_path / "m")["cells"]]
+    assert np.allclose(got, want, atol=1e-4)
+    for d in ("a", "b"):
+        shutil.copytree(tmp_path / "m", tmp_path / d)
+        assert q.update(tmp_path / d, root / "full.csv", log=lambda m: None)["new_days"] == 30
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+    assert q.update(tmp_path / "a", root / "full.csv", log=lambda m: None)["new_days"] == 0
+    assert q.evaluate(tmp_path / "m")["model_M>=0_auc"] is not None
+    with pytest.raises(SettingsError, match="layout"):
+        q.train(tmp_path / "x", catalog=root / "train.csv", layout="hex", **TINY)
+
+
+def test_neighbour_max_wraps_in_longitude_and_stops_at_the_poles():
+    values = np.full((1, q.LAT_CELLS, q.LON_CELLS), -1.0, np.float32)
+    values[0, 45, 0] = 4.0  # next to the date line
+    values[0, 0, 10] = 6.0  # the southernmost row
+    cells = np.array([45 * q.LON_CELLS + q.LON_CELLS - 1, 44 * q.LON_CELLS + 1, 45 * q.LON_CELLS, 1 * q.LON_CELLS + 11,
+                      89 * q.LON_CELLS + 10])
+    assert q.neighbour_max(values, cells)[0].tolist() == [4.0, 4.0, -1.0, 6.0, -1.0]
 
 
 def test_a_model_of_another_task_is_refused_in_one_line(quake_run, tmp_path):

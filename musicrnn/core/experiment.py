@@ -50,6 +50,66 @@ def run_experiment(task, out, arms: dict[str, dict], seeds: list[int], log=print
     return result
 
 
+class TaskRuns:
+    """The runner's task for a research task (quake, stock, lotto): one arm and seed is one
+    ``train(out, **common, **settings)`` run, picked up where it stopped (a run's own resume)
+    and read back when it finished, then scored by ``evaluate(out)`` (a flat dict; None is
+    read as NaN). ``recorded(out)``: the settings a finished run was trained with, flat; a
+    setting of the arm that it records with another value is refused (one line), so a
+    re-run experiment never mixes runs of different settings. ``finish(out, runs)``: the
+    task's report, written when every run is done. ``source``: the data, as the results name it."""
+
+    def __init__(self, name: str, metrics: dict, train, evaluate, recorded, source="", finish=None, **common):
+        self.name, self.metrics, self.data, self.common = name, metrics, source, common
+        self._train, self._evaluate, self._recorded = train, evaluate, recorded
+        if finish is not None:
+            self.finish = finish
+
+    def run(self, out: Path, settings: dict, log) -> dict:
+        from .errors import DataError
+
+        done = out / "metrics.json"
+        if done.is_file() and json.loads(done.read_text()).get("finished"):
+            have = self._recorded(out)
+            diffs = [f"{k} ({have[k]!r}, not {v!r})" for k, v in settings.items() if k in have and have[k] != v]
+            if diffs:
+                raise DataError(f"{out}: a finished {self.name} run with other settings: {', '.join(diffs)}; "
+                                "use a new experiment folder")
+        else:
+            resume = (out / "last" / "train_state.json").is_file()
+            summary = self._train(out, resume=resume, force=True, progress=False, log=lambda m: None,
+                                  **self.common, **settings)
+            if not summary["finished"]:  # Ctrl-C: stop the whole experiment; re-running picks this run up
+                raise KeyboardInterrupt
+        m = self._evaluate(out)
+        return {k: float("nan") if v is None else v for k, v in m.items()}
+
+
+def flat_settings(d: dict) -> dict:
+    """A recorded settings dict with its nested dicts (``model``, ``core``) lifted to the top
+    level, for comparing with an experiment arm's flat settings."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flat_settings(v))
+        else:
+            out[k] = v
+    return out
+
+
+def expand_runs(paths) -> list[Path]:
+    """Run folders, with an experiment folder (one holding results.json) replaced by its runs
+    (every variant, every seed, in the experiment's order)."""
+    out = []
+    for p in map(Path, paths):
+        if (p / "results.json").is_file():
+            r = json.loads((p / "results.json").read_text())
+            out += [p / slug(n) / f"seed{s}" for n in r["variants"] for s in r["seeds"]]
+        else:
+            out.append(p)
+    return out
+
+
 def markdown(r: dict) -> str:
     lines = [f"# Experiment on `{r['data']}` — seeds {r['seeds'][0]}..{r['seeds'][-1]} ({len(r['seeds'])})", ""]
     for m, better in r["metrics"].items():

@@ -78,6 +78,7 @@ import json
 import math
 import random
 import secrets
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable
@@ -85,6 +86,7 @@ from typing import Callable
 import numpy as np
 
 from ..core.errors import CheckpointError, DataError, SettingsError
+from ..core.settings import split_core
 
 TASK = "lotto"
 NUMBERS = 50  # numbers 1..50
@@ -430,7 +432,7 @@ def train(out, *, data=None, generator: str | None = None, draws: int | None = N
           max_steps: int | None = None, hidden: int | None = None, layers: int | None = None,
           lr: float | None = None, batch: int | None = None, bptt: int | None = None, device: str = "cpu",
           resume: bool = False, force: bool = False, progress: bool = True, command: str = "",
-          log: Callable[[str], None] = print) -> dict:
+          log: Callable[[str], None] = print, **core) -> dict:
     """Train a next-draw model into the folder ``out`` through the core's ``fit``.
 
     The history: ``data`` (a CSV path for :func:`import_csv`, or an (N, 8) array), else
@@ -441,6 +443,8 @@ def train(out, *, data=None, generator: str | None = None, draws: int | None = N
     score). ``max_steps``: stop resumably after that many steps; ``resume`` continues the
     run in ``out`` (its saved history and settings; a different history is refused).
     ``force`` replaces a model in ``out``. The history used is saved as ``out/history.csv``.
+    ``core``: other settings of the core's model and training loop (``core.settings.CORE_MODEL``
+    / ``CORE_TRAIN``: cell, activation, attention, embed, grad_scale, ...).
 
     Returns fit's summary plus, when finished, the test evaluation (``test_*`` keys).
     """
@@ -453,9 +457,12 @@ def train(out, *, data=None, generator: str | None = None, draws: int | None = N
     out = Path(out)
     if generator is not None and generator not in GENERATORS:
         raise SettingsError(f"unknown generator {generator!r}: choose from {', '.join(GENERATORS)}")
-    mset = {**MODEL_DEFAULTS, **{k: v for k, v in {"hidden": hidden, "layers": layers}.items() if v is not None}}
-    tset = {**TRAIN_DEFAULTS, **{k: v for k, v in {"epochs": epochs, "lr": lr, "batch": batch, "bptt": bptt}.items()
-                                 if v is not None}}
+    model_over, train_over = split_core(core)
+    mset = {**MODEL_DEFAULTS, **model_over,
+            **{k: v for k, v in {"hidden": hidden, "layers": layers}.items() if v is not None}}
+    tset = {**TRAIN_DEFAULTS, **train_over,
+            **{k: v for k, v in {"epochs": epochs, "lr": lr, "batch": batch, "bptt": bptt}.items() if v is not None}}
+    models.make_config("rnn", {**mset, "vocab_size": 1})  # a bad setting fails before any work
     if resume:  # the run's own history and settings; a different history named here is refused
         if not (out / "last" / "train_state.json").is_file() or not (out / HISTORY).is_file():
             raise CheckpointError(f"{out}: nothing to resume (no last/train_state.json and {HISTORY})")
@@ -560,17 +567,61 @@ def evaluate(model_dir, *, data=None) -> dict:
             "nll_per_draw": _nll(z[lo:hi], targets(history[lo + 1:hi + 1]))}
 
 
+# --- experiment -------------------------------------------------------------------------------
+# metric -> which direction is better (the experiment's table; the first is plotted)
+METRICS = {"mean_matches": "higher", "excess": "higher", "z": "higher", "nll_per_draw": "lower",
+           "p_value": "(one-sided, against chance)"}
+
+
+@dataclass
+class Settings:
+    """What an experiment arm may change besides the core's model and training settings
+    (``core.settings.CORE_MODEL`` / ``CORE_TRAIN``). ``data_seed`` defaults to the run's seed,
+    so every seed scores a history of its own."""
+
+    generator: str = "mt"
+    draws: int = 3000
+    data_seed: int | None = None
+    epochs: int = TRAIN_DEFAULTS["epochs"]
+
+
+def recorded(model_dir) -> dict:
+    """The settings a lotto run was trained with, flat (``core.experiment.flat_settings``)."""
+    from ..core.checkpoint import read_config
+    from ..core.experiment import flat_settings
+
+    meta = read_config(model_dir)
+    if meta.get("task") != TASK:
+        raise CheckpointError(f"{model_dir}: a {meta.get('task') or 'music'!r} model, not a lotto model")
+    data = {k: v for k, v in meta.get("data", {}).items() if k != "splits"}
+    return flat_settings({**meta.get("model", {}), **meta.get("train", {}), **data})
+
+
+def experiment_runs(data=None, steps: int | None = None, minutes: float | None = None, report: bool = True,
+                    **common):
+    """The experiment runner's task (``core.experiment.TaskRuns``): one arm = one set of
+    ``train`` settings on ``data`` (a CSV of real draws) or, by default, the arm's generator;
+    a finished run is read back. With ``report``, the experiment ends with OUT/report/."""
+    from ..core.experiment import TaskRuns
+
+    finish = (lambda out, runs: globals()["report"]([out], Path(out) / "report")) if report else None
+    return TaskRuns(TASK, METRICS, train, evaluate, recorded, source=data or "generated draws", finish=finish,
+                    data=data, steps=steps, minutes=minutes, **common)
+
+
 def _fmt_p(p: float) -> str:
     return "< 1e-300" if p == 0 else f"{p:.3g}"
 
 
 def report(dirs, out_dir) -> Path:
-    """Evaluate each model folder in ``dirs`` (on its own test split) and write
+    """Evaluate each model folder in ``dirs`` (an experiment folder: each of its runs; on its own test split) and write
     ``out_dir/report.md`` (per-run table, per-source summary over seeds), ``report.json``
     and ``report.png``. Returns the Markdown's path."""
     from ..core.stats import holm, summarize
 
-    dirs = [Path(d) for d in dirs]
+    from ..core.experiment import expand_runs
+
+    dirs = expand_runs(dirs)
     if not dirs:
         raise SettingsError("no model folders to report on")
     rows = [evaluate(d) for d in dirs]
@@ -601,7 +652,8 @@ def report(dirs, out_dir) -> Path:
              "| run | source | seed | data seed | draws scored | mean matches | 95% CI | z | p | Holm p |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {Path(r['model_dir']).name} | {r['generator']} | {r['seed']} | {r['data_seed']} | "
+        run = Path(r["model_dir"])
+        lines.append(f"| {run.parent.name + '/' if run.name.startswith('seed') else ''}{run.name} | {r['generator']} | {r['seed']} | {r['data_seed']} | "
                      f"{r['draws_scored']} | {r['mean_matches']:.3f} | [{r['ci95_low']:.3f}, {r['ci95_high']:.3f}] | "
                      f"{r['z']:+.2f} | {_fmt_p(r['p_value'])} | {_fmt_p(r['p_holm'])} |")
     lines += ["", "Per source: the runs' mean matches averaged over seeds; pooled: all their scored draws in one exact "

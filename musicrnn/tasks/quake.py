@@ -39,8 +39,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..core.errors import DataError
+from ..core.settings import split_core
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "corpora" / "quake"
+DATA_DIR = Path(__file__).resolve().parents[2] / "corpora" / "quake"  # in a checkout (a wheel: shipped.task_data)
 SHIPPED = {"usgs_week": "usgs_week_2018-02.csv", "ridgecrest": "ridgecrest_2019-07.csv"}
 
 # The columns of USGS ComCat's CSV, in its order; the first five are required to read a file.
@@ -222,7 +223,9 @@ def load_shipped(name: str = "usgs_week", types: Sequence[str] | None = None) ->
     2018-01-31 to 2018-02-07) or ``ridgecrest`` (ComCat M >= 2.5 around Ridgecrest, California, 2019-07-06 to 13)."""
     if name not in SHIPPED:
         raise DataError(f"no shipped quake catalog {name!r}; choose one of {', '.join(SHIPPED)}")
-    return read_comcat(DATA_DIR / SHIPPED[name], types=types)
+    from ..shipped import task_data
+
+    return read_comcat(task_data("quake", SHIPPED[name]), types=types)
 
 
 def _iso_ms(t: np.ndarray) -> list[str]:
@@ -334,6 +337,42 @@ def active_cells(values: np.ndarray, min_events: int = 1) -> np.ndarray:
 def cell_series(values: np.ndarray, cells: np.ndarray) -> np.ndarray:
     """(D, C) float32: the daily values of the chosen flat cells, from ``values`` (D, 90, 180)."""
     return values.reshape(values.shape[0], -1)[:, cells]
+
+
+def neighbour_max(values: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """(D, C) float32: each chosen cell's largest value among its 8 surrounding cells that day
+    (longitude wraps around; beyond the poles counts as no quake), from ``values`` (D, 90, 180)."""
+    cells = np.asarray(cells, np.int64)
+    row, col = cells // LON_CELLS, cells % LON_CELLS
+    flat = values.reshape(values.shape[0], -1)
+    out = np.full((values.shape[0], cells.size), NO_QUAKE, np.float32)
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            if dr == dc == 0:
+                continue
+            r = row + dr
+            ok = (r >= 0) & (r < LAT_CELLS)
+            idx = np.clip(r, 0, LAT_CELLS - 1) * LON_CELLS + (col + dc) % LON_CELLS
+            np.maximum(out, np.where(ok, flat[:, idx], NO_QUAKE), out=out)
+    return out
+
+
+# The "cells" layout's inputs per cell and day (the same small RNN reads every cell's own stream)
+CELL_FEATURES = ("the cell's value", "the largest value of its 8 neighbours",
+                 "log10 of the cell's share of quake days over the training days")
+LAYOUTS = ("grid", "cells")
+
+
+def model_inputs(values: np.ndarray, cells: np.ndarray, layout: str = "grid", rates=None) -> np.ndarray:
+    """What a model reads on each day, from the gridded ``values`` (D, 90, 180): ``grid`` layout,
+    (D, C) the chosen cells' values (one stream, every cell an input, as the original predictor);
+    ``cells`` layout, (D, C, 3) per cell :data:`CELL_FEATURES` (C streams, weights shared), with
+    ``rates`` (C,) the cells' training-day quake shares."""
+    if layout == "grid":
+        return cell_series(values, cells)
+    own = cell_series(values, cells)
+    rate = np.broadcast_to(np.log10(np.asarray(rates, np.float32) + 1e-4), own.shape)
+    return np.stack([own, neighbour_max(values, cells), rate], axis=-1).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -624,15 +663,21 @@ def score_baselines(values: np.ndarray, split: int, thresholds: Sequence[float] 
                     tol: float = 1.0) -> dict:
     """Both baselines on days split..D-1 of values (D, C) with days 0..split-1 as history.
 
-    Returns {"yesterday": score(...), "historical_rate": {"M>=t": {"auc", "positives"}}}: the historical
-    rate is a probability, not a magnitude, so only its AUC is defined (its score differs per threshold).
+    Returns {"yesterday": score(...), "historical_rate": {"M>=t": {"auc", "positives"}},
+    "any_quake_rate": {...}}: the historical rate is a probability, not a magnitude, so only its AUC
+    is defined. ``historical_rate`` scores "M >= t" by each cell's past rate of M >= t;
+    ``any_quake_rate`` by its past rate of any quake (M >= 0) for every t, the stronger baseline for
+    rare large quakes (they happen where quakes are frequent).
     """
     actual = values[split:]
-    out = {"yesterday": score(yesterday(values, split), actual, thresholds, tol), "historical_rate": {}}
+    out = {"yesterday": score(yesterday(values, split), actual, thresholds, tol), "historical_rate": {},
+           "any_quake_rate": {}}
+    anyq = historical_rate(values, split, 0.0)
     for t in thresholds:
         pos = actual >= t
         out["historical_rate"][f"M>={t:g}"] = {"positives": int(pos.sum()),
                                                "auc": roc_auc(pos, historical_rate(values, split, t))}
+        out["any_quake_rate"][f"M>={t:g}"] = {"positives": int(pos.sum()), "auc": roc_auc(pos, anyq)}
     return out
 
 
@@ -729,23 +774,38 @@ def load_model(model_dir):
     return load_task_model(model_dir, TASK, TASK)
 
 
-def predict_series(model, series: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, tuple | None]:
-    """Run the stateful model over ``series`` (D, C) from a zero state. Returns (pred (D, C) with
-    ``pred[d]`` read from days 0..d-1 only (row 0 NaN), the state after reading days 0..D-2)."""
+def _batch_of(inputs: np.ndarray):
+    """A model's input tensor for days of ``inputs``: (T, C) grid layout -> (1, T, C); (T, C, F)
+    cells layout -> (C, T, F), one stream per cell."""
     import torch
 
-    D = series.shape[0]
-    pred = np.full(series.shape, np.nan, np.float32)
+    x = np.asarray(inputs, np.float32)
+    return torch.from_numpy(np.ascontiguousarray(x[None] if x.ndim == 2 else x.transpose(1, 0, 2)))
+
+
+def _per_cell(y) -> np.ndarray:
+    """A model's output (1, T, C) or (C, T, 1) as (T, C)."""
+    return y[0].numpy() if y.shape[-1] != 1 or y.shape[0] == 1 else y[..., 0].numpy().T
+
+
+def predict_series(model, inputs: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, tuple | None]:
+    """Run the stateful model over ``inputs`` (:func:`model_inputs`: (D, C) or (D, C, F)) from a
+    zero state. Returns (pred (D, C) with ``pred[d]`` read from days 0..d-1 only (row 0 NaN), the
+    state after reading days 0..D-2)."""
+    import torch
+
+    D, C = inputs.shape[:2]
+    pred = np.full((D, C), np.nan, np.float32)
     state = None
     if D < 2:
         return pred, state
     was = model.training
     model.eval()
-    x = torch.from_numpy(np.ascontiguousarray(series[:-1], np.float32))[None]
+    x = _batch_of(inputs[:-1])
     with torch.no_grad():
         for a in range(0, D - 1, chunk):
             y, state = model(x[:, a:a + chunk], state)
-            pred[1 + a:1 + a + y.shape[1]] = y[0].numpy()
+            pred[1 + a:1 + a + y.shape[1]] = _per_cell(y)
     model.train(was)
     return pred, state
 
@@ -789,19 +849,25 @@ def train(out, *, catalog=None, years: float = 10, data_seed: int = 2024, seed: 
           min_events: int = 1, steps: int | None = None, minutes: float | None = None, resume: bool = False,
           force: bool = False, progress: bool = True, log: Callable[[str], None] = print,
           hidden: int = DEFAULT_MODEL["hidden"], embed: int = DEFAULT_MODEL["embed"], bptt: int = 64,
-          lr: float = 3e-3, patience: int = 10, through=None, max_steps: int | None = None) -> dict:
+          lr: float = 3e-3, patience: int = 10, through=None, max_steps: int | None = None, layout: str = "grid",
+          **core) -> dict:
     """Train the online next-day model into the checkpoint folder ``out``.
 
     Data: ``catalog`` (a ComCat CSV path) or, by default, a synthetic ETAS catalog of ``years`` years
     simulated with ``data_seed`` (written to OUT/catalog.csv; ``force`` keeps nothing of an old one). Days: the catalog's first day to its
     last complete day (:func:`last_complete_day`; ``through`` overrides), split chronologically
     80/10/10 into train, validation and test. Cells: the ones with at least ``min_events`` quake days
-    among the training days only. The model (the core's RNN, ``features = outputs = C``) reads day
-    d's values of the C cells and predicts day d+1's, in one long stream whose state carries across
-    all days (``FeatureStreams``, batch 1, truncated BPTT of ``bptt`` days); trained by
+    among the training days only. ``layout`` "grid" (the original predictor's): the model (the core's
+    RNN, ``features = outputs = C``) reads day d's values of the C cells and predicts day d+1's, in
+    one long stream whose state carries across all days (``FeatureStreams``, batch 1, truncated BPTT
+    of ``bptt`` days). ``layout`` "cells": one small RNN with weights shared by every cell reads each
+    cell's own stream of :data:`CELL_FEATURES` and predicts its next day (C streams, state carried
+    along each; ``batch`` streams a step, default 64); trained by
     ``core.train.fit`` on the training days, validated (model selection, early stopping) on the
     validation days, the test days scored once at the end. Length: ``steps``, else ``minutes``
     worth, else 600 steps. ``resume`` continues the run in ``out``; ``force`` replaces a model there.
+    ``core``: other settings of the core's model and training loop (``core.settings.CORE_MODEL`` /
+    ``CORE_TRAIN``: cell, activation, attention, grad_scale, ...), recorded with the run.
 
     When the run finishes, the best model reads every day (state only, no training) and its online
     state and the forecast for the day after the last one are committed under OUT/online (what
@@ -824,6 +890,12 @@ def train(out, *, catalog=None, years: float = 10, data_seed: int = 2024, seed: 
         raise SettingsError(f"unknown loss {loss!r}: choose from {', '.join(LOSSES)}")
     if min_events < 1 or hidden < 1 or bptt < 2:
         raise SettingsError(f"min_events and hidden must be >= 1 and bptt >= 2 (got {min_events}, {hidden}, {bptt})")
+    model_over, train_over = split_core(core)
+    if layout not in LAYOUTS:
+        raise SettingsError(f"unknown layout {layout!r}: choose from {', '.join(LAYOUTS)}")
+    if layout == "grid" and "batch" in train_over:
+        raise SettingsError("the grid layout reads one stream of days (batch 1); batch cannot change")
+    models.make_config("rnn", {**DEFAULT_MODEL, **model_over, "vocab_size": 1})  # a bad setting fails before any work
     path, cat, synthetic, text = _load_catalog(out, catalog, years, data_seed, log)
     sha = hashlib.sha256(text).hexdigest() if text is not None else file_sha256(path)
     last = last_complete_day(cat, through)
@@ -833,9 +905,16 @@ def train(out, *, catalog=None, years: float = 10, data_seed: int = 2024, seed: 
     if cells.size == 0:
         raise DataError(f"no cell has {min_events}+ quake days in the {tv} training days")
     series = cell_series(values, cells)
-    model_cfg = {**DEFAULT_MODEL, "hidden": int(hidden), "embed": int(embed)}
+    rates = (values[:tv].reshape(tv, -1)[:, cells] > NO_QUAKE).mean(0).round(6) if layout == "cells" else None
+    inputs = model_inputs(values, cells, layout, rates)
+    del values
+    model_cfg = {**DEFAULT_MODEL, "hidden": int(hidden), "embed": int(embed), **model_over}
     settings = {"loss": loss, "seed": int(seed), "min_events": int(min_events), "model": model_cfg, "bptt": int(bptt),
                 "lr": float(lr), "catalog_sha256": sha, "through": str(last)}
+    if layout != "grid":
+        settings["layout"] = layout
+    if core:
+        settings["core"] = dict(sorted(core.items()))
     if resume:
         from ..core.checkpoint import check_resume
 
@@ -846,17 +925,23 @@ def train(out, *, catalog=None, years: float = 10, data_seed: int = 2024, seed: 
 
         atomic_write(path, lambda p: p.write_bytes(text))
     objective = Regression(loss)
-    cfg = models.make_config("rnn", {**model_cfg, "vocab_size": 1, "features": int(cells.size),
-                                     "outputs": int(cells.size)})
+    width = int(cells.size) if layout == "grid" else len(CELL_FEATURES)
+    cfg = models.make_config("rnn", {**model_cfg, "vocab_size": 1, "features": width,
+                                     "outputs": int(cells.size) if layout == "grid" else 1})
     if steps is None and minutes is None:
         steps = DEFAULT_STEPS
-    tcfg = TrainConfig(seed=seed, batch=1, bptt=bptt, lr=lr, steps=steps, minutes=minutes, max_steps=max_steps,
-                       patience=patience).validate()
+    tcfg = TrainConfig(**{"seed": seed, "batch": 1 if layout == "grid" else 64, "bptt": bptt, "lr": lr, "steps": steps,
+                          "minutes": minutes, "max_steps": max_steps, "patience": patience, **train_over}).validate()
     # position i reads day i and predicts day i+1; every predicted day is a training day
-    batches = FeatureStreams([series[:tv - 1]], [series[1:tv]], batch=1, bptt=bptt, seed=seed, shuffle=False)
+    if layout == "grid":
+        batches = FeatureStreams([inputs[:tv - 1]], [series[1:tv]], batch=1, bptt=bptt, seed=seed, shuffle=False)
+    else:  # one stream per cell, in a shuffled order, laid end to end in `batch` lanes (state reset between cells)
+        batches = FeatureStreams([inputs[:tv - 1, c] for c in range(cells.size)],
+                                 [series[1:tv, c, None] for c in range(cells.size)], batch=tcfg.batch, bptt=bptt,
+                                 seed=seed, shuffle=True)
 
     def scored(model, first: int, upto: int) -> dict:
-        pred, _ = predict_series(model, series[:upto])
+        pred, _ = predict_series(model, inputs[:upto])
         return {"loss": _loss_over(objective, pred[first:upto], series[first:upto]), "positions": upto - first}
 
     span = lambda a, b: [str(days[a]), str(days[b - 1])]
@@ -865,9 +950,13 @@ def train(out, *, catalog=None, years: float = 10, data_seed: int = 2024, seed: 
                      "days": int(len(days))},
             "quake": {"cells": [int(c) for c in cells], "first_day": str(days[0]), "last_day": str(days[-1]),
                       "splits": {"train": span(0, tv), "valid": span(tv, tt), "test": span(tt, len(days))},
-                      "settings": settings, "online": dict(ONLINE),
-                      "input": "day d's cell values (magnitude of summed energy, -1 = none); target day d+1's"}}
-    log(f"online RNN, {cells.size} cells, {loss}: train {days[0]}..{days[tv - 1]} ({tv} days), validation "
+                      "settings": settings, "online": dict(ONLINE), "layout": layout,
+                      "input": "day d's cell values (magnitude of summed energy, -1 = none); target day d+1's"
+                      if layout == "grid" else "per cell and day d: " + "; ".join(CELL_FEATURES)
+                      + "; target the cell's day d+1 value"}}
+    if rates is not None:
+        meta["quake"]["rates"] = [float(r) for r in rates]
+    log(f"online RNN ({layout} layout), {cells.size} cells, {loss}: train {days[0]}..{days[tv - 1]} ({tv} days), validation "
         f"{days[tv]}..{days[tt - 1]} ({tt - tv}), test {days[tt]}..{days[-1]} ({len(days) - tt})")
     model = models.build("rnn", cfg, seed=seed)
     summary = fit(model, objective, batches, lambda m: scored(m, tv, tt), tcfg, out,
@@ -876,9 +965,14 @@ def train(out, *, catalog=None, years: float = 10, data_seed: int = 2024, seed: 
     if summary.get("finished"):
         best, _ = load_model(out)
         torch.set_num_threads(_threads())
-        _, state = predict_series(best, series)
-        _commit(out, best, _meta_of(out), state, series[-1], days[-1], {"days_updated": 0, "catalog_sha256": sha})
+        _, state = predict_series(best, inputs)
+        _commit(out, best, _meta_of(out), state, inputs[-1], days[-1], {"days_updated": 0, "catalog_sha256": sha})
     return summary
+
+
+def _inputs_of(values: np.ndarray, qm: dict) -> np.ndarray:
+    """:func:`model_inputs` for a model's config (its cells, layout and training-day rates)."""
+    return model_inputs(values, np.asarray(qm["cells"], np.int64), qm.get("layout", "grid"), qm.get("rates"))
 
 
 def _meta_of(model_dir) -> dict:
@@ -910,8 +1004,8 @@ def _commit(model_dir: Path, model, meta: dict, state, x_last: np.ndarray, day, 
     name = str(day)
     folder = online / name
     with torch.no_grad():
-        y, _ = model(torch.from_numpy(np.ascontiguousarray(x_last, np.float32)).view(1, 1, -1), state)
-    pred = y[0, 0].numpy()
+        y, _ = model(_batch_of(np.asarray(x_last)[None]), state)
+    pred = _per_cell(y)[0]
     fc = _forecast_dict(meta, day, pred)
     text = json.dumps(fc, indent=1) + "\n"
     meta = json.loads(json.dumps(meta))
@@ -973,6 +1067,11 @@ def evaluate(model_dir, *, catalog=None) -> dict:
     historical_rate, plus the test span, cell count, test loss. ``catalog``: another CSV (default the
     one it was trained on, whose sha256 must match). CheckpointError for a model of another task.
     """
+    return _evaluate(model_dir, catalog)[0]
+
+
+def _evaluate(model_dir, catalog=None) -> tuple[dict, dict]:
+    """(:func:`evaluate`'s result, the arrays behind it: days, series, pred, test start, meta)."""
     import torch
 
     from ..core.objectives import from_dict
@@ -990,20 +1089,25 @@ def evaluate(model_dir, *, catalog=None) -> dict:
     cat = read_comcat(path)
     days, values = grid(cat, qm["first_day"], _day(qm["last_day"]) + np.timedelta64(1, "D"))
     series = cell_series(values, np.asarray(qm["cells"], np.int64))
+    inputs = _inputs_of(values, qm)
     tt = int(np.searchsorted(days, _day(qm["splits"]["test"][0])))
     model, _ = load_model(model_dir)
     torch.set_num_threads(_threads())
-    pred, _ = predict_series(model, series)
+    pred, _ = predict_series(model, inputs)
     m = {"model_dir": str(model_dir), "catalog": str(path), "same_data": file_sha256(path) == meta["data"]["catalog_sha256"],
-         "cells": int(series.shape[1]), "test_from": str(days[tt]), "test_to": str(days[-1]),
-         "test_days": int(len(days) - tt),
-         "test_loss": _loss_over(from_dict(meta.get("objective")), pred[tt:], series[tt:])}
+         "synthetic": bool(meta["data"].get("synthetic")), "loss": qm["settings"]["loss"],
+         "seed": qm["settings"]["seed"], "cells": int(series.shape[1]), "test_from": str(days[tt]),
+         "test_to": str(days[-1]), "test_days": int(len(days) - tt),
+         "test_loss": _loss_over(from_dict(meta.get("objective")), pred[tt:], series[tt:]),
+         "valid_loss": (meta.get("metrics") or {}).get("valid_loss")}
     rows = {"model": score(pred[tt:], series[tt:]), **score_baselines(series, tt)}
     for name, by_t in rows.items():
         for t, r in by_t.items():
             for k, v in r.items():
                 m[f"{name}_{t}_{k}"] = v
-    return {k: _jsonable(v) for k, v in m.items()}
+    m["model_M>=0_predicted_share"] = m["model_M>=0_predicted"] / max(1, series[tt:].size)
+    return ({k: _jsonable(v) for k, v in m.items()},
+            {"days": days, "series": series, "pred": pred, "test_start": tt, "meta": meta})
 
 
 def format_evaluation(m: dict) -> str:
@@ -1011,7 +1115,7 @@ def format_evaluation(m: dict) -> str:
     out = []
     for t in ("M>=0", "M>=5"):
         out += [f"### {t}", "", "| predictor | positives | AUC | hit precision | hit recall |", "|---|---|---|---|---|"]
-        for name in ("model", "yesterday", "historical_rate"):
+        for name in ("model", "yesterday", "historical_rate", "any_quake_rate"):
             g = lambda k: m.get(f"{name}_{t}_{k}")
             out.append(f"| {name} | {g('positives')} | {_fmt(g('auc'))} | {_fmt(g('precision'))} | {_fmt(g('recall'))} |")
         out.append("")
@@ -1063,6 +1167,7 @@ def update(model_dir, catalog_path, *, through=None, log: Callable[[str], None] 
                         f"not read; fetch a catalog from {last} on")
     days, values = grid(cat, nxt, through + np.timedelta64(1, "D"))
     series = cell_series(values, np.asarray(qm["cells"], np.int64))
+    inputs = _inputs_of(values, qm)
     torch.set_num_threads(_threads())
     torch.manual_seed(0)
     model = from_checkpoint(weights, {**meta, "_folder": str(folder)})
@@ -1075,8 +1180,8 @@ def update(model_dir, catalog_path, *, through=None, log: Callable[[str], None] 
     opt = torch.optim.SGD(model.parameters(), lr=float(on["lr"]))
     params = list(model.parameters())
     for i in range(len(days)):
-        x = x_last.view(1, 1, -1)
-        y = torch.from_numpy(np.ascontiguousarray(series[i], np.float32)).view(1, 1, -1)
+        x = _batch_of(x_last.numpy()[None])
+        y = _batch_of(series[i][None]) if x_last.ndim == 1 else torch.from_numpy(series[i]).view(-1, 1, 1)
         for _ in range(int(on["steps_per_day"])):
             out, _ = model(x, state)
             lossv = objective.per_position(out, y).mean()
@@ -1092,7 +1197,7 @@ def update(model_dir, catalog_path, *, through=None, log: Callable[[str], None] 
         with torch.no_grad():
             _, state = model(x, state)
         state = tuple(s.detach() for s in state)
-        x_last = y.view(-1)
+        x_last = torch.from_numpy(inputs[i])
         if _HOOK:
             _HOOK("day", i + 1)
     info = {"days_updated": int(qm["online_state"].get("days_updated", 0)) + len(days),
@@ -1103,8 +1208,199 @@ def update(model_dir, catalog_path, *, through=None, log: Callable[[str], None] 
             "forecast_file": str(online / str(days[-1]) / f"forecast-{fc['forecast_day']}.json")}
 
 
+# ---------------------------------------------------------------------------------------------
+# experiments and the report
+
+# metric -> which direction is better (the experiment's table; the first is plotted)
+METRICS = {"model_M>=0_auc": "higher", "model_M>=5_auc": "higher", "model_M>=0_precision": "higher",
+           "model_M>=0_recall": "higher", "model_M>=5_recall": "higher", "model_M>=0_predicted_share":
+           "(share of test cell-days forecast M >= 0; the actual share is far smaller)", "test_loss": "lower",
+           "historical_rate_M>=0_auc": "(baseline: each cell's training-period rate)",
+           "historical_rate_M>=5_auc": "(baseline: each cell's training-period rate of M >= 5)",
+           "any_quake_rate_M>=5_auc": "(baseline: each cell's training-period rate of any quake)",
+           "yesterday_M>=0_auc": "(baseline: yesterday's value)"}
+
+
+@dataclass
+class Settings:
+    """What an experiment arm may change besides the core's model and training settings
+    (``core.settings.CORE_MODEL`` / ``CORE_TRAIN``); ``years`` and ``data_seed`` shape the
+    synthetic catalog used when no catalog is given."""
+
+    loss: str = "smooth-l1"
+    layout: str = "grid"
+    min_events: int = 1
+    years: float = 10.0
+    data_seed: int = 2024
+
+
+def recorded(model_dir) -> dict:
+    """The settings a quake run was trained with, flat (``core.experiment.flat_settings``)."""
+    from ..core.experiment import flat_settings
+
+    meta = _quake_meta(model_dir)
+    synthetic = meta["data"].get("synthetic") or {}
+    extra = {"years": synthetic["etas_days"] / 365, "data_seed": synthetic["seed"]} if synthetic else {}
+    return flat_settings({"layout": meta["quake"].get("layout", "grid"), **meta["quake"]["settings"], **extra})
+
+
+def experiment_runs(data=None, steps: int | None = None, minutes: float | None = None, report: bool = True,
+                    **common):
+    """The experiment runner's task (``core.experiment.TaskRuns``): one arm = one set of ``train``
+    settings on the ComCat CSV ``data`` or, by default, a synthetic ETAS catalog (``years``,
+    ``data_seed``); a finished run is read back. With ``report``, the experiment ends with
+    OUT/report/ (:func:`report`)."""
+    from ..core.experiment import TaskRuns
+
+    finish = (lambda out, runs: globals()["report"]([out], Path(out) / "report")) if report else None
+    return TaskRuns(TASK, METRICS, train, evaluate, recorded, source=data or "a synthetic ETAS catalog",
+                    finish=finish, catalog=data, steps=steps, minutes=minutes, **common)
+
+
+def roc_points(labels, scores) -> tuple[np.ndarray, np.ndarray]:
+    """(false-positive rate, true-positive rate) of ``scores`` for boolean ``labels``, one point
+    per distinct score from the highest down (ties taken together), from (0, 0) to (1, 1)."""
+    y = np.asarray(labels, bool).reshape(-1)
+    s = np.asarray(scores, np.float64).reshape(-1)
+    order = np.argsort(-s, kind="mergesort")
+    y, s = y[order], s[order]
+    last = np.r_[s[1:] != s[:-1], True]  # the end of each tie group
+    tp, fp = np.cumsum(y)[last], np.cumsum(~y)[last]
+    return (np.r_[0.0, fp / max(1, (~y).sum())], np.r_[0.0, tp / max(1, y.sum())])
+
+
+def _source_line(m: dict, meta: dict) -> str:
+    syn = meta["data"].get("synthetic")
+    if syn:
+        return (f"**synthetic**: an ETAS catalog simulated by `etas_catalog` ({syn['etas_days'] / 365:g} years, "
+                f"data seed {syn['seed']}), not real earthquakes")
+    return f"real catalog `{m['catalog']}`"
+
+
+def _plot_report(evals: list[tuple[dict, dict]], path: Path) -> None:
+    """ROC curves at M >= 0 and M >= 5 of every run against both baselines (from the first run),
+    and the busiest test cell's forecasts of the first run against what happened."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    _, a0 = evals[0]
+    series, tt = a0["series"], a0["test_start"]
+    actual = series[tt:]
+    several = len({m["catalog"] for m, _ in evals}) > 1
+    for ax, t in zip(axes[:2], (0.0, 5.0)):
+        pos = actual >= t
+        for i, (m, a) in enumerate(evals):  # each run against its own catalog's days
+            fpr, tpr = roc_points(a["series"][a["test_start"]:] >= t, a["pred"][a["test_start"]:])
+            ax.plot(fpr, tpr, c=f"C{i % 10}", lw=1, alpha=0.8,
+                    label=f"{Path(m['model_dir']).parent.name}/{Path(m['model_dir']).name}" if len(evals) > 1 else "model")
+        for name, sc, style in (("historical rate", historical_rate(series, tt, t), {"c": "k", "ls": "--"}),
+                                ("any-quake rate", historical_rate(series, tt, 0.0), {"c": "k", "ls": "-."}),
+                                ("yesterday", yesterday(series, tt), {"c": "grey", "ls": ":"})):
+            if name == "any-quake rate" and t == 0.0:
+                continue  # the same as the historical rate
+            fpr, tpr = roc_points(pos, sc)
+            ax.plot(fpr, tpr, lw=1.4, label=name + (" (first run's data)" if several else ""), **style)
+        ax.plot([0, 1], [0, 1], c="lightgrey", lw=0.8)
+        ax.set_xscale("symlog", linthresh=1e-3)
+        ax.set_xlim(0, 1)
+        ax.set_xticks([0, 1e-3, 1e-2, 1e-1, 1], ["0", "0.001", "0.01", "0.1", "1"])  # no mathtext labels
+        ax.set_xlabel("false-positive rate (symlog)")
+        ax.set_ylabel("true-positive rate")
+        ax.set_title(f"ROC, 'M >= {t:g} tomorrow in this cell' ({int(pos.sum())} positives)", fontsize=9)
+        ax.legend(fontsize=6 if len(evals) > 4 else 8, loc="lower right")
+    busiest = int(np.argmax((actual >= 0).sum(0)))
+    d = a0["days"][tt:].astype("datetime64[D]").astype(object)
+    ax = axes[2]
+    ax.plot(d, actual[:, busiest], ".", ms=3, c="k", label="actual")
+    ax.plot(d, a0["pred"][tt:, busiest], lw=1, c="C0", label="forecast")
+    lat, lon = cell_center(np.asarray(a0["meta"]["quake"]["cells"])[busiest])
+    ax.set_title(f"busiest test cell ({float(lat):g}, {float(lon):g}), first run; -1 = no quake", fontsize=9)
+    ax.set_ylabel("magnitude of the day's summed energy")
+    ax.legend(fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def report(paths, out_dir) -> Path:
+    """A Markdown report (OUT_DIR/report.md, returned; report.json; report.png) of quake model
+    folders or experiment folders (each run of one): per run, the model's AUC, hit precision /
+    recall and how often it forecasts a quake, at M >= 0 and, separately, M >= 5, beside the
+    baselines on the same days and cells; per loss, the mean and 95% CI over seeds; whether the
+    catalog is synthetic or real, said in so many words."""
+    from ..core.experiment import expand_runs
+    from ..core.stats import summarize
+
+    dirs = expand_runs(paths)
+    if not dirs:
+        raise DataError("no model folders to report on")
+    evals = [_evaluate(d) for d in dirs]
+    rows = [m for m, _ in evals]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sources = list(dict.fromkeys(_source_line(m, a["meta"]) for m, a in evals))
+    f = lambda v: _fmt(v)
+    lines = ["# Earthquake forecasts: next day, 2-degree cells", "",
+             "Data: " + "; ".join(sources) + ".", "",
+             f"Test period {rows[0]['test_from']} .. {rows[0]['test_to']} ({rows[0]['test_days']} days), "
+             f"{rows[0]['cells']} active cells. A cell-day's value is the magnitude of its summed energy "
+             "(-1: no quake). AUC: ROC area of the forecast as a score for 'M >= t in this cell tomorrow'. "
+             "Hit precision / recall: the original predictor's rule (a hit when the forecast is within +-1.0 of "
+             "the actual value, counted where either is >= t). Baselines, on the same days and cells: each "
+             "cell's rate of M >= t over the training days (historical rate), its rate of any quake (any-quake "
+             "rate; for M >= 5 the stronger one: large quakes happen where quakes are frequent) and yesterday's "
+             "value.", ""]
+    name = lambda m: (f"{Path(m['model_dir']).parent.name}/{Path(m['model_dir']).name}"
+                      if Path(m["model_dir"]).name.startswith("seed") else Path(m["model_dir"]).name)
+    for t in ("M>=0", "M>=5"):
+        lines += [f"## {t}" + (" (the rare large quakes)" if t == "M>=5" else ""), "",
+                  "| run | loss | seed | positives | model AUC | forecasts >= t | hit precision | hit recall "
+                  "| historical-rate AUC | any-quake-rate AUC | yesterday AUC | yesterday hit precision / recall |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for m in rows:
+            g = lambda k, who="model": m.get(f"{who}_{t}_{k}")
+            lines.append(f"| {name(m)} | {m['loss']} | {m['seed']} "
+                         f"| {g('positives')} | {f(g('auc'))} | {g('predicted')} | {f(g('precision'))} "
+                         f"| {f(g('recall'))} | {f(g('auc', 'historical_rate'))} | {f(g('auc', 'any_quake_rate'))} "
+                         f"| {f(g('auc', 'yesterday'))} | {f(g('precision', 'yesterday'))} / {f(g('recall', 'yesterday'))} |")
+        lines.append("")
+    groups: dict[str, list[dict]] = {}  # an experiment's arms, else the runs by loss
+    for m in rows:
+        key = Path(m["model_dir"]).parent.name if Path(m["model_dir"]).name.startswith("seed") else m["loss"]
+        groups.setdefault(key, []).append(m)
+    if any(len(v) > 1 for v in groups.values()):
+        lines += ["## Over seeds", "", "Mean and 95% CI (Student t over the runs) of the model's AUC against the "
+                  "better of the two rate baselines (one number each: they have no seed).", "",
+                  "| variant | runs | AUC M>=0 | AUC M>=5 | best rate baseline M>=0 / M>=5 | runs above it "
+                  "(M>=0 / M>=5) |", "|---|---|---|---|---|---|"]
+        for key, ms in groups.items():
+            cells, best, beats = [], [], []
+            for t in ("M>=0", "M>=5"):
+                vals = [np.nan if m[f"model_{t}_auc"] is None else m[f"model_{t}_auc"] for m in ms]
+                sm = summarize(vals)
+                cells.append(f"{sm['mean']:.3f} [{sm['ci95'][0]:.3f}, {sm['ci95'][1]:.3f}]" if len(ms) > 1
+                             else f"{sm['mean']:.3f}")
+                b = max(v for v in (ms[0][f"historical_rate_{t}_auc"], ms[0][f"any_quake_rate_{t}_auc"]) if v is not None)
+                best.append(b)
+                beats.append(sum(v > b for v in vals))
+            lines.append(f"| {key} | {len(ms)} | {cells[0]} | {cells[1]} | {f(best[0])} / {f(best[1])} "
+                         f"| {beats[0]}/{len(ms)} / {beats[1]}/{len(ms)} |")
+        lines.append("")
+    lines += ["![ROC curves and the busiest cell](report.png)", ""]
+    md = out_dir / "report.md"
+    md.write_text("\n".join(lines))
+    (out_dir / "report.json").write_text(json.dumps({"runs": rows, "sources": sources}, indent=1) + "\n")
+    _plot_report(evals, out_dir / "report.png")
+    return md
+
+
 __all__ = ["Catalog", "ETASParams", "read_comcat", "load_shipped", "write_comcat", "grid", "cell_of", "cell_center",
            "summed_magnitude", "active_cells", "cell_series", "etas_catalog", "gr_magnitudes", "b_value",
            "roc_auc", "hit_table", "score", "yesterday", "historical_rate", "score_baselines", "format_baselines",
            "NO_QUAKE", "COMCAT_COLUMNS", "REQUIRED", "train", "evaluate", "forecast", "update",
-           "format_evaluation", "load_model", "predict_series", "last_complete_day", "split_days"]
+           "format_evaluation", "load_model", "predict_series", "last_complete_day", "split_days", "report",
+           "roc_points", "experiment_runs", "recorded", "Settings", "METRICS"]

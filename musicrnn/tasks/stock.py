@@ -56,15 +56,18 @@ import io
 import json
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from ..core.settings import split_core
+from ..shipped import task_data
 from ..core.errors import CheckpointError, DataError, SettingsError
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "corpora" / "stock"
-DEFAULT_CSV = DATA_DIR / "sp500_1950_2018.csv"
+DEFAULT_CSV = task_data("stock", "sp500_1950_2018.csv")  # corpora/stock/ (a wheel: musicrnn/_data/stock/)
+DATA_DIR = DEFAULT_CSV.parent
 TASK = "stock"
 
 DATE_COLUMNS = ("date",)  # compared case-insensitively, spaces / dots / underscores ignored
@@ -348,7 +351,8 @@ def train(out, *, data=DEFAULT_CSV, seed: int = 0, stateful: bool = True, loss: 
           minutes: float | None = None, steps: int | None = None, resume: bool = False, force: bool = False,
           progress: bool = True, log: Callable[[str], None] = print, hidden: int = DEFAULT_MODEL["hidden"],
           history: int = HISTORY, batch: int | None = None, lr: float = 3e-3, patience: int = 10,
-          valid_from: str = VALID_FROM, test_from: str = TEST_FROM, max_steps: int | None = None) -> dict:
+          valid_from: str = VALID_FROM, test_from: str = TEST_FROM, max_steps: int | None = None,
+          **core) -> dict:
     """Train a next-delta model on the closes in ``data`` into the checkpoint folder ``out``.
 
     ``stateful``: the online RNN (state carried over the whole history) or, if False, the
@@ -356,7 +360,9 @@ def train(out, *, data=DEFAULT_CSV, seed: int = 0, stateful: bool = True, loss: 
     smooth-l1-or-l2 (the asymmetric ones punish under-prediction more). Length:
     ``steps``, else ``minutes`` worth, else 600 steps. ``resume`` continues the run in
     ``out`` (its settings must match); ``force`` replaces a model already there;
-    ``max_steps`` stops early, resumably. Returns ``core.train.fit``'s summary (also
+    ``max_steps`` stops early, resumably. ``core``: other settings of the core's model and
+    training loop (``core.settings.CORE_MODEL`` / ``CORE_TRAIN``: cell, activation, attention,
+    grad_scale, ...), recorded with the run. Returns ``core.train.fit``'s summary (also
     OUT/metrics.json); config.json records ``task: stock`` and the task's settings
     (normalisation, splits, data hash) under ``stock``.
     """
@@ -375,8 +381,14 @@ def train(out, *, data=DEFAULT_CSV, seed: int = 0, stateful: bool = True, loss: 
     dates, closes = load_closes(data, log=log)
     iv, it = split_days(dates, valid_from, test_from)
     sha = file_sha256(data)
-    model_cfg = {**DEFAULT_MODEL, "hidden": hidden}
+    model_over, train_over = split_core(core)
+    if not stateful and "bptt" in train_over:
+        raise SettingsError("the stateless model reads windows of `history` days: change history, not bptt")
+    models.make_config("rnn", {**DEFAULT_MODEL, **model_over, "vocab_size": 1})  # a bad setting fails before any work
+    model_cfg = {**DEFAULT_MODEL, "hidden": hidden, **model_over}
     settings = _run_settings(stateful, loss, seed, model_cfg, history, batch, lr, valid_from, test_from, sha)
+    if core:
+        settings["core"] = dict(sorted(core.items()))
     if resume:
         from ..core.checkpoint import check_resume
 
@@ -388,15 +400,15 @@ def train(out, *, data=DEFAULT_CSV, seed: int = 0, stateful: bool = True, loss: 
     cfg = models.make_config("rnn", {**model_cfg, "vocab_size": 1, "features": 1, "outputs": 1})
     if steps is None and minutes is None:
         steps = DEFAULT_STEPS
-    tcfg = TrainConfig(seed=seed, batch=batch, bptt=64 if stateful else history, lr=lr, steps=steps,
-                       minutes=minutes, max_steps=max_steps, patience=patience).validate()
+    tcfg = TrainConfig(**{"seed": seed, "batch": batch, "bptt": 64 if stateful else history, "lr": lr, "steps": steps,
+                          "minutes": minutes, "max_steps": max_steps, "patience": patience, **train_over}).validate()
     # training pairs: position i reads day i+1 and predicts day i+2, every predicted day before valid_from
     xs, ys = z[1:iv - 1, None].astype(np.float32), z[2:iv, None].astype(np.float32)
     if stateful:
-        batches = FeatureStreams([xs], [ys], batch=batch, bptt=64, seed=seed, shuffle=False)
+        batches = FeatureStreams([xs], [ys], batch=tcfg.batch, bptt=tcfg.bptt, seed=seed, shuffle=False)
     else:
         clips = [(xs[j:j + history], ys[j:j + history]) for j in range(0, len(xs) - history + 1, history)]
-        batches = Clips(clips, batch=batch, seed=seed)
+        batches = Clips(clips, batch=tcfg.batch, seed=seed)
 
     def score(model, upto: int, first: int) -> dict:
         zhat = predict_z(model, z[:upto], stateful, history)
@@ -476,31 +488,48 @@ def evaluate(model_dir, *, data=None, cost: float = 0.0) -> dict:
 
 
 # --- experiment --------------------------------------------------------------------------------
-class StockRuns:
-    """The experiment runner's task (``core.experiment``): one arm = one set of ``train``
-    settings; a finished run with the same settings is read back, not retrained."""
+@dataclass
+class Settings:
+    """What an experiment arm may change besides the core's model and training settings
+    (``core.settings.CORE_MODEL`` / ``CORE_TRAIN``)."""
 
-    metrics = METRICS
+    stateful: bool = True
+    loss: str = "smooth-l1"
+    history: int = HISTORY
 
-    def __init__(self, data=DEFAULT_CSV, steps=None, minutes=None, cost: float = 0.0, **common):
-        self.data, self.steps, self.minutes, self.cost, self.common = Path(data), steps, minutes, cost, common
 
-    def run(self, out: Path, settings: dict, log) -> dict:
-        done = out / "metrics.json"
-        if not (done.is_file() and json.loads(done.read_text()).get("finished")):
-            resume = (out / "last" / "train_state.json").is_file()
-            summary = train(out, data=self.data, steps=self.steps, minutes=self.minutes, resume=resume, force=True,
-                            progress=False, log=lambda m: None, **self.common, **settings)
-            if not summary["finished"]:  # Ctrl-C: stop the whole experiment; re-running picks this run up
-                raise KeyboardInterrupt
-        m = evaluate(out, data=self.data, cost=self.cost)
+def recorded(model_dir) -> dict:
+    """The settings a stock run was trained with, flat (``core.experiment.flat_settings``)."""
+    from ..core.experiment import flat_settings
+
+    return flat_settings(_stock_meta(model_dir)["stock"]["settings"])
+
+
+def experiment_runs(data=None, steps: int | None = None, minutes: float | None = None, cost: float = 0.0,
+                    report: bool = True, **common):
+    """The experiment runner's task (``core.experiment.TaskRuns``): one arm = one set of
+    ``train`` settings; evaluated with ``cost``; a finished run is read back (it must be on the
+    same data). With ``report``, the experiment ends with OUT/report/ (:func:`report`)."""
+    from ..core.experiment import TaskRuns
+
+    data = Path(data or DEFAULT_CSV)
+
+    def scored(out):
+        m = evaluate(out, data=data, cost=cost)
         if not m["same_data"]:
             raise DataError(f"{out}: a finished run on other data; use a new experiment folder")
-        want = {"stateful": settings["stateful"], "seed": settings["seed"]}
-        if any(m[k] != v for k, v in want.items()):
-            raise DataError(f"{out}: a finished run with other settings; use a new experiment folder")
-        m["steps"] = json.loads(done.read_text())["steps"]
         return m
+
+    def finish(out, runs):  # OUT/stock.json (the best runs, distinguishable or not), then the report
+        out = Path(out)
+        r = json.loads((out / "results.json").read_text())
+        call = {"seeds": r["seeds"], "data": str(data), "steps": steps, "minutes": minutes, "cost": cost, **common}
+        (out / "stock.json").write_text(json.dumps({"call": call, "stock": summarise_runs(r)}, indent=1) + "\n")
+        if report:
+            globals()["report"](out, out / "report", cost=cost)
+
+    return TaskRuns(TASK, METRICS, train, scored, recorded, source=data, finish=finish, data=data, steps=steps,
+                    minutes=minutes, **common)
 
 
 def distinguishable(values: list[float], i: int | None = None) -> dict:
@@ -563,14 +592,11 @@ def experiment(out, *, seeds=10, data=DEFAULT_CSV, steps: int | None = None, min
         raise SettingsError("an experiment needs at least 2 seeds (for a confidence interval)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    task = StockRuns(data, steps, minutes, cost, loss=loss, hidden=hidden, history=history, **common)
+    task = experiment_runs(data, steps, minutes, cost, report=False, loss=loss, hidden=hidden, history=history, **common)
     arms = {"stateful": {"stateful": True}, "stateless": {"stateful": False}}
     result = run_experiment(task, out, arms, seed_list, log=log)
-    result["stock"] = summarise_runs(result)
-    result["call"] = {"seeds": seed_list, "data": str(data), "steps": steps, "minutes": minutes, "cost": cost,
-                      "loss": loss, "hidden": hidden, "history": history, **common}
-    (out / "stock.json").write_text(json.dumps({"call": result["call"], "stock": result["stock"]}, indent=1) + "\n")
-    return result
+    saved = json.loads((out / "stock.json").read_text())
+    return {**result, "stock": saved["stock"], "call": saved["call"]}
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -637,13 +663,14 @@ def report(path, out_dir, *, cost: float | None = None) -> Path:
 
 
 def _report_experiment(path: Path, out_dir: Path, cost: float | None) -> Path:
+    from ..core.experiment import slug
     from ..core.stats import summarize
 
     r = json.loads((path / "results.json").read_text())
     call = json.loads((path / "stock.json").read_text())["call"] if (path / "stock.json").is_file() else {}
     own = cost is None or cost == call.get("cost", 0.0)
     cost = call.get("cost", 0.0) if cost is None else cost
-    evaluated = {arm: {seed: _evaluate(path / arm / f"seed{seed}", cost=cost) for seed in r["seeds"]}
+    evaluated = {arm: {seed: _evaluate(path / slug(arm) / f"seed{seed}", cost=cost) for seed in r["seeds"]}
                  for arm in r["variants"]}
     r = {**r, "runs": {arm: {str(seed): m for seed, (m, _) in e.items()} for arm, e in evaluated.items()}}
     r["summary"] = {arm: {k: summarize([r["runs"][arm][str(seed)][k] for seed in r["seeds"]]) for k in METRICS}
