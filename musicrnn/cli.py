@@ -923,10 +923,10 @@ def build_parser() -> argparse.ArgumentParser:
             c.add_argument("--data-seed", type=INT, default=2024, help="seed of the synthetic catalog")
             c.add_argument("--loss", default="smooth-l1", choices=["smooth-l1", "exp-or-log", "smooth-l1-or-l2"],
                            help="Smooth L1, or an asymmetric loss for under- vs over-prediction")
-            c.add_argument("--layout", default="grid", choices=["grid", "cells"],
-                           help="grid: one stream, every cell an input and an output (the original predictor); "
-                                "cells: one small RNN shared by all cells reads each cell's own stream (its value, "
-                                "its neighbours' largest, its past quake rate)")
+            c.add_argument("--layout", default="cells", choices=["grid", "cells"],
+                           help="cells: one small RNN shared by all cells reads each cell's own stream (its value, "
+                                "its neighbours' largest, its past quake rate); grid: one stream, every cell an "
+                                "input and an output (as the original predictor)")
         elif name == "stock":
             c.add_argument("--stateless", action="store_true", help="a model reading a fixed window of past days "
                                                                     "(default: the stateful online model)")

@@ -251,7 +251,7 @@ def installed(tmp_path_factory):
     for f in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / f, src)
     skip = shutil.ignore_patterns("__pycache__", "*.pyc", "last")
-    for d in ("musicrnn", "checkpoints", "ui"):
+    for d in ("musicrnn", "checkpoints", "ui", "corpora/stock", "corpora/quake"):
         shutil.copytree(ROOT / d, src / d, ignore=skip)
     env = {k: v for k, v in os.environ.items() if k not in ("MUSICRNN_CHECKPOINTS", "PYTHONPATH")}
     env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONWARNINGS="ignore")

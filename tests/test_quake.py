@@ -264,7 +264,7 @@ def test_training_is_deterministic_and_records_the_task(quake_run, tmp_path):
     assert meta["task"] == "quake" and meta["data"]["catalog_sha256"] == q.file_sha256(root / "train.csv")
     assert qm["last_day"] == "2000-07-18" and qm["splits"]["test"][1] == "2000-07-18"
     assert qm["splits"]["train"][0] == "2000-01-01" and qm["splits"]["valid"][0] == "2000-06-09"  # day 160 of 200
-    assert meta["model"]["features"] == meta["model"]["outputs"] == len(qm["cells"]) > 0
+    assert qm["layout"] == "cells" and meta["model"]["outputs"] == 1 and len(qm["cells"]) > 0  # the default
     # cells come from the training days only
     days, values = q.grid(q.read_comcat(root / "train.csv"), "2000-01-01", "2000-07-19")
     assert qm["cells"] == q.active_cells(values[:160]).tolist()
@@ -322,20 +322,27 @@ def test_update_backfills_is_idempotent_and_kill_safe(quake_run, tmp_path, monke
     assert _files(killed) == after
 
 
-def test_cells_layout_shares_one_small_rnn_and_updates_like_the_grid(quake_run, tmp_path):
-    """The "cells" layout: one RNN reads every cell's own stream (its value, its neighbours' largest,
-    its training-day rate); its committed forecast is what the model predicts after reading every
-    day, and the daily update backfills, is idempotent and reproducible."""
+@pytest.mark.parametrize("layout", ["cells", "grid"])
+def test_each_layout_forecasts_what_it_reads_and_updates_reproducibly(quake_run, tmp_path, layout):
+    """"cells" (the default): one RNN reads every cell's own stream (its value, its neighbours'
+    largest, its training-day rate); "grid": one stream, every cell an input and an output. Either
+    way the committed forecast is what the model predicts after reading every day, and the daily
+    update backfills, is idempotent and reproducible."""
     root, _ = quake_run
-    s = q.train(tmp_path / "m", catalog=root / "train.csv", layout="cells", seed=1, **TINY)
+    s = q.train(tmp_path / "m", catalog=root / "train.csv", layout=layout, seed=1, **TINY)
     meta = json.loads((tmp_path / "m" / "config.json").read_text())
     qm = meta["quake"]
-    assert qm["layout"] == "cells" and meta["model"]["features"] == 3 and meta["model"]["outputs"] == 1
-    assert len(qm["rates"]) == len(qm["cells"]) and s["n_parameters"] < 5000  # not one input per cell
+    C = len(qm["cells"])
+    assert qm["layout"] == layout and q.recorded(tmp_path / "m")["layout"] == layout
+    if layout == "cells":
+        assert meta["model"]["features"] == 3 and meta["model"]["outputs"] == 1 and len(qm["rates"]) == C
+        assert s["n_parameters"] < 5000  # not one input and one output per cell
+    else:
+        assert meta["model"]["features"] == meta["model"]["outputs"] == C and "rates" not in qm
     model, _ = q.load_model(tmp_path / "m")
     days, values = q.grid(q.read_comcat(root / "train.csv"), qm["first_day"], q._day(qm["last_day"]) + 1)
-    inputs = q.model_inputs(values, np.asarray(qm["cells"]), "cells", qm["rates"])
-    assert inputs.shape == (len(days), len(qm["cells"]), 3)
+    inputs = q.model_inputs(values, np.asarray(qm["cells"]), layout, qm.get("rates"))
+    assert inputs.shape == ((len(days), C, 3) if layout == "cells" else (len(days), C))
     padded = np.concatenate([inputs, inputs[-1:]])  # one more row: the prediction after the last day
     want = q.predict_series(model, padded)[0][-1]
     got = [c["magnitude"] for c in q.forecast(tmp_path / "m")["cells"]]

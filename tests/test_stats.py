@@ -104,3 +104,13 @@ def test_paired_direction_is_b_minus_a():
 def test_paired_all_differences_zero():
     r = paired([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
     assert r["mean_diff"] == 0.0 and r["p_wilcoxon"] == 1.0
+
+
+def test_paired_identical_values_have_nothing_to_test():
+    """A metric every arm shares (a baseline) gives p = 1, not NaN or a warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = paired([0.91, 0.91, 0.91], [0.91, 0.91, 0.91])
+    assert r["mean_diff"] == 0 and r["p_t"] == 1 and r["p_wilcoxon"] == 1

@@ -59,7 +59,7 @@ def test_lotto_experiment_compares_generators_and_reads_finished_runs_back(tmp_p
     assert set(r["summary"]["generator=lcg"]) >= {"mean_matches", "z", "nll_per_draw"}
     assert r["runs"]["generator=lcg"]["1"]["trained_on"] == "lcg"
     report = (tmp_path / "x" / "report" / "report.md").read_text()
-    assert "| generator=lcg/seed1 | lcg |" in report and "| lcg | 2 |" in report  # per run, per generator
+    assert "| generator=lcg/seed1 | lcg |" in report and "| generator=lcg | 2 |" in report  # per run, per variant
     assert (tmp_path / "x" / "report" / "report.png").is_file()
     again = _last_json(run_cli(*args))  # finished runs are read back: the same numbers
     assert again == out
@@ -92,6 +92,9 @@ def test_quake_experiment_and_report_say_the_data_are_synthetic(tmp_path):
     for arm in out["variants"]:
         assert 0 <= r["summary"][arm]["model_M>=0_auc"]["mean"] <= 1
         assert r["runs"][arm]["0"]["loss"] == arm.split("=")[1]
+    same = ("experiment", "--task", "quake", "--vary", "loss=smooth-l1,exp-or-log", "--seeds", 2, "--steps", 6,
+            "--hidden", 8, "--embed", 8, "--bptt", 16, "--out", tmp_path / "x")
+    _one_line_error(run_cli(*same), "another catalog", progress_first=True)  # the default data: a synthetic one
     rep = (tmp_path / "x" / "report" / "report.md").read_text()
     assert "real catalog" in rep and "synthetic" not in rep and "## M>=5 (the rare large quakes)" in rep
     assert "## Over seeds" in rep and (tmp_path / "x" / "report" / "report.png").is_file()

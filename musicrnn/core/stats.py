@@ -23,10 +23,12 @@ def paired(a, b) -> dict:
     """b - a over matched seeds: mean difference, its 95% CI, paired t-test and Wilcoxon p-values."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     d = summarize(b - a)
+    if np.all(b - a == 0):  # identical (a baseline every arm shares): no difference to test
+        return {"mean_diff": 0.0, "ci95_diff": [0.0, 0.0], "t": float("nan"), "p_t": 1.0, "p_wilcoxon": 1.0}
     t = stats.ttest_rel(b, a)
     try:
         w = float(stats.wilcoxon(b - a).pvalue)
-    except ValueError:  # all differences zero
+    except ValueError:  # too few differences
         w = 1.0
     return {"mean_diff": d["mean"], "ci95_diff": d["ci95"], "t": float(t.statistic),
             "p_t": float(t.pvalue), "p_wilcoxon": w}

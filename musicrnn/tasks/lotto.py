@@ -71,7 +71,6 @@ interval of the mean matches from the observed spread (Student t).
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
 import hashlib
 import json
@@ -232,17 +231,13 @@ def _name_lines(bad: list[tuple[int, str]], limit: int = 5) -> str:
 def import_csv(path, with_dates: bool = False):
     """A real draw history from a CSV file (format: the module's docstring), oldest first, as
     an (N, 8) int array; with ``with_dates``, (draws, dates as ISO strings or None)."""
+    from ..core.files import csv_rows
+
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a UTF-8 text file (a CSV of draws is expected)") from None
-    rows = [(i + 1, r) for i, r in enumerate(csv.reader(text.splitlines())) if any(c.strip() for c in r)]
-    if not rows:
+    header, data = csv_rows(path, "a CSV of draws")
+    if header is None:
         raise DataError(f"{path}: empty file (expected a header row, then one draw per row)")
-    _, header = rows[0]
+    rows = [(1, header)] + data
     names = [_canon(h) for h in header]
     need = MAIN_COLS + ["bonus"]
     missing = [c for c in need if c not in names]
@@ -604,8 +599,16 @@ def experiment_runs(data=None, steps: int | None = None, minutes: float | None =
     a finished run is read back. With ``report``, the experiment ends with OUT/report/."""
     from ..core.experiment import TaskRuns
 
+    sha = _sha(import_csv(data)) if data is not None else None
+
+    def scored(out):
+        have = recorded(out)
+        if (have.get("sha") != sha) if sha else have.get("generator") not in GENERATORS:
+            raise DataError(f"{out}: a finished run on another history; use a new experiment folder")
+        return evaluate(out)
+
     finish = (lambda out, runs: globals()["report"]([out], Path(out) / "report")) if report else None
-    return TaskRuns(TASK, METRICS, train, evaluate, recorded, source=data or "generated draws", finish=finish,
+    return TaskRuns(TASK, METRICS, train, scored, recorded, source=data or "generated draws", finish=finish,
                     data=data, steps=steps, minutes=minutes, **common)
 
 
@@ -627,9 +630,9 @@ def report(dirs, out_dir) -> Path:
     rows = [evaluate(d) for d in dirs]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[dict]] = {}  # an experiment's variants, else the runs by source
     for r in rows:
-        groups.setdefault(r["generator"], []).append(r)
+        groups.setdefault(_group(r), []).append(r)
     summary = {}
     for g, rs in groups.items():
         s = summarize([r["mean_matches"] for r in rs])
@@ -656,9 +659,9 @@ def report(dirs, out_dir) -> Path:
         lines.append(f"| {run.parent.name + '/' if run.name.startswith('seed') else ''}{run.name} | {r['generator']} | {r['seed']} | {r['data_seed']} | "
                      f"{r['draws_scored']} | {r['mean_matches']:.3f} | [{r['ci95_low']:.3f}, {r['ci95_high']:.3f}] | "
                      f"{r['z']:+.2f} | {_fmt_p(r['p_value'])} | {_fmt_p(r['p_holm'])} |")
-    lines += ["", "Per source: the runs' mean matches averaged over seeds; pooled: all their scored draws in one exact "
-              "test (only when every run scored a different history).", "",
-              "| source | runs | mean of mean matches | 95% CI over runs | pooled draws | pooled mean | pooled p |",
+    lines += ["", "Per variant (an experiment's) or source: the runs' mean matches averaged over seeds; pooled: all "
+              "their scored draws in one exact test (only when every run scored a different history).", "",
+              "| variant or source | runs | mean of mean matches | 95% CI over runs | pooled draws | pooled mean | pooled p |",
               "|---|---|---|---|---|---|---|"]
     for g, s in summary.items():
         m, p = s["mean_matches"], s["pooled"]
@@ -683,23 +686,29 @@ def _pooled(total: int, n: int) -> dict:
     return {"draws_scored": n, "total_matches": total, "mean_matches": total / n, "z": z, "p_value": p}
 
 
+def _group(r: dict) -> str:
+    """A run's group in the report: its experiment variant (the folder above ``seedN``), else its source."""
+    run = Path(r["model_dir"])
+    return run.parent.name if run.name.startswith("seed") else r["generator"]
+
+
 def _plot(rows: list[dict], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sources = list(dict.fromkeys(r["generator"] for r in rows))
+    sources = list(dict.fromkeys(_group(r) for r in rows))
     fig, ax = plt.subplots(figsize=(2 + 1.5 * len(sources), 4))
     for i, g in enumerate(sources):
-        rs = [r for r in rows if r["generator"] == g]
+        rs = [r for r in rows if _group(r) == g]
         for j, r in enumerate(rs):
             xpos = i + (j - (len(rs) - 1) / 2) * 0.12
             ax.errorbar([xpos], [r["mean_matches"]], yerr=[[r["mean_matches"] - r["ci95_low"]],
                                                            [r["ci95_high"] - r["mean_matches"]]],
                         fmt="o", capsize=3, c=f"C{i}")
     ax.axhline(CHANCE, color="k", ls="--", lw=1, label=f"chance {CHANCE:.2f}")
-    ax.set_xticks(range(len(sources)), sources)
+    ax.set_xticks(range(len(sources)), sources, rotation=15 if len(sources) > 3 else 0, fontsize=8)
     ax.set_ylabel("mean matches per draw (top 7)")
     ax.set_title("held-out draws: each run with its 95% CI", fontsize=9)
     ax.legend(fontsize=8)

@@ -849,7 +849,7 @@ def train(out, *, catalog=None, years: float = 10, data_seed: int = 2024, seed: 
           min_events: int = 1, steps: int | None = None, minutes: float | None = None, resume: bool = False,
           force: bool = False, progress: bool = True, log: Callable[[str], None] = print,
           hidden: int = DEFAULT_MODEL["hidden"], embed: int = DEFAULT_MODEL["embed"], bptt: int = 64,
-          lr: float = 3e-3, patience: int = 10, through=None, max_steps: int | None = None, layout: str = "grid",
+          lr: float = 3e-3, patience: int = 10, through=None, max_steps: int | None = None, layout: str = "cells",
           **core) -> dict:
     """Train the online next-day model into the checkpoint folder ``out``.
 
@@ -857,12 +857,13 @@ def train(out, *, catalog=None, years: float = 10, data_seed: int = 2024, seed: 
     simulated with ``data_seed`` (written to OUT/catalog.csv; ``force`` keeps nothing of an old one). Days: the catalog's first day to its
     last complete day (:func:`last_complete_day`; ``through`` overrides), split chronologically
     80/10/10 into train, validation and test. Cells: the ones with at least ``min_events`` quake days
-    among the training days only. ``layout`` "grid" (the original predictor's): the model (the core's
+    among the training days only. ``layout`` "grid" (the original predictor's input): the model (the core's
     RNN, ``features = outputs = C``) reads day d's values of the C cells and predicts day d+1's, in
     one long stream whose state carries across all days (``FeatureStreams``, batch 1, truncated BPTT
     of ``bptt`` days). ``layout`` "cells": one small RNN with weights shared by every cell reads each
     cell's own stream of :data:`CELL_FEATURES` and predicts its next day (C streams, state carried
-    along each; ``batch`` streams a step, default 64); trained by
+    along each; ``batch`` streams a step, default 64); the default, as it forecasts better
+    (docs/research.md). Either is trained by
     ``core.train.fit`` on the training days, validated (model selection, early stopping) on the
     validation days, the test days scored once at the end. Length: ``steps``, else ``minutes``
     worth, else 600 steps. ``resume`` continues the run in ``out``; ``force`` replaces a model there.
@@ -911,8 +912,7 @@ def train(out, *, catalog=None, years: float = 10, data_seed: int = 2024, seed: 
     model_cfg = {**DEFAULT_MODEL, "hidden": int(hidden), "embed": int(embed), **model_over}
     settings = {"loss": loss, "seed": int(seed), "min_events": int(min_events), "model": model_cfg, "bptt": int(bptt),
                 "lr": float(lr), "catalog_sha256": sha, "through": str(last)}
-    if layout != "grid":
-        settings["layout"] = layout
+    settings["layout"] = layout
     if core:
         settings["core"] = dict(sorted(core.items()))
     if resume:
@@ -1228,7 +1228,7 @@ class Settings:
     synthetic catalog used when no catalog is given."""
 
     loss: str = "smooth-l1"
-    layout: str = "grid"
+    layout: str = "cells"
     min_events: int = 1
     years: float = 10.0
     data_seed: int = 2024
@@ -1252,8 +1252,16 @@ def experiment_runs(data=None, steps: int | None = None, minutes: float | None =
     OUT/report/ (:func:`report`)."""
     from ..core.experiment import TaskRuns
 
+    sha = file_sha256(data) if data is not None else None
+
+    def scored(out):
+        meta = _quake_meta(out)
+        if (meta["data"]["catalog_sha256"] != sha) if sha else not meta["data"].get("synthetic"):
+            raise DataError(f"{out}: a finished run on another catalog; use a new experiment folder")
+        return evaluate(out)
+
     finish = (lambda out, runs: globals()["report"]([out], Path(out) / "report")) if report else None
-    return TaskRuns(TASK, METRICS, train, evaluate, recorded, source=data or "a synthetic ETAS catalog",
+    return TaskRuns(TASK, METRICS, train, scored, recorded, source=data or "a synthetic ETAS catalog",
                     finish=finish, catalog=data, steps=steps, minutes=minutes, **common)
 
 
@@ -1277,25 +1285,35 @@ def _source_line(m: dict, meta: dict) -> str:
     return f"real catalog `{m['catalog']}`"
 
 
+def _group(m: dict) -> str:
+    """A run's group in the report: its experiment variant (the folder above ``seedN``), else its loss."""
+    run = Path(m["model_dir"])
+    return run.parent.name if run.name.startswith("seed") else m["loss"]
+
+
 def _plot_report(evals: list[tuple[dict, dict]], path: Path) -> None:
-    """ROC curves at M >= 0 and M >= 5 of every run against both baselines (from the first run),
-    and the busiest test cell's forecasts of the first run against what happened."""
+    """ROC curves at M >= 0 and M >= 5 of every run (one colour per variant) against the
+    baselines (on the first run's data), and the busiest test cell: what happened, and the
+    forecast of each variant's first run."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
     _, a0 = evals[0]
     series, tt = a0["series"], a0["test_start"]
     actual = series[tt:]
-    several = len({m["catalog"] for m, _ in evals}) > 1
+    several = len({a["meta"]["data"]["catalog_sha256"] for _, a in evals}) > 1
+    groups = list(dict.fromkeys(_group(m) for m, _ in evals))
+    firsts = {}
     for ax, t in zip(axes[:2], (0.0, 5.0)):
         pos = actual >= t
-        for i, (m, a) in enumerate(evals):  # each run against its own catalog's days
+        for m, a in evals:  # each run against its own catalog's days
+            g = groups.index(_group(m))
             fpr, tpr = roc_points(a["series"][a["test_start"]:] >= t, a["pred"][a["test_start"]:])
-            ax.plot(fpr, tpr, c=f"C{i % 10}", lw=1, alpha=0.8,
-                    label=f"{Path(m['model_dir']).parent.name}/{Path(m['model_dir']).name}" if len(evals) > 1 else "model")
+            first = firsts.setdefault((t, g), m["model_dir"]) == m["model_dir"]
+            ax.plot(fpr, tpr, c=f"C{g % 10}", lw=1, alpha=0.7, label=groups[g] if first else None)
         for name, sc, style in (("historical rate", historical_rate(series, tt, t), {"c": "k", "ls": "--"}),
                                 ("any-quake rate", historical_rate(series, tt, 0.0), {"c": "k", "ls": "-."}),
                                 ("yesterday", yesterday(series, tt), {"c": "grey", "ls": ":"})):
@@ -1310,17 +1328,24 @@ def _plot_report(evals: list[tuple[dict, dict]], path: Path) -> None:
         ax.set_xlabel("false-positive rate (symlog)")
         ax.set_ylabel("true-positive rate")
         ax.set_title(f"ROC, 'M >= {t:g} tomorrow in this cell' ({int(pos.sum())} positives)", fontsize=9)
-        ax.legend(fontsize=6 if len(evals) > 4 else 8, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left")
     busiest = int(np.argmax((actual >= 0).sum(0)))
     d = a0["days"][tt:].astype("datetime64[D]").astype(object)
     ax = axes[2]
     ax.plot(d, actual[:, busiest], ".", ms=3, c="k", label="actual")
-    ax.plot(d, a0["pred"][tt:, busiest], lw=1, c="C0", label="forecast")
+    shown = set()
+    for m, a in evals:
+        g = groups.index(_group(m))
+        if g in shown or a["meta"]["data"]["catalog_sha256"] != a0["meta"]["data"]["catalog_sha256"]:
+            continue
+        shown.add(g)
+        ax.plot(d, a["pred"][tt:, busiest], lw=1, c=f"C{g % 10}", label=f"forecast, {groups[g]}")
     lat, lon = cell_center(np.asarray(a0["meta"]["quake"]["cells"])[busiest])
-    ax.set_title(f"busiest test cell ({float(lat):g}, {float(lon):g}), first run; -1 = no quake", fontsize=9)
+    ax.set_title(f"busiest test cell ({float(lat):g}, {float(lon):g}); -1 = no quake", fontsize=9)
     ax.set_ylabel("magnitude of the day's summed energy")
-    ax.legend(fontsize=8)
-    fig.autofmt_xdate()
+    ax.legend(fontsize=7)
+    for label in ax.get_xticklabels():
+        label.set_rotation(30)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -1370,8 +1395,7 @@ def report(paths, out_dir) -> Path:
         lines.append("")
     groups: dict[str, list[dict]] = {}  # an experiment's arms, else the runs by loss
     for m in rows:
-        key = Path(m["model_dir"]).parent.name if Path(m["model_dir"]).name.startswith("seed") else m["loss"]
-        groups.setdefault(key, []).append(m)
+        groups.setdefault(_group(m), []).append(m)
     if any(len(v) > 1 for v in groups.values()):
         lines += ["## Over seeds", "", "Mean and 95% CI (Student t over the runs) of the model's AUC against the "
                   "better of the two rate baselines (one number each: they have no seed).", "",

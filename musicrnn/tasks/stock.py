@@ -50,9 +50,7 @@ Library functions, for the command line: :func:`train`, :func:`evaluate`,
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import math
 import re
@@ -127,25 +125,10 @@ def load_closes(path=DEFAULT_CSV, log: Callable[[str], None] | None = None) -> t
     for a missing or unreadable file, an empty file, missing columns, too many garbage
     rows, and dates out of order or repeated (dates must strictly increase).
     """
+    from ..core.files import csv_rows
+
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a text CSV file (not UTF-8)") from None
-    reader = csv.reader(io.StringIO(text))
-    header, rows = None, []
-    try:
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            if header is None:
-                header = row
-            else:
-                rows.append((reader.line_num, row))
-    except csv.Error as e:
-        raise DataError(f"{path}: not a readable CSV file (line {reader.line_num}: {e})") from None
+    header, rows = csv_rows(path, "a CSV of daily closes")
     if header is None:
         raise DataError(f"{path}: empty file (need a header row with Date and Close, then one row per day)")
     keys = [_key(h) for h in header]
@@ -678,15 +661,14 @@ def _report_experiment(path: Path, out_dir: Path, cost: float | None) -> Path:
     s = summarise_runs(r)
     out_dir.mkdir(parents=True, exist_ok=True)
     curves, first = {}, None
-    colours = {"stateful": "tab:blue", "stateless": "tab:orange"}
-    for arm in r["variants"]:
+    for i, arm in enumerate(r["variants"]):  # one colour per variant
         best = s[arm]["best_by_valid"]["seed"]
         for seed in r["seeds"]:
             m, c = evaluated[arm][seed]
             first = first or (m, c)
             bold = seed == best
             curves[f"{arm} seed {seed} (best by validation)" if bold else f"_{arm}{seed}"] = (
-                c["dates"], c["long_cash"], {"c": colours.get(arm), "lw": 1.6 if bold else 0.6, "alpha": 1 if bold else 0.35})
+                c["dates"], c["long_cash"], {"c": f"C{i % 10}", "lw": 1.6 if bold else 0.6, "alpha": 1 if bold else 0.35})
     m0, c0 = first
     curves["buy-and-hold"] = (c0["dates"], c0["buy_hold"], {"c": "k", "lw": 1.6})
     _plot(curves, out_dir / "equity.png", f"long/cash, every seed, cost {cost:g}/trade")
