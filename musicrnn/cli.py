@@ -331,9 +331,7 @@ def _task_experiment(args) -> int:
     """``musicrnn experiment --task quake|stock|lotto``: the task's own settings and the core's
     model and training settings may vary; the core flags given are every arm's base."""
     from .core.experiment import run_experiment
-    from .core.models import make_config
-    from .core.settings import core_fields, fields_of, split_core
-    from .core.train import TrainConfig
+    from .core.settings import core_fields, fields_of
 
     mod = _task_module(args.task)
     own, core = fields_of(mod.Settings), core_fields()
@@ -353,15 +351,10 @@ def _task_experiment(args) -> int:
     arms = {}
     for name, change in _arms(args, {**own, **core}).items():  # every arm is checked before any is trained
         arm = arms[name] = {**base, **change}
-        model, train = split_core({k: v for k, v in arm.items() if k in core})
         try:
-            make_config("rnn", {**model, "vocab_size": 1})
-            TrainConfig(**train).validate()
+            mod.check_settings(**arm)
         except ValueError as e:
             raise UsageError(f"{name}: {e}") from None
-        for key, choices in (("loss", getattr(mod, "LOSSES", None)), ("generator", getattr(mod, "GENERATORS", None))):
-            if key in arm and choices and arm[key] not in choices:
-                raise UsageError(f"{name}: {key} {arm[key]!r} is not one of {', '.join(choices)}")
     runs = mod.experiment_runs(args.data, steps=args.steps, minutes=args.minutes)
     run_experiment(runs, args.out, arms, seeds=list(range(args.seeds)), log=_log)
     print(json.dumps({"out": str(args.out), "task": args.task, "variants": list(arms), "seeds": args.seeds,

@@ -134,3 +134,37 @@ def test_stock_experiment_through_the_generic_runner_writes_the_best_run_summary
     assert "stateless" in (tmp_path / "x" / "report" / "report.md").read_text()
     with pytest.raises(CheckpointError, match="not a lotto model"):  # a run of another task, named as such
         lotto.recorded(tmp_path / "x" / "stateful" / "seed0")
+
+
+def test_read_back_compares_every_recorded_setting_and_checks_resumed_runs(tmp_path):
+    """A finished run is reused only with the same settings, defaults included (a default the
+    task never named, like patience, counts); a half-done run resumed with its own settings is
+    refused when they are not the arm's."""
+    from musicrnn.core.errors import DataError
+    from musicrnn.core.experiment import run_experiment
+
+    runs = stock.experiment_runs(None, steps=4, hidden=4, history=8, report=False)
+    run_experiment(runs, tmp_path / "s", {"a": {}}, [0], log=lambda m: None)
+    with pytest.raises(DataError, match=r"patience \(10, not 3\)"):
+        run_experiment(runs, tmp_path / "s", {"a": {"patience": 3}}, [0], log=lambda m: None)
+    lotto.train(tmp_path / "l" / "a" / "seed0", generator="mt", draws=300, steps=10, max_steps=3, hidden=8,
+                progress=False, log=lambda m: None)
+    runs = lotto.experiment_runs(None, steps=10, report=False)
+    with pytest.raises(DataError, match=r"hidden \(8, not 16\)"):
+        run_experiment(runs, tmp_path / "l", {"a": {"generator": "mt", "draws": 300, "hidden": 16}}, [0],
+                       log=lambda m: None)
+
+
+def test_quake_report_without_large_quakes_and_with_other_cells(tmp_path):
+    """No M >= 5 in the test days (the rate baselines have no AUC there) and runs over different
+    cell sets: the report is written, with n/a where nothing can be scored."""
+    cat = quake.etas_catalog(200, seed=7)
+    cat.mag[:] = np.minimum(cat.mag, 4.5)
+    quake.write_comcat(cat, tmp_path / "small.csv")
+    tiny = dict(catalog=tmp_path / "small.csv", steps=4, hidden=8, embed=8, bptt=16, progress=False, log=lambda m: None)
+    quake.train(tmp_path / "a", min_events=1, **tiny)
+    quake.train(tmp_path / "b", min_events=3, seed=1, **tiny)
+    md = quake.report([tmp_path / "a", tmp_path / "b"], tmp_path / "rep").read_text()
+    [row] = [line for line in md.split("## Over seeds")[1].splitlines() if line.startswith("| smooth-l1 | 2 |")]
+    assert "| n/a |" in row and "/ n/a |" in row  # no AUC at M >= 5, for the model or the baselines
+    assert (tmp_path / "rep" / "report.png").stat().st_size > 1000

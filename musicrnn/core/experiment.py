@@ -66,28 +66,39 @@ class TaskRuns:
             self.finish = finish
 
     def run(self, out: Path, settings: dict, log) -> dict:
-        from .errors import DataError
-
         done = out / "metrics.json"
         if done.is_file() and json.loads(done.read_text()).get("finished"):
-            have = self._recorded(out)
-            diffs = [f"{k} ({have[k]!r}, not {v!r})" for k, v in settings.items() if k in have and have[k] != v]
-            if diffs:
-                raise DataError(f"{out}: a finished {self.name} run with other settings: {', '.join(diffs)}; "
-                                "use a new experiment folder")
+            self._check(out, settings)  # before anything is scored
         else:
             resume = (out / "last" / "train_state.json").is_file()
             summary = self._train(out, resume=resume, force=True, progress=False, log=lambda m: None,
                                   **self.common, **settings)
             if not summary["finished"]:  # Ctrl-C: stop the whole experiment; re-running picks this run up
                 raise KeyboardInterrupt
+            self._check(out, settings)  # a resumed run continues with its own settings: they must be the arm's
         m = self._evaluate(out)
         return {k: float("nan") if v is None else v for k, v in m.items()}
+
+    def _check(self, out: Path, settings: dict) -> None:
+        """Refuse (one line) a run whose recorded settings are not the arm's: a setting it does
+        not record counts as different; an arm's None means "the task's default" and is not
+        compared."""
+        from .errors import DataError
+
+        have = self._recorded(out)
+        diffs = [f"{k} ({have[k]!r}, not {v!r})" if k in have else f"{k} (not recorded, not {v!r})"
+                 for k, v in settings.items() if v is not None and have.get(k, _MISSING) != v]
+        if diffs:
+            raise DataError(f"{out}: a {self.name} run with other settings: {', '.join(diffs)}; "
+                            "use a new experiment folder")
+
+
+_MISSING = object()
 
 
 def flat_settings(d: dict) -> dict:
     """A recorded settings dict with its nested dicts (``model``, ``core``) lifted to the top
-    level, for comparing with an experiment arm's flat settings."""
+    level, for comparing with an experiment arm's flat settings (later keys win)."""
     out = {}
     for k, v in d.items():
         if isinstance(v, dict):

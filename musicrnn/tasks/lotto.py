@@ -421,6 +421,23 @@ def _source(data, generator: str, draws: int, data_seed: int) -> tuple[np.ndarra
     return h, {"generator": "csv", "csv": str(data), "draws": int(len(h)), "data_seed": None}
 
 
+def check_settings(*, generator: str | None = None, draws: int | None = None, **core) -> tuple[dict, dict]:
+    """Refuse (SettingsError, one line) settings no run can use, before any history is made or
+    read; returns the core's (model, training) settings (``core.settings.split_core``)."""
+    from ..core import models
+    from ..core.train import TrainConfig
+
+    core = {k: v for k, v in core.items() if k not in Settings.__dataclass_fields__}  # data_seed, epochs
+    if generator is not None and generator not in GENERATORS:
+        raise SettingsError(f"unknown generator {generator!r}: choose from {', '.join(GENERATORS)}")
+    if draws is not None and draws < MIN_DRAWS:
+        raise SettingsError(f"draws {draws}: need at least {MIN_DRAWS} to train and test")
+    model_over, train_over = split_core(core)
+    models.make_config("rnn", {**MODEL_DEFAULTS, **model_over, "vocab_size": 1})
+    TrainConfig(**train_over).validate()
+    return model_over, train_over
+
+
 def train(out, *, data=None, generator: str | None = None, draws: int | None = None, seed: int = 0,
           data_seed: int | None = None,
           minutes: float | None = None, steps: int | None = None, epochs: int | None = None,
@@ -450,9 +467,7 @@ def train(out, *, data=None, generator: str | None = None, draws: int | None = N
     from ..core.train import TrainConfig, fit, main_process
 
     out = Path(out)
-    if generator is not None and generator not in GENERATORS:
-        raise SettingsError(f"unknown generator {generator!r}: choose from {', '.join(GENERATORS)}")
-    model_over, train_over = split_core(core)
+    model_over, train_over = check_settings(generator=generator, draws=draws, **core)
     mset = {**MODEL_DEFAULTS, **model_over,
             **{k: v for k, v in {"hidden": hidden, "layers": layers}.items() if v is not None}}
     tset = {**TRAIN_DEFAULTS, **train_over,

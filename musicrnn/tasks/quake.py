@@ -666,8 +666,8 @@ def score_baselines(values: np.ndarray, split: int, thresholds: Sequence[float] 
     Returns {"yesterday": score(...), "historical_rate": {"M>=t": {"auc", "positives"}},
     "any_quake_rate": {...}}: the historical rate is a probability, not a magnitude, so only its AUC
     is defined. ``historical_rate`` scores "M >= t" by each cell's past rate of M >= t;
-    ``any_quake_rate`` by its past rate of any quake (M >= 0) for every t, the stronger baseline for
-    rare large quakes (they happen where quakes are frequent).
+    ``any_quake_rate`` by its past rate of any quake (M >= 0) for every t, usually the stronger
+    baseline for rare large quakes (they happen where quakes are frequent).
     """
     actual = values[split:]
     out = {"yesterday": score(yesterday(values, split), actual, thresholds, tol), "historical_rate": {},
@@ -831,7 +831,7 @@ def _load_catalog(out: Path, catalog, years: float, data_seed: int, log) -> tupl
     if catalog is None:
         import tempfile
 
-        synthetic = {"etas_days": float(years * 365), "seed": int(data_seed)}
+        synthetic = {"etas_days": float(years * 365), "seed": int(data_seed), "years": years}
         with tempfile.TemporaryDirectory() as tmp:
             tmp_path = write_comcat(etas_catalog(years * 365, data_seed), Path(tmp) / "catalog.csv")
             cat, text = read_comcat(tmp_path), tmp_path.read_bytes()
@@ -843,6 +843,31 @@ def _load_catalog(out: Path, catalog, years: float, data_seed: int, log) -> tupl
     if cat.bad_rows:
         log(f"{path}: {cat.problems()}")
     return path, cat, None, None
+
+
+def check_settings(*, loss: str = "smooth-l1", layout: str = "cells", min_events: int = 1,
+                   hidden: int = DEFAULT_MODEL["hidden"], bptt: int = 64, years: float = 10, data_seed: int = 2024,
+                   **core) -> tuple[dict, dict]:
+    """Refuse (SettingsError, one line) settings no run can use, before any catalog is read or
+    simulated; returns the core's (model, training) settings (``core.settings.split_core``)."""
+    from ..core import models
+    from ..core.errors import SettingsError
+    from ..core.train import TrainConfig
+
+    if loss not in LOSSES:
+        raise SettingsError(f"unknown loss {loss!r}: choose from {', '.join(LOSSES)}")
+    if min_events < 1 or hidden < 1 or bptt < 2:
+        raise SettingsError(f"min_events and hidden must be >= 1 and bptt >= 2 (got {min_events}, {hidden}, {bptt})")
+    if not years > 0:
+        raise SettingsError(f"years must be > 0 (got {years})")
+    model_over, train_over = split_core(core)
+    if layout not in LAYOUTS:
+        raise SettingsError(f"unknown layout {layout!r}: choose from {', '.join(LAYOUTS)}")
+    if layout == "grid" and "batch" in train_over:
+        raise SettingsError("the grid layout reads one stream of days (batch 1); batch cannot change")
+    models.make_config("rnn", {**DEFAULT_MODEL, **model_over, "vocab_size": 1})
+    TrainConfig(**train_over).validate()
+    return model_over, train_over
 
 
 def train(out, *, catalog=None, years: float = 10, data_seed: int = 2024, seed: int = 0, loss: str = "smooth-l1",
@@ -887,16 +912,8 @@ def train(out, *, catalog=None, years: float = 10, data_seed: int = 2024, seed: 
     from ..core.train import TrainConfig, fit
 
     out = Path(out)
-    if loss not in LOSSES:
-        raise SettingsError(f"unknown loss {loss!r}: choose from {', '.join(LOSSES)}")
-    if min_events < 1 or hidden < 1 or bptt < 2:
-        raise SettingsError(f"min_events and hidden must be >= 1 and bptt >= 2 (got {min_events}, {hidden}, {bptt})")
-    model_over, train_over = split_core(core)
-    if layout not in LAYOUTS:
-        raise SettingsError(f"unknown layout {layout!r}: choose from {', '.join(LAYOUTS)}")
-    if layout == "grid" and "batch" in train_over:
-        raise SettingsError("the grid layout reads one stream of days (batch 1); batch cannot change")
-    models.make_config("rnn", {**DEFAULT_MODEL, **model_over, "vocab_size": 1})  # a bad setting fails before any work
+    model_over, train_over = check_settings(loss=loss, layout=layout, min_events=min_events, hidden=hidden,
+                                            bptt=bptt, years=years, **core)
     path, cat, synthetic, text = _load_catalog(out, catalog, years, data_seed, log)
     sha = hashlib.sha256(text).hexdigest() if text is not None else file_sha256(path)
     last = last_complete_day(cat, through)
@@ -911,7 +928,7 @@ def train(out, *, catalog=None, years: float = 10, data_seed: int = 2024, seed: 
     del values
     model_cfg = {**DEFAULT_MODEL, "hidden": int(hidden), "embed": int(embed), **model_over}
     settings = {"loss": loss, "seed": int(seed), "min_events": int(min_events), "model": model_cfg, "bptt": int(bptt),
-                "lr": float(lr), "catalog_sha256": sha, "through": str(last)}
+                "lr": float(lr), "patience": int(patience), "catalog_sha256": sha, "through": str(last)}
     settings["layout"] = layout
     if core:
         settings["core"] = dict(sorted(core.items()))
@@ -1064,7 +1081,9 @@ def evaluate(model_dir, *, catalog=None) -> dict:
     predictions on the test days are scored with :func:`score` (hit rule, detection precision /
     recall, AUC at M >= 0 and, as separate keys, M >= 5) next to :func:`score_baselines` on the same
     days and cells. Keys: ``<predictor>_M>=<t>_<metric>`` with predictor model / yesterday /
-    historical_rate, plus the test span, cell count, test loss. ``catalog``: another CSV (default the
+    historical_rate / any_quake_rate (the rates over every day before the test period), plus the
+    test span, cell count, test and validation loss, whether the catalog is synthetic, and
+    ``model_M>=0_predicted_share`` (how often the model forecasts a quake). ``catalog``: another CSV (default the
     one it was trained on, whose sha256 must match). CheckpointError for a model of another task.
     """
     return _evaluate(model_dir, catalog)[0]
@@ -1215,9 +1234,9 @@ def update(model_dir, catalog_path, *, through=None, log: Callable[[str], None] 
 METRICS = {"model_M>=0_auc": "higher", "model_M>=5_auc": "higher", "model_M>=0_precision": "higher",
            "model_M>=0_recall": "higher", "model_M>=5_recall": "higher", "model_M>=0_predicted_share":
            "(share of test cell-days forecast M >= 0; the actual share is far smaller)", "test_loss": "lower",
-           "historical_rate_M>=0_auc": "(baseline: each cell's training-period rate)",
-           "historical_rate_M>=5_auc": "(baseline: each cell's training-period rate of M >= 5)",
-           "any_quake_rate_M>=5_auc": "(baseline: each cell's training-period rate of any quake)",
+           "historical_rate_M>=0_auc": "(baseline: each cell's rate before the test period)",
+           "historical_rate_M>=5_auc": "(baseline: each cell's rate of M >= 5 before the test period)",
+           "any_quake_rate_M>=5_auc": "(baseline: each cell's rate of any quake before the test period)",
            "yesterday_M>=0_auc": "(baseline: yesterday's value)"}
 
 
@@ -1235,13 +1254,17 @@ class Settings:
 
 
 def recorded(model_dir) -> dict:
-    """The settings a quake run was trained with, flat (``core.experiment.flat_settings``)."""
+    """The settings a quake run was trained with, flat: its model and training configs (every
+    field, defaults included), the task's own settings and the synthetic catalog's."""
     from ..core.experiment import flat_settings
 
     meta = _quake_meta(model_dir)
     synthetic = meta["data"].get("synthetic") or {}
-    extra = {"years": synthetic["etas_days"] / 365, "data_seed": synthetic["seed"]} if synthetic else {}
-    return flat_settings({"layout": meta["quake"].get("layout", "grid"), **meta["quake"]["settings"], **extra})
+    extra = {"years": synthetic.get("years", synthetic["etas_days"] / 365), "data_seed": synthetic["seed"]} \
+        if synthetic else {}
+    own = {k: v for k, v in meta["quake"]["settings"].items() if k not in ("model", "core")}
+    return flat_settings({**meta.get("model", {}), **meta.get("train", {}), "layout": meta["quake"].get("layout", "grid"),
+                          **own, **extra})
 
 
 def experiment_runs(data=None, steps: int | None = None, minutes: float | None = None, report: bool = True,
@@ -1330,17 +1353,20 @@ def _plot_report(evals: list[tuple[dict, dict]], path: Path) -> None:
         ax.set_title(f"ROC, 'M >= {t:g} tomorrow in this cell' ({int(pos.sum())} positives)", fontsize=9)
         ax.legend(fontsize=7, loc="upper left")
     busiest = int(np.argmax((actual >= 0).sum(0)))
+    cell = int(a0["meta"]["quake"]["cells"][busiest])
     d = a0["days"][tt:].astype("datetime64[D]").astype(object)
     ax = axes[2]
     ax.plot(d, actual[:, busiest], ".", ms=3, c="k", label="actual")
     shown = set()
-    for m, a in evals:
+    for m, a in evals:  # each variant's first run on the same catalog and days, if it has that cell
         g = groups.index(_group(m))
-        if g in shown or a["meta"]["data"]["catalog_sha256"] != a0["meta"]["data"]["catalog_sha256"]:
+        cells = a["meta"]["quake"]["cells"]
+        if (g in shown or a["meta"]["data"]["catalog_sha256"] != a0["meta"]["data"]["catalog_sha256"]
+                or a["test_start"] != tt or cell not in cells):
             continue
         shown.add(g)
-        ax.plot(d, a["pred"][tt:, busiest], lw=1, c=f"C{g % 10}", label=f"forecast, {groups[g]}")
-    lat, lon = cell_center(np.asarray(a0["meta"]["quake"]["cells"])[busiest])
+        ax.plot(d, a["pred"][tt:, cells.index(cell)], lw=1, c=f"C{g % 10}", label=f"forecast, {groups[g]}")
+    lat, lon = cell_center(cell)
     ax.set_title(f"busiest test cell ({float(lat):g}, {float(lon):g}); -1 = no quake", fontsize=9)
     ax.set_ylabel("magnitude of the day's summed energy")
     ax.legend(fontsize=7)
@@ -1376,9 +1402,9 @@ def report(paths, out_dir) -> Path:
              "(-1: no quake). AUC: ROC area of the forecast as a score for 'M >= t in this cell tomorrow'. "
              "Hit precision / recall: the original predictor's rule (a hit when the forecast is within +-1.0 of "
              "the actual value, counted where either is >= t). Baselines, on the same days and cells: each "
-             "cell's rate of M >= t over the training days (historical rate), its rate of any quake (any-quake "
-             "rate; for M >= 5 the stronger one: large quakes happen where quakes are frequent) and yesterday's "
-             "value.", ""]
+             "cell's rate of M >= t over the days before the test period (training and validation; historical "
+             "rate), its rate of any quake over those days (any-quake rate; usually the stronger one for M >= 5, "
+             "as large quakes happen where quakes are frequent) and yesterday's value.", ""]
     name = lambda m: (f"{Path(m['model_dir']).parent.name}/{Path(m['model_dir']).name}"
                       if Path(m["model_dir"]).name.startswith("seed") else Path(m["model_dir"]).name)
     for t in ("M>=0", "M>=5"):
@@ -1406,11 +1432,12 @@ def report(paths, out_dir) -> Path:
             for t in ("M>=0", "M>=5"):
                 vals = [np.nan if m[f"model_{t}_auc"] is None else m[f"model_{t}_auc"] for m in ms]
                 sm = summarize(vals)
-                cells.append(f"{sm['mean']:.3f} [{sm['ci95'][0]:.3f}, {sm['ci95'][1]:.3f}]" if len(ms) > 1
-                             else f"{sm['mean']:.3f}")
-                b = max(v for v in (ms[0][f"historical_rate_{t}_auc"], ms[0][f"any_quake_rate_{t}_auc"]) if v is not None)
+                cells.append("n/a" if np.isnan(sm["mean"]) else f"{sm['mean']:.3f} [{sm['ci95'][0]:.3f}, "
+                             f"{sm['ci95'][1]:.3f}]" if len(ms) > 1 else f"{sm['mean']:.3f}")
+                b = max((v for v in (ms[0][f"historical_rate_{t}_auc"], ms[0][f"any_quake_rate_{t}_auc"])
+                         if v is not None), default=None)  # None: no positives in the test days
                 best.append(b)
-                beats.append(sum(v > b for v in vals))
+                beats.append(sum(v > b for v in vals) if b is not None else 0)
             lines.append(f"| {key} | {len(ms)} | {cells[0]} | {cells[1]} | {f(best[0])} / {f(best[1])} "
                          f"| {beats[0]}/{len(ms)} / {beats[1]}/{len(ms)} |")
         lines.append("")

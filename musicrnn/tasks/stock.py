@@ -330,6 +330,25 @@ def _run_settings(stateful, loss, seed, model_cfg, history, batch, lr, valid_fro
             "test_from": test_from, "csv_sha256": sha}
 
 
+def check_settings(*, stateful: bool = True, loss: str = "smooth-l1", history: int = HISTORY,
+                   hidden: int = DEFAULT_MODEL["hidden"], **core) -> tuple[dict, dict]:
+    """Refuse (SettingsError, one line) settings no run can use, before any data is read;
+    returns the core's (model, training) settings (``core.settings.split_core``)."""
+    from ..core import models
+    from ..core.train import TrainConfig
+
+    if loss not in LOSSES:
+        raise SettingsError(f"unknown loss {loss!r}: choose from {', '.join(LOSSES)}")
+    if history < 2 or hidden < 1:
+        raise SettingsError(f"history must be >= 2 and hidden >= 1 (got {history}, {hidden})")
+    model_over, train_over = split_core(core)
+    if not stateful and "bptt" in train_over:
+        raise SettingsError("the stateless model reads windows of `history` days: change history, not bptt")
+    models.make_config("rnn", {**DEFAULT_MODEL, **model_over, "vocab_size": 1})
+    TrainConfig(**train_over).validate()
+    return model_over, train_over
+
+
 def train(out, *, data=DEFAULT_CSV, seed: int = 0, stateful: bool = True, loss: str = "smooth-l1",
           minutes: float | None = None, steps: int | None = None, resume: bool = False, force: bool = False,
           progress: bool = True, log: Callable[[str], None] = print, hidden: int = DEFAULT_MODEL["hidden"],
@@ -356,20 +375,14 @@ def train(out, *, data=DEFAULT_CSV, seed: int = 0, stateful: bool = True, loss: 
     from ..core.train import TrainConfig, fit
 
     out = Path(out)
-    if loss not in LOSSES:
-        raise SettingsError(f"unknown loss {loss!r}: choose from {', '.join(LOSSES)}")
-    if history < 2 or hidden < 1:
-        raise SettingsError(f"history must be >= 2 and hidden >= 1 (got {history}, {hidden})")
+    model_over, train_over = check_settings(stateful=stateful, loss=loss, history=history, hidden=hidden, **core)
     batch = batch or (4 if stateful else max(1, 256 // history))  # 256 positions a step either way
     dates, closes = load_closes(data, log=log)
     iv, it = split_days(dates, valid_from, test_from)
     sha = file_sha256(data)
-    model_over, train_over = split_core(core)
-    if not stateful and "bptt" in train_over:
-        raise SettingsError("the stateless model reads windows of `history` days: change history, not bptt")
-    models.make_config("rnn", {**DEFAULT_MODEL, **model_over, "vocab_size": 1})  # a bad setting fails before any work
     model_cfg = {**DEFAULT_MODEL, "hidden": hidden, **model_over}
     settings = _run_settings(stateful, loss, seed, model_cfg, history, batch, lr, valid_from, test_from, sha)
+    settings["patience"] = int(patience)
     if core:
         settings["core"] = dict(sorted(core.items()))
     if resume:
@@ -482,10 +495,13 @@ class Settings:
 
 
 def recorded(model_dir) -> dict:
-    """The settings a stock run was trained with, flat (``core.experiment.flat_settings``)."""
+    """The settings a stock run was trained with, flat: its model and training configs (every
+    field, defaults included) and the task's own settings."""
     from ..core.experiment import flat_settings
 
-    return flat_settings(_stock_meta(model_dir)["stock"]["settings"])
+    meta = _stock_meta(model_dir)
+    own = {k: v for k, v in meta["stock"]["settings"].items() if k not in ("model", "core")}
+    return flat_settings({**meta.get("model", {}), **meta.get("train", {}), **own})
 
 
 def experiment_runs(data=None, steps: int | None = None, minutes: float | None = None, cost: float = 0.0,
@@ -501,6 +517,7 @@ def experiment_runs(data=None, steps: int | None = None, minutes: float | None =
         m = evaluate(out, data=data, cost=cost)
         if not m["same_data"]:
             raise DataError(f"{out}: a finished run on other data; use a new experiment folder")
+        m["steps"] = json.loads((Path(out) / "metrics.json").read_text())["steps"]
         return m
 
     def finish(out, runs):  # OUT/stock.json (the best runs, distinguishable or not), then the report
