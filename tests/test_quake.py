@@ -357,6 +357,21 @@ def test_each_layout_forecasts_what_it_reads_and_updates_reproducibly(quake_run,
         q.train(tmp_path / "x", catalog=root / "train.csv", layout="hex", **TINY)
 
 
+def test_a_stopped_run_resumes_exactly(quake_run, tmp_path):
+    """Stopped after 5 of 12 steps and resumed, the per-cell model (its cells' streams shuffled per
+    epoch) ends with the same bytes as the uninterrupted run; resuming with another setting is refused."""
+    root, _ = quake_run
+    part = q.train(tmp_path / "p", catalog=root / "train.csv", max_steps=5, **TINY)
+    assert not part["finished"] and part["steps"] == 5 and not (tmp_path / "p" / "online").exists()
+    with pytest.raises(SettingsError, match="loss"):
+        q.train(tmp_path / "p", catalog=root / "train.csv", loss="exp-or-log", resume=True, **TINY)
+    rest = q.train(tmp_path / "p", catalog=root / "train.csv", resume=True, **TINY)
+    assert rest["finished"] and rest["steps"] == 12
+    for name in ("model.safetensors", "last/model.safetensors"):
+        assert (tmp_path / "p" / name).read_bytes() == (root / "model" / name).read_bytes()
+    assert _files(tmp_path / "p" / "online") == _files(root / "model" / "online")
+
+
 def test_neighbour_max_wraps_in_longitude_and_stops_at_the_poles():
     values = np.full((1, q.LAT_CELLS, q.LON_CELLS), -1.0, np.float32)
     values[0, 45, 0] = 4.0  # next to the date line
