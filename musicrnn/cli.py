@@ -931,7 +931,8 @@ def build_parser() -> argparse.ArgumentParser:
             c.add_argument("--draws", type=INT, default=None, help="draws to generate (default 3000)")
         c.add_argument("--seed", type=INT, default=0, help="random seed (same seed: same model)")
         c.add_argument("--minutes", type=FLOAT, default=None, help="time budget")
-        c.add_argument("--steps", type=INT, default=None, help="training steps")
+        c.add_argument("--steps", type=INT, default=None, help="training steps (default: " + (
+            "40 epochs, stopping early" if name == "lotto" else "600 when no --minutes") + ")")
         c.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
         c.add_argument("--force", action="store_true", help="replace a model already in --out")
         c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
