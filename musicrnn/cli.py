@@ -339,7 +339,7 @@ def _task_experiment(args) -> int:
         raise UsageError("--seed: an experiment runs seeds 0..N-1 (--seeds N)")
     given = [d for d in (*MODEL_FLAGS, *TRAIN_FLAGS, "model", "output", "transpose", "valid_fraction",
                          "test_fraction") if getattr(args, d, None) is not None
-             and d not in ("seed", "steps", "minutes", "max_steps")]
+             and d not in ("steps", "minutes", "max_steps")]  # --seed was refused above
     refused = [f"--{d.replace('_', '-')}" for d in given if d not in core and d not in own]
     refused += ["--compile"] * bool(args.compile)
     if refused:
@@ -573,10 +573,9 @@ def cmd_task_eval(args) -> int:
 
 
 def cmd_task_experiment(args) -> int:
-    res = _task_module("stock").experiment(args.out, seeds=args.seeds, data=args.data or _task_module("stock").DEFAULT_CSV,
-                                           steps=args.steps, minutes=args.minutes, cost=args.cost, log=_log)
-    print(json.dumps({k: v for k, v in res.items() if not isinstance(v, (list, dict))} if isinstance(res, dict) else res,
-                     default=str))
+    res = _task_module("stock").experiment(args.out, seeds=args.seeds, data=args.data, steps=args.steps,
+                                           minutes=args.minutes, cost=args.cost, log=_log)
+    print(json.dumps({k: v for k, v in res.items() if not isinstance(v, (list, dict))}, default=str))
     return 0
 
 
@@ -780,6 +779,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_args(c)
     data = next(a for a in c._actions if a.dest == "data")
     data.required, data.default = False, None
+    next(a for a in c._actions if a.dest == "out").help = (
+        "experiment folder: a run folder per variant and seed, results.md/.json/.png (finished runs are read back)")
     data.help = ("--task music: the folder of MIDI files (required); quake: a ComCat CSV (default: a synthetic "
                  "ETAS catalog); stock: a CSV of daily closes (default: the shipped S&P 500); lotto: a CSV of real "
                  "draws (default: each arm's generator)")
@@ -914,8 +915,6 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "quake":
             c.add_argument("--years", type=INT, default=10, help="years of synthetic catalog when no --data (default 10)")
             c.add_argument("--data-seed", type=INT, default=2024, help="seed of the synthetic catalog")
-            c.add_argument("--loss", default="smooth-l1", choices=["smooth-l1", "exp-or-log", "smooth-l1-or-l2"],
-                           help="Smooth L1, or an asymmetric loss for under- vs over-prediction")
             c.add_argument("--layout", default="cells", choices=["grid", "cells"],
                            help="cells: one small RNN shared by all cells reads each cell's own stream (its value, "
                                 "its neighbours' largest, its past quake rate); grid: one stream, every cell an "
@@ -923,12 +922,13 @@ def build_parser() -> argparse.ArgumentParser:
         elif name == "stock":
             c.add_argument("--stateless", action="store_true", help="a model reading a fixed window of past days "
                                                                     "(default: the stateful online model)")
-            c.add_argument("--loss", default="smooth-l1", choices=["smooth-l1", "exp-or-log", "smooth-l1-or-l2"],
-                           help="Smooth L1, or an asymmetric loss for under- vs over-prediction")
         else:
             c.add_argument("--generator", default=None, choices=["mt", "lcg", "os"],
                            help="history from Python's Mersenne Twister, a weak LCG, or the OS's entropy (default mt)")
             c.add_argument("--draws", type=INT, default=None, help="draws to generate (default 3000)")
+        if name in ("quake", "stock"):
+            c.add_argument("--loss", default="smooth-l1", choices=["smooth-l1", "exp-or-log", "smooth-l1-or-l2"],
+                           help="Smooth L1, or an asymmetric loss for under- vs over-prediction")
         c.add_argument("--seed", type=INT, default=0, help="random seed (same seed: same model)")
         c.add_argument("--minutes", type=FLOAT, default=None, help="time budget")
         c.add_argument("--steps", type=INT, default=None, help="training steps (default: " + (

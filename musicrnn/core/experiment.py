@@ -121,6 +121,19 @@ def expand_runs(paths) -> list[Path]:
     return out
 
 
+def variant_of(run) -> str | None:
+    """The experiment variant a run folder belongs to (the folder above its ``seedN``, as
+    :func:`run_experiment` lays them out), else None."""
+    run = Path(run)
+    return run.parent.name if run.name.startswith("seed") else None
+
+
+def run_label(run) -> str:
+    """A run's name in a report: ``variant/seedN`` for an experiment's run, else its folder name."""
+    run = Path(run)
+    return f"{variant_of(run)}/{run.name}" if variant_of(run) else run.name
+
+
 def markdown(r: dict) -> str:
     lines = [f"# Experiment on `{r['data']}` — seeds {r['seeds'][0]}..{r['seeds'][-1]} ({len(r['seeds'])})", ""]
     for m, better in r["metrics"].items():

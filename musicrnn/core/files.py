@@ -30,11 +30,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
 def csv_rows(path: str | os.PathLike, what: str) -> tuple[list[str] | None, list[tuple[int, list[str]]]]:
     """(header row, data rows with their line numbers in the file) of a UTF-8 CSV (a byte-order
     mark allowed); blank rows are skipped; the header is None for an empty file. DataError (one
-    line) for a missing file, one that is not UTF-8 text, or one the csv module cannot read.
+    line) for a missing file, a folder, one that is not UTF-8 text, or one the csv module cannot read.
     ``what``: what the file should hold, for the messages ("a CSV of draws")."""
     from .errors import DataError
 
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: a folder, not a file ({what} is expected)")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     try:

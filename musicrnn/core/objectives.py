@@ -91,6 +91,17 @@ class _PerPosition:
         loss = _scored(self.per_position(out, batch.y), batch).mean()
         return loss, loss.item()
 
+    def mean_over(self, pred, target) -> float:
+        """The mean per-position loss of ``pred`` against ``target`` (NumPy arrays of one shape:
+        (T,) or (T, F)), read as one stream; NaN when empty."""
+        import numpy as np
+
+        a = torch.from_numpy(np.asarray(pred, np.float32))
+        b = torch.from_numpy(np.asarray(target, np.float32))
+        if not a.numel():
+            return float("nan")
+        return float(self.per_position(a.reshape(1, len(a), -1), b.reshape(1, len(b), -1)).double().mean())
+
     def score(self, model, pairs) -> dict:
         from .evaluate import score_pairs
 

@@ -78,4 +78,16 @@ def split_core(options: dict) -> tuple[dict, dict]:
             {k: v for k, v in options.items() if k in CORE_TRAIN})
 
 
-__all__ = ["CORE_MODEL", "CORE_TRAIN", "coerce", "core_fields", "fields_of", "split_core"]
+def check_core(options: dict, model_defaults: dict) -> tuple[dict, dict]:
+    """:func:`split_core` and then refuse (SettingsError, one line) a model or training setting
+    no run can use, the model's on top of ``model_defaults``; returns (model, training) settings."""
+    from .models import make_config
+    from .train import TrainConfig
+
+    model, train = split_core(options)
+    make_config("rnn", {**model_defaults, **model, "vocab_size": 1})
+    TrainConfig(**train).validate()
+    return model, train
+
+
+__all__ = ["CORE_MODEL", "CORE_TRAIN", "check_core", "coerce", "core_fields", "fields_of", "split_core"]

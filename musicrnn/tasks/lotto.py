@@ -85,7 +85,7 @@ from typing import Callable
 import numpy as np
 
 from ..core.errors import CheckpointError, DataError, SettingsError
-from ..core.settings import split_core
+from ..core.settings import check_core
 
 TASK = "lotto"
 NUMBERS = 50  # numbers 1..50
@@ -141,6 +141,16 @@ def _tail_exact(total: int, n: int) -> float:
     return float(min(1.0, dist[total:].sum()))
 
 
+def _sum_test(total: int, n: int) -> tuple[float, float, float]:
+    """(z, p, normal p) of ``total`` matches over ``n`` draws against chance, one-sided: p is
+    exact up to EXACT_MAX_DRAWS draws, else the normal approximation."""
+    from scipy import stats
+
+    z = (total - n * CHANCE) / math.sqrt(n * CHANCE_VAR)
+    p_normal = float(stats.norm.sf(z))
+    return float(z), (_tail_exact(total, n) if n <= EXACT_MAX_DRAWS else p_normal), p_normal
+
+
 def match_test(matches) -> dict:
     """The one-sided test of mean matches against the hypergeometric chance (see the module's
     docstring): mean, 95% CI, z, exact and normal p-values."""
@@ -151,10 +161,8 @@ def match_test(matches) -> dict:
     if n == 0:
         raise DataError("no draws to score")
     total, mean = int(m.sum()), float(m.mean())
-    z = (total - n * CHANCE) / math.sqrt(n * CHANCE_VAR)
-    p_normal = float(stats.norm.sf(z))
+    z, p, p_normal = _sum_test(total, n)
     exact = n <= EXACT_MAX_DRAWS
-    p = _tail_exact(total, n) if exact else p_normal
     sd = float(m.std(ddof=1)) if n > 1 else float("nan")
     half = float(stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)) if n > 1 else float("nan")
     return {"draws_scored": n, "total_matches": total, "mean_matches": mean, "chance": CHANCE,
@@ -423,19 +431,13 @@ def _source(data, generator: str, draws: int, data_seed: int) -> tuple[np.ndarra
 
 def check_settings(*, generator: str | None = None, draws: int | None = None, **core) -> tuple[dict, dict]:
     """Refuse (SettingsError, one line) settings no run can use, before any history is made or
-    read; returns the core's (model, training) settings (``core.settings.split_core``)."""
-    from ..core import models
-    from ..core.train import TrainConfig
-
-    core = {k: v for k, v in core.items() if k not in Settings.__dataclass_fields__}  # data_seed, epochs
+    read; returns the core's (model, training) settings (``core.settings.check_core``)."""
+    core = {k: v for k, v in core.items() if k not in Settings.__dataclass_fields__ and v is not None}
     if generator is not None and generator not in GENERATORS:
         raise SettingsError(f"unknown generator {generator!r}: choose from {', '.join(GENERATORS)}")
     if draws is not None and draws < MIN_DRAWS:
         raise SettingsError(f"draws {draws}: need at least {MIN_DRAWS} to train and test")
-    model_over, train_over = split_core(core)
-    models.make_config("rnn", {**MODEL_DEFAULTS, **model_over, "vocab_size": 1})
-    TrainConfig(**train_over).validate()
-    return model_over, train_over
+    return check_core(core, MODEL_DEFAULTS)
 
 
 def train(out, *, data=None, generator: str | None = None, draws: int | None = None, seed: int = 0,
@@ -467,12 +469,10 @@ def train(out, *, data=None, generator: str | None = None, draws: int | None = N
     from ..core.train import TrainConfig, fit, main_process
 
     out = Path(out)
-    model_over, train_over = check_settings(generator=generator, draws=draws, **core)
-    mset = {**MODEL_DEFAULTS, **model_over,
-            **{k: v for k, v in {"hidden": hidden, "layers": layers}.items() if v is not None}}
-    tset = {**TRAIN_DEFAULTS, **train_over,
-            **{k: v for k, v in {"epochs": epochs, "lr": lr, "batch": batch, "bptt": bptt}.items() if v is not None}}
-    models.make_config("rnn", {**mset, "vocab_size": 1})  # a bad setting fails before any work
+    model_over, train_over = check_settings(generator=generator, draws=draws, hidden=hidden, layers=layers, lr=lr,
+                                            batch=batch, bptt=bptt, **core)  # before any work
+    mset = {**MODEL_DEFAULTS, **model_over}
+    tset = {**TRAIN_DEFAULTS, **train_over, **({"epochs": epochs} if epochs is not None else {})}
     if resume:  # the run's own history and settings; a different history named here is refused
         if not (out / "last" / "train_state.json").is_file() or not (out / HISTORY).is_file():
             raise CheckpointError(f"{out}: nothing to resume (no last/train_state.json and {HISTORY})")
@@ -597,12 +597,10 @@ class Settings:
 
 def recorded(model_dir) -> dict:
     """The settings a lotto run was trained with, flat (``core.experiment.flat_settings``)."""
-    from ..core.checkpoint import read_config
+    from ..core.checkpoint import task_config
     from ..core.experiment import flat_settings
 
-    meta = read_config(model_dir)
-    if meta.get("task") != TASK:
-        raise CheckpointError(f"{model_dir}: a {meta.get('task') or 'music'!r} model, not a lotto model")
+    meta = task_config(model_dir, TASK)
     data = {k: v for k, v in meta.get("data", {}).items() if k != "splits"}
     return flat_settings({**meta.get("model", {}), **meta.get("train", {}), **data})
 
@@ -637,7 +635,7 @@ def report(dirs, out_dir) -> Path:
     and ``report.png``. Returns the Markdown's path."""
     from ..core.stats import holm, summarize
 
-    from ..core.experiment import expand_runs
+    from ..core.experiment import expand_runs, run_label
 
     dirs = expand_runs(dirs)
     if not dirs:
@@ -670,8 +668,7 @@ def report(dirs, out_dir) -> Path:
              "| run | source | seed | data seed | draws scored | mean matches | 95% CI | z | p | Holm p |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        run = Path(r["model_dir"])
-        lines.append(f"| {run.parent.name + '/' if run.name.startswith('seed') else ''}{run.name} | {r['generator']} | {r['seed']} | {r['data_seed']} | "
+        lines.append(f"| {run_label(r['model_dir'])} | {r['generator']} | {r['seed']} | {r['data_seed']} | "
                      f"{r['draws_scored']} | {r['mean_matches']:.3f} | [{r['ci95_low']:.3f}, {r['ci95_high']:.3f}] | "
                      f"{r['z']:+.2f} | {_fmt_p(r['p_value'])} | {_fmt_p(r['p_holm'])} |")
     lines += ["", "Per variant (an experiment's) or source: the runs' mean matches averaged over seeds; pooled: all "
@@ -694,17 +691,15 @@ def report(dirs, out_dir) -> Path:
 
 
 def _pooled(total: int, n: int) -> dict:
-    from scipy import stats
-
-    z = (total - n * CHANCE) / math.sqrt(n * CHANCE_VAR)
-    p = _tail_exact(total, n) if n <= EXACT_MAX_DRAWS else float(stats.norm.sf(z))
+    z, p, _ = _sum_test(total, n)
     return {"draws_scored": n, "total_matches": total, "mean_matches": total / n, "z": z, "p_value": p}
 
 
 def _group(r: dict) -> str:
     """A run's group in the report: its experiment variant (the folder above ``seedN``), else its source."""
-    run = Path(r["model_dir"])
-    return run.parent.name if run.name.startswith("seed") else r["generator"]
+    from ..core.experiment import variant_of
+
+    return variant_of(r["model_dir"]) or r["generator"]
 
 
 def _plot(rows: list[dict], path: Path) -> None:

@@ -38,10 +38,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..core.checkpoint import sha256 as file_sha256
 from ..core.errors import DataError
-from ..core.settings import split_core
+from ..core.settings import check_core
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "corpora" / "quake"  # in a checkout (a wheel: shipped.task_data)
 SHIPPED = {"usgs_week": "usgs_week_2018-02.csv", "ridgecrest": "ridgecrest_2019-07.csv"}
 
 # The columns of USGS ComCat's CSV, in its order; the first five are required to read a file.
@@ -102,10 +102,6 @@ class Catalog:
         return self.time.astype("datetime64[D]")
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 def _parse_time(text: str) -> np.datetime64:
     """ISO 8601 in UTC ('...Z' or '+00:00'; another offset is converted to UTC) -> datetime64[ms].
     Raises ValueError (with the reason) for anything else, including a time without a zone."""
@@ -154,17 +150,13 @@ def read_comcat(path: str | Path, types: Sequence[str] | None = None) -> Catalog
     ``bad_rows`` with their line numbers; ``Catalog.problems()`` names them in one line.
     Raises DataError (one line) for a missing or empty file, missing required columns, or no usable row.
     """
+    from ..core.files import csv_rows
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot be read as text ({_one_line(err)})") from None
-    if not text.strip():
+    header, data = csv_rows(path, "a USGS ComCat CSV")
+    if header is None:
         raise DataError(f"{path}: empty file (a USGS ComCat CSV starts with a header row: {','.join(REQUIRED)},...)")
-    reader = csv.reader(text.splitlines())
-    header = [h.strip() for h in next(reader)]
+    header = [h.strip() for h in header]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise DataError(f"{path}: not a USGS ComCat CSV: missing column{'s' if len(missing) > 1 else ''} "
@@ -175,10 +167,7 @@ def read_comcat(path: str | Path, types: Sequence[str] | None = None) -> Catalog
     times, lats, lons, depths, mags, mtypes, ids = [], [], [], [], [], [], []
     bad: list[tuple[int, str]] = []
     skipped = rows = 0
-    for fields in reader:
-        line = reader.line_num
-        if not any(f.strip() for f in fields):
-            continue  # a blank line is not an event
+    for line, fields in data:  # blank lines are not events (csv_rows skips them)
         rows += 1
         if len(fields) != len(header):
             bad.append((line, f"{len(fields)} fields, the header has {len(header)}"))
@@ -718,7 +707,6 @@ def format_baselines(result: dict) -> str:
 TASK = "quake"
 DEFAULT_MODEL = {"cell": "lstm", "embed": 16, "hidden": 32, "layers": 1, "dropout": 0.0}
 DEFAULT_STEPS = 600
-LOSSES = ("smooth-l1", "exp-or-log", "smooth-l1-or-l2")
 SPLIT = (0.8, 0.1)  # train, validation shares of the days; the rest is the test period
 ONLINE = {"optimizer": "sgd", "lr": 1e-3, "steps_per_day": 1, "grad_clip": 1.0}
 CURRENT = "CURRENT"
@@ -727,18 +715,6 @@ STATE_FILE = "online_state.safetensors"
 # A test hook: called as _HOOK("day", i) after the i-th (1-based) backfilled day and as
 # _HOOK("commit") just before CURRENT is replaced. None in normal use.
 _HOOK = None
-
-
-def _threads() -> int:
-    from ..core.train import training_threads
-
-    return training_threads()
-
-
-def file_sha256(path) -> str:
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def last_complete_day(catalog: Catalog, through=None, today=None) -> np.datetime64:
@@ -810,14 +786,6 @@ def predict_series(model, inputs: np.ndarray, chunk: int = 512) -> tuple[np.ndar
     return pred, state
 
 
-def _loss_over(objective, pred: np.ndarray, actual: np.ndarray) -> float:
-    import torch
-
-    a = torch.from_numpy(np.asarray(pred, np.float32))[None]
-    b = torch.from_numpy(np.asarray(actual, np.float32))[None]
-    return float(objective.per_position(a, b).double().mean()) if a.numel() else float("nan")
-
-
 def _prepare_out(out: Path, resume: bool, force: bool) -> None:
     from ..core.checkpoint import prepare_out
 
@@ -849,25 +817,20 @@ def check_settings(*, loss: str = "smooth-l1", layout: str = "cells", min_events
                    hidden: int = DEFAULT_MODEL["hidden"], bptt: int = 64, years: float = 10, data_seed: int = 2024,
                    **core) -> tuple[dict, dict]:
     """Refuse (SettingsError, one line) settings no run can use, before any catalog is read or
-    simulated; returns the core's (model, training) settings (``core.settings.split_core``)."""
-    from ..core import models
+    simulated; returns the core's (model, training) settings (``core.settings.check_core``)."""
     from ..core.errors import SettingsError
-    from ..core.train import TrainConfig
+    from ..core.objectives import Regression
 
-    if loss not in LOSSES:
-        raise SettingsError(f"unknown loss {loss!r}: choose from {', '.join(LOSSES)}")
+    Regression(loss)  # an unknown loss: one line naming the choices
     if min_events < 1 or hidden < 1 or bptt < 2:
         raise SettingsError(f"min_events and hidden must be >= 1 and bptt >= 2 (got {min_events}, {hidden}, {bptt})")
     if not years > 0:
         raise SettingsError(f"years must be > 0 (got {years})")
-    model_over, train_over = split_core(core)
     if layout not in LAYOUTS:
         raise SettingsError(f"unknown layout {layout!r}: choose from {', '.join(LAYOUTS)}")
-    if layout == "grid" and "batch" in train_over:
+    if layout == "grid" and "batch" in core:
         raise SettingsError("the grid layout reads one stream of days (batch 1); batch cannot change")
-    models.make_config("rnn", {**DEFAULT_MODEL, **model_over, "vocab_size": 1})
-    TrainConfig(**train_over).validate()
-    return model_over, train_over
+    return check_core(core, DEFAULT_MODEL)
 
 
 def train(out, *, catalog=None, years: float = 10, data_seed: int = 2024, seed: int = 0, loss: str = "smooth-l1",
@@ -907,9 +870,8 @@ def train(out, *, catalog=None, years: float = 10, data_seed: int = 2024, seed: 
     from .. import __version__
     from ..core import models
     from ..core.data import FeatureStreams
-    from ..core.errors import CheckpointError, SettingsError
     from ..core.objectives import Regression
-    from ..core.train import TrainConfig, fit
+    from ..core.train import TrainConfig, fit, training_threads
 
     out = Path(out)
     model_over, train_over = check_settings(loss=loss, layout=layout, min_events=min_events, hidden=hidden,
@@ -959,7 +921,7 @@ def train(out, *, catalog=None, years: float = 10, data_seed: int = 2024, seed: 
 
     def scored(model, first: int, upto: int) -> dict:
         pred, _ = predict_series(model, inputs[:upto])
-        return {"loss": _loss_over(objective, pred[first:upto], series[first:upto]), "positions": upto - first}
+        return {"loss": objective.mean_over(pred[first:upto], series[first:upto]), "positions": upto - first}
 
     span = lambda a, b: [str(days[a]), str(days[b - 1])]
     meta = {"musicrnn_version": __version__, "task": TASK,
@@ -981,7 +943,7 @@ def train(out, *, catalog=None, years: float = 10, data_seed: int = 2024, seed: 
                   valid_size=tt * cells.size, progress=progress, log=log)
     if summary.get("finished"):
         best, _ = load_model(out)
-        torch.set_num_threads(_threads())
+        torch.set_num_threads(training_threads())
         _, state = predict_series(best, inputs)
         _commit(out, best, _meta_of(out), state, inputs[-1], days[-1], {"days_updated": 0, "catalog_sha256": sha})
     return summary
@@ -1094,30 +1056,29 @@ def _evaluate(model_dir, catalog=None) -> tuple[dict, dict]:
     import torch
 
     from ..core.objectives import from_dict
+    from ..core.train import training_threads
 
     meta = _quake_meta(model_dir)
     qm = meta["quake"]
-    if catalog is None:
-        path = Path(meta["data"]["catalog"])
-        if not path.is_file() and meta["data"].get("synthetic"):
-            path = Path(model_dir) / "catalog.csv"
-        if file_sha256(path) != meta["data"]["catalog_sha256"]:
-            raise DataError(f"{path}: not the catalog this model was trained on (sha256 differs); pass catalog=")
-    else:
-        path = Path(catalog)
-    cat = read_comcat(path)
+    path = Path(catalog if catalog is not None else meta["data"]["catalog"])
+    if catalog is None and not path.is_file() and meta["data"].get("synthetic"):
+        path = Path(model_dir) / "catalog.csv"
+    cat = read_comcat(path)  # first: a missing or unreadable file gets its one line
+    same = file_sha256(path) == meta["data"]["catalog_sha256"]
+    if catalog is None and not same:
+        raise DataError(f"{path}: not the catalog this model was trained on (sha256 differs); pass catalog=")
     days, values = grid(cat, qm["first_day"], _day(qm["last_day"]) + np.timedelta64(1, "D"))
     series = cell_series(values, np.asarray(qm["cells"], np.int64))
     inputs = _inputs_of(values, qm)
     tt = int(np.searchsorted(days, _day(qm["splits"]["test"][0])))
     model, _ = load_model(model_dir)
-    torch.set_num_threads(_threads())
+    torch.set_num_threads(training_threads())
     pred, _ = predict_series(model, inputs)
-    m = {"model_dir": str(model_dir), "catalog": str(path), "same_data": file_sha256(path) == meta["data"]["catalog_sha256"],
+    m = {"model_dir": str(model_dir), "catalog": str(path), "same_data": same,
          "synthetic": bool(meta["data"].get("synthetic")), "loss": qm["settings"]["loss"],
          "seed": qm["settings"]["seed"], "cells": int(series.shape[1]), "test_from": str(days[tt]),
          "test_to": str(days[-1]), "test_days": int(len(days) - tt),
-         "test_loss": _loss_over(from_dict(meta.get("objective")), pred[tt:], series[tt:]),
+         "test_loss": from_dict(meta.get("objective")).mean_over(pred[tt:], series[tt:]),
          "valid_loss": (meta.get("metrics") or {}).get("valid_loss")}
     rows = {"model": score(pred[tt:], series[tt:]), **score_baselines(series, tt)}
     for name, by_t in rows.items():
@@ -1161,6 +1122,7 @@ def update(model_dir, catalog_path, *, through=None, log: Callable[[str], None] 
     from ..core.models import from_checkpoint
     from ..core.checkpoint import load_model_state
     from ..core.objectives import from_dict
+    from ..core.train import training_threads
     from safetensors.torch import load_file
 
     model_dir = Path(model_dir)
@@ -1187,7 +1149,7 @@ def update(model_dir, catalog_path, *, through=None, log: Callable[[str], None] 
     days, values = grid(cat, nxt, through + np.timedelta64(1, "D"))
     series = cell_series(values, np.asarray(qm["cells"], np.int64))
     inputs = _inputs_of(values, qm)
-    torch.set_num_threads(_threads())
+    torch.set_num_threads(training_threads())
     torch.manual_seed(0)
     model = from_checkpoint(weights, {**meta, "_folder": str(folder)})
     model.train(False)  # no dropout: the online steps are deterministic
@@ -1310,8 +1272,9 @@ def _source_line(m: dict, meta: dict) -> str:
 
 def _group(m: dict) -> str:
     """A run's group in the report: its experiment variant (the folder above ``seedN``), else its loss."""
-    run = Path(m["model_dir"])
-    return run.parent.name if run.name.startswith("seed") else m["loss"]
+    from ..core.experiment import variant_of
+
+    return variant_of(m["model_dir"]) or m["loss"]
 
 
 def _plot_report(evals: list[tuple[dict, dict]], path: Path) -> None:
@@ -1383,7 +1346,7 @@ def report(paths, out_dir) -> Path:
     recall and how often it forecasts a quake, at M >= 0 and, separately, M >= 5, beside the
     baselines on the same days and cells; per loss, the mean and 95% CI over seeds; whether the
     catalog is synthetic or real, said in so many words."""
-    from ..core.experiment import expand_runs
+    from ..core.experiment import expand_runs, run_label
     from ..core.stats import summarize
 
     dirs = expand_runs(paths)
@@ -1405,8 +1368,6 @@ def report(paths, out_dir) -> Path:
              "cell's rate of M >= t over the days before the test period (training and validation; historical "
              "rate), its rate of any quake over those days (any-quake rate; usually the stronger one for M >= 5, "
              "as large quakes happen where quakes are frequent) and yesterday's value.", ""]
-    name = lambda m: (f"{Path(m['model_dir']).parent.name}/{Path(m['model_dir']).name}"
-                      if Path(m["model_dir"]).name.startswith("seed") else Path(m["model_dir"]).name)
     for t in ("M>=0", "M>=5"):
         lines += [f"## {t}" + (" (the rare large quakes)" if t == "M>=5" else ""), "",
                   "| run | loss | seed | positives | model AUC | forecasts >= t | hit precision | hit recall "
@@ -1414,7 +1375,7 @@ def report(paths, out_dir) -> Path:
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for m in rows:
             g = lambda k, who="model": m.get(f"{who}_{t}_{k}")
-            lines.append(f"| {name(m)} | {m['loss']} | {m['seed']} "
+            lines.append(f"| {run_label(m['model_dir'])} | {m['loss']} | {m['seed']} "
                          f"| {g('positives')} | {f(g('auc'))} | {g('predicted')} | {f(g('precision'))} "
                          f"| {f(g('recall'))} | {f(g('auc', 'historical_rate'))} | {f(g('auc', 'any_quake_rate'))} "
                          f"| {f(g('auc', 'yesterday'))} | {f(g('precision', 'yesterday'))} / {f(g('recall', 'yesterday'))} |")

@@ -50,7 +50,6 @@ Library functions, for the command line: :func:`train`, :func:`evaluate`,
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -60,12 +59,12 @@ from typing import Callable
 
 import numpy as np
 
-from ..core.settings import split_core
+from ..core.checkpoint import sha256 as file_sha256
+from ..core.settings import check_core
 from ..shipped import task_data
-from ..core.errors import CheckpointError, DataError, SettingsError
+from ..core.errors import DataError, SettingsError
 
 DEFAULT_CSV = task_data("stock", "sp500_1950_2018.csv")  # corpora/stock/ (a wheel: musicrnn/_data/stock/)
-DATA_DIR = DEFAULT_CSV.parent
 TASK = "stock"
 
 DATE_COLUMNS = ("date",)  # compared case-insensitively, spaces / dots / underscores ignored
@@ -76,7 +75,6 @@ VALID_FROM, TEST_FROM = "2000-01-01", "2010-01-01"
 DEFAULT_MODEL = {"cell": "lstm", "embed": 16, "hidden": 32, "layers": 1, "dropout": 0.0}
 DEFAULT_STEPS = 600  # the run's length when neither steps nor minutes is given
 HISTORY = 32  # the stateless model's window of past deltas
-LOSSES = ("smooth-l1", "exp-or-log", "smooth-l1-or-l2")
 YEAR_DAYS = 365.25
 
 # metric -> which direction is better (the experiment's table; the first is plotted)
@@ -167,10 +165,6 @@ def load_closes(path=DEFAULT_CSV, log: Callable[[str], None] | None = None) -> t
     return d, np.array(closes, dtype=np.float64)
 
 
-def file_sha256(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def log_returns(closes: np.ndarray) -> np.ndarray:
     """Day-indexed deltas of the log price: ``r[t] = log(close[t] / close[t-1])``, ``r[0] = nan``."""
     r = np.full(len(closes), np.nan)
@@ -245,14 +239,6 @@ def predict_z(model, z: np.ndarray, stateful: bool, history: int = HISTORY, chun
     return out
 
 
-def _loss_over(objective, zhat: np.ndarray, z: np.ndarray) -> float:
-    import torch
-
-    a = torch.from_numpy(np.asarray(zhat, np.float32)).view(1, -1, 1)
-    b = torch.from_numpy(np.asarray(z, np.float32)).view(1, -1, 1)
-    return float(objective.per_position(a, b).double().mean()) if a.numel() else float("nan")
-
-
 # --- the strategy ------------------------------------------------------------------------------
 def backtest(closes: np.ndarray, signal: np.ndarray, dates: np.ndarray, start: int, *, cost: float = 0.0,
              short: bool = False) -> dict:
@@ -324,29 +310,18 @@ def _prepare_out(out: Path, resume: bool, force: bool) -> None:
     prepare_out(out, resume, force)
 
 
-def _run_settings(stateful, loss, seed, model_cfg, history, batch, lr, valid_from, test_from, sha) -> dict:
-    return {"stateful": bool(stateful), "loss": loss, "seed": int(seed), "model": dict(model_cfg),
-            "history": int(history), "batch": int(batch), "lr": float(lr), "valid_from": valid_from,
-            "test_from": test_from, "csv_sha256": sha}
-
-
 def check_settings(*, stateful: bool = True, loss: str = "smooth-l1", history: int = HISTORY,
                    hidden: int = DEFAULT_MODEL["hidden"], **core) -> tuple[dict, dict]:
     """Refuse (SettingsError, one line) settings no run can use, before any data is read;
-    returns the core's (model, training) settings (``core.settings.split_core``)."""
-    from ..core import models
-    from ..core.train import TrainConfig
+    returns the core's (model, training) settings (``core.settings.check_core``)."""
+    from ..core.objectives import Regression
 
-    if loss not in LOSSES:
-        raise SettingsError(f"unknown loss {loss!r}: choose from {', '.join(LOSSES)}")
+    Regression(loss)  # an unknown loss: one line naming the choices
     if history < 2 or hidden < 1:
         raise SettingsError(f"history must be >= 2 and hidden >= 1 (got {history}, {hidden})")
-    model_over, train_over = split_core(core)
-    if not stateful and "bptt" in train_over:
+    if not stateful and "bptt" in core:
         raise SettingsError("the stateless model reads windows of `history` days: change history, not bptt")
-    models.make_config("rnn", {**DEFAULT_MODEL, **model_over, "vocab_size": 1})
-    TrainConfig(**train_over).validate()
-    return model_over, train_over
+    return check_core(core, DEFAULT_MODEL)
 
 
 def train(out, *, data=DEFAULT_CSV, seed: int = 0, stateful: bool = True, loss: str = "smooth-l1",
@@ -381,8 +356,9 @@ def train(out, *, data=DEFAULT_CSV, seed: int = 0, stateful: bool = True, loss: 
     iv, it = split_days(dates, valid_from, test_from)
     sha = file_sha256(data)
     model_cfg = {**DEFAULT_MODEL, "hidden": hidden, **model_over}
-    settings = _run_settings(stateful, loss, seed, model_cfg, history, batch, lr, valid_from, test_from, sha)
-    settings["patience"] = int(patience)
+    settings = {"stateful": bool(stateful), "loss": loss, "seed": int(seed), "model": dict(model_cfg),
+                "history": int(history), "batch": int(batch), "lr": float(lr), "valid_from": valid_from,
+                "test_from": test_from, "csv_sha256": sha, "patience": int(patience)}
     if core:
         settings["core"] = dict(sorted(core.items()))
     if resume:
@@ -408,7 +384,7 @@ def train(out, *, data=DEFAULT_CSV, seed: int = 0, stateful: bool = True, loss: 
 
     def score(model, upto: int, first: int) -> dict:
         zhat = predict_z(model, z[:upto], stateful, history)
-        return {"loss": _loss_over(objective, zhat[first:upto], z[first:upto]), "positions": upto - first}
+        return {"loss": objective.mean_over(zhat[first:upto], z[first:upto]), "positions": upto - first}
 
     span = lambda a, b: [str(dates[a]), str(dates[b - 1])]
     meta = {"musicrnn_version": __version__, "task": TASK,
@@ -463,9 +439,9 @@ def _evaluate(model_dir, data=None, cost: float = 0.0) -> tuple[dict, dict]:
          "directional_accuracy": directional_accuracy(signal[it:], daily[it:]),
          "up_day_fraction": float(np.mean(daily[it:][daily[it:] != 0] > 0)),
          "p_daily_excess_long_cash": float(stats.ttest_1samp(excess, 0.0).pvalue) if excess.std() > 0 else 1.0,
-         "test_loss": _loss_over(objective, zhat[it:], z[it:]),
-         "test_loss_zero_predictor": _loss_over(objective, np.zeros(len(z) - it), z[it:]),
-         "valid_loss_zero_predictor": _loss_over(objective, np.zeros(it - iv), z[iv:it]),
+         "test_loss": objective.mean_over(zhat[it:], z[it:]),
+         "test_loss_zero_predictor": objective.mean_over(np.zeros(len(z) - it), z[it:]),
+         "valid_loss_zero_predictor": objective.mean_over(np.zeros(it - iv), z[iv:it]),
          "valid_loss": float(vloss) if vloss is not None else float("nan")}
     curves = {"dates": dates[it - 1:], "long_cash": np.concatenate([[1.0], lc["equity"]]),
               "long_short": np.concatenate([[1.0], ls["equity"]]), "buy_hold": np.concatenate([[1.0], bh["equity"]])}
