@@ -199,14 +199,13 @@ def write_midi(score: Score, path: str | os.PathLike) -> Path:
     return atomic_write(p, lambda tmp: tmp.write_bytes(midi_bytes(score)))
 
 
-def iter_midi_files(paths) -> list[Path]:
-    """Every MIDI file named or found (recursively, sorted) under ``paths``."""
+def iter_midi_files(paths, suffixes: tuple[str, ...] = MIDI_SUFFIXES) -> list[Path]:
+    """Every MIDI file named or found (recursively, sorted) under ``paths``; with
+    ``suffixes`` (lower case, with the dot), every file of those kinds instead."""
     found: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            found.extend(
-                sorted(f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in MIDI_SUFFIXES)
-            )
+            found.extend(sorted(f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in suffixes))
         else:
             found.append(path)
     return found

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.files import atomic_write
 from .melody import Melody
 
 SINGING_MODE_SCM = Path("/usr/share/festival/singing-mode.scm")
@@ -166,7 +167,6 @@ def festival_xml_to_wav(xml: str, voice: str, path, timeout_s: float = 120.0) ->
                          "Debian: apt install festival festvox-kallpc16k festvox-kdlpc16k")
     if voice not in FESTIVAL_VOICES:
         raise SynthError(f"unknown Festival voice {voice!r}; choose from {', '.join(FESTIVAL_VOICES)}")
-    path = Path(path)
     with tempfile.TemporaryDirectory(prefix="musicrnn-festival-") as tmp:
         song, wav = Path(tmp) / "song.xml", Path(tmp) / "song.wav"
         song.write_text(xml)
@@ -180,6 +180,4 @@ def festival_xml_to_wav(xml: str, voice: str, path, timeout_s: float = 120.0) ->
             raise SynthError(f"Festival failed (exit {r.returncode}): {err[-1] if err else 'no output'}")
         if any("not defined" in line or "unbound variable" in line for line in err):
             raise SynthError(f"Festival voice {voice!r} is not installed: {err[-1]}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(wav), str(path))
-    return path
+        return atomic_write(path, lambda dest: shutil.move(str(wav), str(dest)))

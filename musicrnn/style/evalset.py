@@ -1,10 +1,11 @@
 """Parallel test sets for vocal style transfer with no human in the loop: the same words
 spoken (espeak-ng) or sung (Festival singing mode) by two synthetic voices.
 
-Each set has scored pairs (source voice, target voice, same text), a couple of tuning pairs
-(other sentences, for choosing settings without touching the scored ones), and a separate
-clip of the target voice (other sentences again) that the instant tier builds its profile
-from. Synthesis is deterministic, and the WAV files are kept in ``workdir`` and reused.
+Each set has scored pairs (source voice, target voice, same text), on request
+(``tuning=True``) a couple of tuning pairs (other sentences, for choosing settings without
+touching the scored ones), and a separate clip of the target voice (other sentences again)
+that the instant tier builds its profile from. Synthesis is deterministic, and the WAV files
+are kept in ``workdir`` and reused.
 
 Voices used: espeak-ng ``en-us+m3`` (male) and ``en-us+f3`` (female), 22,050 Hz;
 Festival ``kal_diphone`` (the default, American male) and ``ked_diphone`` (American male),
@@ -24,6 +25,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from musicrnn.core.errors import SettingsError
+from musicrnn.core.files import atomic_write
 
 # Scored sentences (speech_pairs takes the first n), then the tuning and target-clip sentences.
 SENTENCES = [
@@ -116,7 +118,7 @@ class Pair:
 
 @dataclass
 class ParallelSet:
-    """Scored pairs, tuning pairs and a separate target clip [N], all at ``sr`` Hz."""
+    """Scored pairs, tuning pairs (empty unless asked for) and a separate target clip [N], all at ``sr`` Hz."""
 
     sr: int
     source_voice: str
@@ -148,22 +150,24 @@ def espeak_wav(text: str, voice: str, path: Path, wpm: int | None = None) -> Pat
     if exe is None:
         raise RuntimeError(ESPEAK_HINT)
     if not path.exists():
-        tmp = path.with_suffix(".tmp.wav")
         speed = ["-s", str(int(wpm))] if wpm else []
-        r = subprocess.run([exe, "-v", voice, *speed, "-w", str(tmp), text], capture_output=True, text=True)
-        if r.returncode != 0 or not tmp.exists():
-            raise RuntimeError(f"espeak-ng -v {voice} failed: {r.stderr.strip() or r.returncode}")
-        tmp.replace(path)
+
+        def speak(tmp: Path) -> None:
+            r = subprocess.run([exe, "-v", voice, *speed, "-w", str(tmp), text], capture_output=True, text=True)
+            if r.returncode != 0 or not tmp.exists():
+                raise RuntimeError(f"espeak-ng -v {voice} failed: {r.stderr.strip() or r.returncode}")
+
+        atomic_write(path, speak)
     return path
 
 
 def speech_pairs(n: int = 10, sr: int = 16000, source_voice: str = "en-us+m3", target_voice: str = "en-us+f3",
-                 workdir: str | Path | None = None) -> ParallelSet:
+                 workdir: str | Path | None = None, tuning: bool = False) -> ParallelSet:
     """The first ``n`` of SENTENCES spoken by both espeak-ng voices, at ``sr`` Hz.
 
-    Also: TUNING_SENTENCES by both voices (for choosing settings), and TARGET_CLIP_SENTENCES
-    by the target voice, joined with 0.3 s pauses (about 10 s), as the clip the instant tier
-    learns the target from. None of these overlap the scored sentences.
+    Also: with ``tuning``, TUNING_SENTENCES by both voices (for choosing settings; without it
+    no tuning pairs), and TARGET_CLIP_SENTENCES by the target voice, joined with 0.3 s pauses
+    (about 10 s), as the clip the instant tier learns the target from. None of these overlap the scored sentences.
     """
     if not 1 <= n <= len(SENTENCES):
         raise SettingsError(f"n {n}: use 1 to {len(SENTENCES)} sentences")
@@ -173,7 +177,7 @@ def speech_pairs(n: int = 10, sr: int = 16000, source_voice: str = "en-us+m3", t
         return _load(espeak_wav(text, voice, wd / _cache_name("espeak", voice, text)), sr)
 
     pairs = [Pair(t, say(t, source_voice), say(t, target_voice)) for t in SENTENCES[:n]]
-    tuning = [Pair(t, say(t, source_voice), say(t, target_voice)) for t in TUNING_SENTENCES]
+    tuning = [Pair(t, say(t, source_voice), say(t, target_voice)) for t in TUNING_SENTENCES] if tuning else []
     gap = np.zeros(int(0.3 * sr))
     clip = np.concatenate([part for t in TARGET_CLIP_SENTENCES for part in (say(t, target_voice), gap)][:-1])
     return ParallelSet(sr=sr, source_voice=f"espeak-ng {source_voice}", target_voice=f"espeak-ng {target_voice}",
@@ -213,14 +217,15 @@ def festival_sing(xml: str, voice: str, path: Path) -> Path:
 
 
 def singing_pairs(n: int = len(SCORED_TUNES), sr: int = 16000, source_voice: str = "kal", target_voice: str = "ked",
-                  workdir: str | Path | None = None, target_transpose: int = 0, bpm: int = 90) -> ParallelSet:
+                  workdir: str | Path | None = None, target_transpose: int = 0, bpm: int = 90,
+                  tuning: bool = False) -> ParallelSet:
     """The first ``n`` of SCORED_TUNES sung by two Festival voices, at ``sr`` Hz.
 
     Both voices sing the same score; the target's is moved by ``target_transpose``
     semitones (0: the same notes; e.g. +5 with source_voice == target_voice gives a
-    same-timbre, different-register pair). Tuning pair: TUNING_TUNES; target clip:
-    TARGET_CLIP_TUNES sung by the target voice (transposed likewise), joined with 0.3 s
-    pauses.
+    same-timbre, different-register pair). Tuning pair (only with ``tuning``): TUNING_TUNES;
+    target clip: TARGET_CLIP_TUNES sung by the target voice (transposed likewise), joined
+    with 0.3 s pauses.
     """
     if not 1 <= n <= len(SCORED_TUNES):
         raise SettingsError(f"n {n}: use 1 to {len(SCORED_TUNES)} tunes")
@@ -237,5 +242,6 @@ def singing_pairs(n: int = len(SCORED_TUNES), sr: int = 16000, source_voice: str
     clip = np.concatenate([part for t in TARGET_CLIP_TUNES for part in (sing(t, target_voice, target_transpose), gap)][:-1])
     return ParallelSet(sr=sr, source_voice=f"festival {source_voice}", target_voice=f"festival {target_voice}"
                        + (f" ({target_transpose:+d} semitones)" if target_transpose else ""),
-                       pairs=[pair(t) for t in SCORED_TUNES[:n]], tuning=[pair(t) for t in TUNING_TUNES],
+                       pairs=[pair(t) for t in SCORED_TUNES[:n]],
+                       tuning=[pair(t) for t in TUNING_TUNES] if tuning else [],
                        target_clip=clip, target_clip_text=" + ".join(TARGET_CLIP_TUNES), notes={"bpm": bpm})

@@ -73,8 +73,12 @@ def mcd(ref_y: np.ndarray, ref_sr: int, test_y: np.ndarray, test_sr: int) -> flo
       pairs of the DTW path.
     Raises DataError when either clip has no speech frames.
     """
-    ref = speech_mel_cepstrum(ref_y, ref_sr)
-    test = speech_mel_cepstrum(test_y, test_sr)
+    return mcd_of_speech(speech_mel_cepstrum(ref_y, ref_sr), speech_mel_cepstrum(test_y, test_sr))
+
+
+def mcd_of_speech(ref: np.ndarray, test: np.ndarray) -> float:
+    """:func:`mcd_of_cepstra` of two :func:`speech_mel_cepstrum` results (a clip's cepstrum
+    can then be computed once and compared with several); DataError when either is empty."""
     if len(ref) == 0 or len(test) == 0:
         raise DataError("mcd: a clip has no speech frames (silent or empty)")
     return mcd_of_cepstra(ref, test)
@@ -186,5 +190,9 @@ def speaker_similarity(y_a: np.ndarray, sr_a: int, y_b: np.ndarray, sr_b: int) -
     a = speaker_embedding(y_a, sr_a)
     if a is None:
         return None
-    b = speaker_embedding(y_b, sr_b)
+    return embedding_cosine(a, speaker_embedding(y_b, sr_b))
+
+
+def embedding_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity (-1..1) of two speaker embeddings (:func:`speaker_embedding`)."""
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))

@@ -72,6 +72,13 @@ class Target:
                 raise AudioError(self.path, f"no usable voice in it ({e})") from None
             self.kind = "instant"
 
+    @classmethod
+    def instant(cls, profile) -> "Target":
+        """An instant-tier target from a ready profile (no clip on disk; ``path`` is None)."""
+        target = cls.__new__(cls)
+        target.kind, target.path, target.profile = "instant", None, profile
+        return target
+
     def convert(self, y: np.ndarray, sr: int, c: Controls) -> tuple[np.ndarray, dict]:
         if self.kind == "trained":
             from .voice import convert_trained
@@ -113,6 +120,7 @@ def transfer(input, target, out, controls: Controls | None = None, report=None) 
     """``musicrnn transfer``: convert ``input`` (a file, or every audio file in a folder)
     toward ``target`` (a clip or a voice model). A folder's results go into the folder
     ``out`` under the same names (as .wav); a bad file in a folder is skipped and listed."""
+    from ..codec.midi import iter_midi_files
     from ..tasks.music import AUDIO_SUFFIXES
 
     controls = (controls or Controls()).check()
@@ -125,7 +133,7 @@ def transfer(input, target, out, controls: Controls | None = None, report=None) 
         if report:
             report(r)
         return [r]
-    files = sorted(p for p in inp.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    files = iter_midi_files([inp], suffixes=AUDIO_SUFFIXES)
     if not files:
         raise AudioError(inp, f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in this folder")
     results = []
@@ -211,10 +219,9 @@ def evaluate(voice=None, *, pairs: int = 10, direction: str = "m2f", workdir=Non
     if voice is not None:
         target = Target(voice)
     else:
-        target = Target.__new__(Target)
         from .instant import build_profile
 
-        target.kind, target.path, target.profile = "instant", None, build_profile(ps.target_clip, ps.sr)
+        target = Target.instant(build_profile(ps.target_clip, ps.sr))
     rows = []
     for i, p in enumerate(ps.pairs):
         t = time.perf_counter()
@@ -223,13 +230,15 @@ def evaluate(voice=None, *, pairs: int = 10, direction: str = "m2f", workdir=Non
         shift = info.get("transpose", 0.0)
         f_src, f_out = M.metric_f0(p.source, ps.sr), M.metric_f0(out, ps.sr)
         n = min(len(f_src), len(f_out))
-        row = {"text": p.text, "mcd_before": M.mcd(p.target, ps.sr, p.source, ps.sr),
-               "mcd_after": M.mcd(p.target, ps.sr, out, ps.sr),
+        ref = M.speech_mel_cepstrum(p.target, ps.sr)  # the target's cepstrum, once for both MCDs
+        row = {"text": p.text, "mcd_before": M.mcd_of_speech(ref, M.speech_mel_cepstrum(p.source, ps.sr)),
+               "mcd_after": M.mcd_of_speech(ref, M.speech_mel_cepstrum(out, ps.sr)),
                "f0_corr": M.f0_corr(f_src[:n] * 2 ** (shift / 12), f_out[:n]),
                "rtf": dt / (len(p.source) / ps.sr), "transpose": shift}
-        if speaker:
-            row["secs_target"] = M.speaker_similarity(out, ps.sr, p.target, ps.sr)
-            row["secs_source"] = M.speaker_similarity(out, ps.sr, p.source, ps.sr)
+        if speaker:  # as M.speaker_similarity, with the output embedded once for both
+            e_out = M.speaker_embedding(out, ps.sr)
+            for key, other in (("secs_target", p.target), ("secs_source", p.source)):
+                row[key] = None if e_out is None else M.embedding_cosine(e_out, M.speaker_embedding(other, ps.sr))
         rows.append(row)
         if progress:
             progress(i + 1, len(ps.pairs), row)

@@ -246,14 +246,18 @@ def frames_of(y: np.ndarray, cfg: VoiceConfig = VoiceConfig()) -> Frames:
     A-weighted loudness and MFCCs on the same centred hop, trimmed to N // hop frames."""
     import librosa
 
-    from ..codec.audio import a_weighted_loudness
+    from ..codec.audio import _loudness_from_power, _power_stft
     from .dsp import world_f0
 
     y = np.asarray(y, np.float32)
     t = len(y) // cfg.hop
     f0, _ = world_f0(y, cfg.sr, frame_ms=1000.0 * cfg.hop / cfg.sr)
-    loud = a_weighted_loudness(y, cfg.sr, n_fft=1024, hop=cfg.hop)
-    mfcc = librosa.feature.mfcc(y=y, sr=cfg.sr, n_mfcc=cfg.n_mfcc, n_fft=1024, hop_length=cfg.hop, n_mels=40).T
+    # one power STFT (1 + N // hop centred frames) for both: codec.audio.a_weighted_loudness's
+    # loudness and librosa.feature.mfcc's mel spectrum (bit-identical to computing each alone)
+    power = _power_stft(y, 1024, cfg.hop)
+    loud = _loudness_from_power(power, cfg.sr, 1024)
+    mel = librosa.feature.melspectrogram(S=power.T, sr=cfg.sr, n_fft=1024, n_mels=40)
+    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=cfg.n_mfcc).T
     fit = lambda a: np.pad(a[:t], [(0, max(0, t - len(a)))] + [(0, 0)] * (a.ndim - 1), mode="edge")  # noqa: E731
     return Frames(fit(f0).astype(np.float32), fit(loud).astype(np.float32), fit(mfcc[:, 1:]).astype(np.float32))
 
@@ -276,17 +280,15 @@ def read_voice_files(data) -> tuple[list[tuple[str, np.ndarray]], list[str]]:
     """[(name, audio at 16 kHz)] of the audio files named by ``data`` (files and/or folders,
     searched recursively), and the skipped files with the reason."""
     from ..codec.audio import load_audio
+    from ..codec.midi import iter_midi_files
     from ..tasks.music import AUDIO_SUFFIXES
 
     paths: list[Path] = []
     for d in [data] if isinstance(data, (str, os.PathLike)) else list(data):
         d = Path(d)
-        if d.is_dir():
-            paths += sorted(p for p in d.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
-        elif d.is_file():
-            paths.append(d)
-        else:
+        if not (d.is_dir() or d.is_file()):
             raise DataError(f"{d}: no such file or folder")
+        paths += iter_midi_files([d], suffixes=AUDIO_SUFFIXES)
     clips, skipped = [], []
     for p in paths:
         try:
@@ -345,20 +347,17 @@ def train_voice(data, out, *, train_cfg=None, model_settings: dict | None = None
     """``musicrnn voice train``: a voice model of the audio under ``data`` in ``out``."""
     from safetensors.numpy import save_file
 
+    from ..core.checkpoint import prepare_out
     from ..core.data import Clips
     from ..core.train import TrainConfig, fit
-    from ..tasks.music import prepare_out
     from .. import __version__
 
     out = Path(out)
     train_cfg = train_cfg or TrainConfig(batch=16, lr=1e-3, epochs=40, patience=6, grad_clip=1.0)
     train_cfg.validate()
     cfg = VoiceConfig.from_dict(model_settings or {}).validate()
-    if resume:
-        saved = json.loads((out / "last" / "config.json").read_text()) if (out / "last" / "config.json").is_file() \
-            else None
-        if saved is None:
-            raise CheckpointError(f"{out}: nothing to resume (no last/config.json)")
+    if resume and not (out / "last" / "config.json").is_file():
+        raise CheckpointError(f"{out}: nothing to resume (no last/config.json)")
     prepare_out(out, resume, force)
     files, skipped = read_voice_files(data)
     for line in skipped:
