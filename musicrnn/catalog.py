@@ -8,7 +8,6 @@ Standard library only: listing models must not load weights or torch.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,15 @@ def _size(n: int | None) -> str:
 
 
 def describe(meta: dict) -> str:
-    """One line from a checkpoint's config: corpus, size, validation bits/token."""
+    """One line from a checkpoint's config: corpus, size, validation bits/token (a config
+    whose fields are of the wrong kinds is described as such, never raises)."""
+    try:
+        return _describe(meta)
+    except (AttributeError, TypeError, ValueError, OverflowError):
+        return "a checkpoint whose config.json cannot be described"
+
+
+def _describe(meta: dict) -> str:
     data = meta.get("data", {})
     if meta.get("task") == "voice":
         m = meta.get("model", {})
@@ -67,11 +74,11 @@ def describe(meta: dict) -> str:
 
 
 def _read(folder: Path) -> dict | None:
+    from .core.checkpoint import read_config  # bounded: size, nesting, the sections' types
+
     try:
-        meta = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(meta, dict) or meta.get("format") != "musicrnn-checkpoint":
+        meta = read_config(folder)
+    except (OSError, ValueError):  # CheckpointError is a ValueError
         return None
     if not (folder / "model.safetensors").is_file():
         return None

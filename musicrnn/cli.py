@@ -407,7 +407,8 @@ def cmd_sample(args) -> int:
 
     res = sample_to_files(args.checkpoint, args.out, n=args.num, seconds=args.seconds, tokens=args.tokens,
                           primer=args.primer, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                          seed=args.seed, wav=args.wav, report=report)
+                          seed=args.seed, wav=args.wav, report=report,
+                          report_note=lambda line: print(line, file=sys.stderr))
     if args.seed is None:
         print(f"seed {res['seed']} (add --seed {res['seed']} to make the same music again)", file=sys.stderr)
     if args.temperature is None and res["temperature"] != 1.0:
@@ -594,7 +595,7 @@ def cmd_task_update(args) -> int:
 
     _existing(args.model, "model folder")
     _existing(args.catalog)
-    res = quake.update(args.model, args.catalog, log=_log)
+    res = quake.update(args.model, args.catalog, through=args.through, max_days=args.max_days, log=_log)
     print(json.dumps(res, default=str))
     return 0
 
@@ -948,6 +949,10 @@ def build_parser() -> argparse.ArgumentParser:
                                             "them in order, write tomorrow's forecast, exit")
             c.add_argument("--catalog", required=True, type=Path, help="the newer ComCat CSV")
             c.add_argument("--model", required=True, type=Path, help="a model folder from `train`")
+            c.add_argument("--through", default=None, metavar="YYYY-MM-DD",
+                           help="read days up to this one (default: the catalog's last complete day before today, UTC)")
+            c.add_argument("--max-days", type=INT, default=None, metavar="N",
+                           help="refuse an update that would add more than N days at once (default 366)")
             c.set_defaults(func=cmd_task_update, task=name)
         c = t.add_parser("report", help="a Markdown report with tables and plots")
         c.add_argument("runs", nargs="+" if name != "stock" else 1, type=Path,
@@ -1008,7 +1013,9 @@ def main(argv=None) -> int:
         print(f"musicrnn: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except MemoryError:
-        print("musicrnn: error: out of memory (try smaller --batch, --hidden or --num)", file=sys.stderr)
+        hint = {"train": "; try a smaller --batch, --bptt or --hidden", "sample": "; try a smaller --num or --seconds",
+                "evaluate": "; try fewer --samples"}.get(getattr(args, "command", None), "")
+        print(f"musicrnn: error: out of memory{hint}", file=sys.stderr)
         return 2
 
 

@@ -12,6 +12,7 @@ Standard library only (the page imports this; torch loads only in the child).
 
 from __future__ import annotations
 
+import ctypes  # here, not in the child: an import between fork and exec can deadlock
 import itertools
 import json
 import math
@@ -27,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .budget import limit_memory
 from .core.errors import SettingsError
 from .shipped import shipped_checkpoint
 
@@ -42,7 +44,32 @@ PRESETS: dict[str, list[str]] = {
 }
 DEFAULT_PRESET = next(iter(PRESETS))
 MAX_MINUTES = 120.0
+TRAIN_MEMORY = 8 * 2**30  # a training job's address space (env MUSICRNN_TRAIN_MEMORY_MB); torch itself takes 0.8
 STATES_DONE = ("done", "stopped", "failed", "cancelled")
+
+
+def _prctl():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _prctl()  # found now, in the parent: a child between fork and exec only calls it
+
+
+def die_with_parent(parent: int, sig: int = signal.SIGTERM) -> None:
+    """In a child process: receive ``sig`` when the process that started it dies, even by
+    SIGKILL (Linux's PR_SET_PDEATHSIG; elsewhere nothing). ``musicrnn train`` stops on
+    SIGTERM after the step in flight, keeping its best model, so a training job never
+    outlives the page that started it."""
+    if _PRCTL is None:
+        return
+    _PRCTL(1, int(sig), 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the line above
+        os.kill(os.getpid(), sig)
 
 
 def slug(text: str, limit: int = 40) -> str:
@@ -210,10 +237,17 @@ class Trainer:
                    OMP_WAIT_POLICY="PASSIVE", PYTHONWARNINGS="ignore")
         job.out.mkdir(parents=True, exist_ok=False)
         job.state, job.started = "running", time.time()
-        nice = self.nice
+        nice, server = self.nice, os.getpid()
+
+        def child_setup():  # in the child, before it runs musicrnn train
+            die_with_parent(server)
+            limit_memory(TRAIN_MEMORY, env="MUSICRNN_TRAIN_MEMORY_MB")
+            if nice:
+                os.nice(nice)
+
         with open(job.log, "w", encoding="utf-8") as log:
             job.proc = subprocess.Popen(job.command, stdout=subprocess.PIPE, stderr=log, text=True, env=env,
-                                        preexec_fn=(lambda: os.nice(nice)) if nice and os.name == "posix" else None)
+                                        preexec_fn=child_setup if os.name == "posix" else None)
             if job.stop_asked:  # Stop pressed while the process was starting
                 job.proc.send_signal(signal.SIGINT)
             stdout, _ = job.proc.communicate()

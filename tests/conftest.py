@@ -43,6 +43,19 @@ def run_cli(*args, cwd=ROOT):
     return subprocess.run([sys.executable, "-m", "musicrnn", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env)
 
 
+def one_note_midi(path: Path, start: int, length: int, ticks_per_beat: int = 1) -> Path:
+    """A hostile MIDI file (issue 19): one note, with any delta times (mido writes them as given)."""
+    import mido
+
+    m = mido.MidiFile(ticks_per_beat=ticks_per_beat)
+    t = mido.MidiTrack()
+    m.tracks.append(t)
+    t.append(mido.Message("note_on", note=60, velocity=80, time=start))
+    t.append(mido.Message("note_off", note=60, velocity=0, time=length))
+    m.save(str(path))
+    return path
+
+
 def free_port() -> int:
     import socket
 

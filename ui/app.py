@@ -23,6 +23,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import atexit
+import dataclasses
 import itertools
 import json
 import math
@@ -49,20 +50,46 @@ def _demo(name: str) -> str | None:
     p = DEMO_VOICE / name
     return str(p) if p.is_file() else None
 KEEP_RESULTS = 6           # per visitor: older generations are deleted
+REQUEST_CPU_SECONDS = 180.0  # one request's computing time in a worker (env MUSICRNN_REQUEST_CPU_SECONDS)
+WORKER_MEMORY = 3 * 2**30  # a worker process's address space (env MUSICRNN_WORKER_MEMORY_MB)
 AS_GENERATED = "as generated"
 NO_FLUIDSYNTH_NOTE = ("FluidSynth is not installed here, so this audio is plain sine tones "
                       "(install libfluidsynth3 and pyfluidsynth for real instruments).")
 
 
-def _worker_start(server_pid: int) -> None:
+def _worker_start(server_pid: int, work: str | None = None) -> None:
     """In each worker process: exit when the server is gone (killed, even with SIGKILL), so
-    that no worker outlives it."""
+    that no worker outlives it, deleting the page's temporary folder ``work`` (uploads,
+    training jobs' copies, results), which a killed server cannot delete itself. Every
+    request then runs inside its budget (``musicrnn.budget``)."""
+    from musicrnn.budget import limit_memory
+
+    limit_memory(WORKER_MEMORY)
+
     def watch():
         while os.getppid() == server_pid:
             time.sleep(1.0)
+        if work:
+            shutil.rmtree(work, ignore_errors=True)
         os._exit(0)
 
     threading.Thread(target=watch, name="musicrnn-orphan-watch", daemon=True).start()
+
+
+def in_budget(work, job: dict) -> dict:
+    """In a worker: ``work(job)`` with at most ``REQUEST_CPU_SECONDS`` of computing time, in
+    the worker's ``WORKER_MEMORY``; running past either is {"error": message}, and the worker
+    serves the next request."""
+    from musicrnn.budget import BudgetExceeded, cpu_budget
+
+    try:
+        with cpu_budget(REQUEST_CPU_SECONDS):
+            return work(job)
+    except BudgetExceeded as e:
+        return {"error": str(e)}
+    except MemoryError:
+        return {"error": f"this request needed more than the {WORKER_MEMORY / 2**30:g} GB a request may use; "
+                         f"ask for less (a shorter piece, fewer variations, a smaller file)"}
 
 
 def _warm(_):
@@ -107,21 +134,25 @@ class Page:
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_worker_start, initargs=(os.getpid(),))
+                                                 initializer=_worker_start, initargs=(os.getpid(), str(self.work)))
             return self._pool
 
     def warm_up(self) -> None:
         list(self.pool().map(_warm, range(self.workers)))
 
-    def run_song(self, job: dict) -> dict:
+    def run_job(self, work, job: dict) -> dict:
+        """``work(job)`` in a worker process, inside a request's budget (``in_budget``)."""
         from concurrent.futures.process import BrokenProcessPool
 
         try:
-            return self.pool().submit(render_song, job).result()
+            return self.pool().submit(in_budget, work, job).result()
         except BrokenProcessPool:
             with self._lock:
                 self._pool = None
-            return {"error": "the generator stopped unexpectedly (out of memory?); try a shorter song or fewer variations"}
+            return {"error": "the worker stopped unexpectedly; try a shorter song, fewer variations or a shorter clip"}
+
+    def run_song(self, job: dict) -> dict:
+        return self.run_job(render_song, job)
 
     # --- per-visitor folders ------------------------------------------------------------------
     @staticmethod
@@ -291,11 +322,14 @@ def render_song(job: dict) -> dict:
                               primer=job["primer"], temperature=job["temperature"], top_k=job["top_k"],
                               top_p=job["top_p"], seed=job["seed"], wav=out / "song.wav", program=job["program"],
                               stats=True)
-        for i, piece in enumerate(res["pieces"]):
-            title = f"{job['name']} · seed {job['seed']}" + (f" · variation {i + 1}" if job["n"] > 1 else "")
-            piece["png"] = str(pianoroll_png(piece["midi"], Path(piece["midi"]).with_suffix(".png"), title=title))
     except (MidiError, SettingsError, CheckpointError, DataError, ValueError, OSError) as e:
         return {"error": str(e)}
+    for i, piece in enumerate(res["pieces"]):
+        title = f"{job['name']} · seed {job['seed']}" + (f" · variation {i + 1}" if job["n"] > 1 else "")
+        try:
+            piece["png"] = str(pianoroll_png(piece["midi"], Path(piece["midi"]).with_suffix(".png"), title=title))
+        except (MidiError, ValueError, OSError) as e:  # the generated piece, not an upload
+            return {"error": f"the generated piece could not be drawn ({getattr(e, 'problem', e)})"}
     res["model"] = job["name"]
     return res
 
@@ -305,6 +339,8 @@ def info_markdown(res: dict, i: int = 0) -> str:
     text = (f"**{res['model']}**, seed **{res['seed']}**, temperature {res['temperature']:g}: "
             f"{p['notes']} notes, {p['seconds']} s"
             + (f", {p['invalid_tokens']} tokens rejected by the decoder" if p["invalid_tokens"] else ""))
+    if (res.get("primer") or {}).get("note"):
+        text += f"\n\n**Primer:** {res['primer']['note']}"
     if p.get("engine") == "sine":
         text += f"\n\n**Note:** {NO_FLUIDSYNTH_NOTE}"
     return text
@@ -324,7 +360,7 @@ def make_transfer(page: Page, source, target_clip, voice, transpose, formant, in
     folder of this visitor. Returns {wav, png, info (dict)}; errors as ValueError and the
     library's one-line errors."""
     from musicrnn.catalog import find_models, resolve
-    from musicrnn.style.transfer import Controls, Target, clip_f0_corr, pitch_plot_png, transfer_file
+    from musicrnn.style.transfer import Controls
 
     def path_of(f, what):
         if not f:
@@ -346,7 +382,7 @@ def make_transfer(page: Page, source, target_clip, voice, transpose, formant, in
                         index_rate=_number(index_rate, 0.5, float, "index rate", 0.0, 1.0),
                         protect=_number(protect, 0.33, float, "protect", 0.0, 1.0)).check()
     if clip is not None:
-        target, name = Target(clip), clip.name
+        target, name = clip, clip.name
     else:
         voices = find_models([page.runs], task="voice")
         if not voices:
@@ -355,9 +391,32 @@ def make_transfer(page: Page, source, target_clip, voice, transpose, formant, in
             entry = resolve(voice or None, voices)
         except LookupError as e:
             raise ValueError(str(e)) from None
-        target, name = Target(entry.path), entry.name
+        target, name = entry.path, entry.name
     out = page.new_result_dir(request)
-    res = transfer_file(src, target, out / "converted.wav", controls)
+    res = page.run_job(render_transfer, dict(source=str(src), target=str(target), name=name, out=str(out),
+                                             controls=dataclasses.asdict(controls)))
+    if "error" in res:
+        raise ValueError(res["error"])
+    return res
+
+
+def render_transfer(job: dict) -> dict:
+    """Convert, re-read, measure and draw: the work of one transfer request, run in a worker
+    process (``Page.run_job``). Errors come back as {"error": message}."""
+    from musicrnn.codec import MidiError
+    from musicrnn.core.errors import AudioError, CheckpointError, DataError, SettingsError
+
+    try:
+        return _render_transfer(job)
+    except (AudioError, MidiError, SettingsError, CheckpointError, DataError, ValueError, OSError) as e:
+        return {"error": str(e)}
+
+
+def _render_transfer(job: dict) -> dict:
+    from musicrnn.style.transfer import Controls, Target, clip_f0_corr, pitch_plot_png, transfer_file
+
+    src, out, name = Path(job["source"]), Path(job["out"]), job["name"]
+    res = transfer_file(src, Target(Path(job["target"])), out / "converted.wav", Controls(**job["controls"]))
     import soundfile as sf
 
     y_src, sr = sf.read(src, dtype="float32", always_2d=True)

@@ -18,6 +18,17 @@ from ..core.files import atomic_write  # standard library only
 
 MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")
 
+# Bounds on what one MIDI file may turn into, applied where a file enters (load_midi_bytes),
+# before anything is expanded: a 37-byte file can declare a note 268 million beats long.
+# Real music lies far inside them (the shipped corpora and OpenMSX's 44 songs: notes of at
+# most 40 quarter notes, pieces of at most 700 quarter notes and 18,000 tokens).
+MAX_MIDI_BYTES = 16 * 2**20  # a file (the largest public piano MIDI files are about 1 MB)
+MAX_NOTES = 250_000  # notes in one file
+MAX_EVENTS = 100_000  # tempo and time-signature changes in one file
+MAX_NOTE_QUARTERS = 128  # a longer note is cut to this length (32 bars of 4/4), and counted
+MAX_PIECE_QUARTERS = 16_384  # the last note's end: 2.3 hours at 120 quarter notes a minute. A score
+#   written back at 480 ticks a quarter stays under the 10^7 ticks that pretty_midi reads.
+
 
 class MidiError(ValueError):
     """A MIDI file that cannot be used; ``str(err)`` is one line naming file and problem."""
@@ -54,6 +65,7 @@ class Score:
     ts_time: np.ndarray = field(default_factory=_i64)
     ts_num: np.ndarray = field(default_factory=_i64)
     ts_den: np.ndarray = field(default_factory=_i64)
+    notes_cut: int = 0  # notes longer than MAX_NOTE_QUARTERS, cut to that length when read
 
     @property
     def n_notes(self) -> int:
@@ -101,10 +113,43 @@ def _from_symusic(s: symusic.Score) -> Score:
     return score
 
 
+def bound(score: Score, path: str | os.PathLike | None = None) -> Score:
+    """``score`` held inside the bounds above, before anything downstream expands it: notes
+    longer than ``MAX_NOTE_QUARTERS`` are cut to it (counted in ``notes_cut``), tempo and
+    metre changes after ``MAX_PIECE_QUARTERS`` are dropped (nothing sounds there); a file
+    with too many notes or events, or whose music lasts longer, raises :class:`MidiError`."""
+    if score.n_notes > MAX_NOTES:
+        raise MidiError(path, f"{score.n_notes:,} notes; at most {MAX_NOTES:,} in one file")
+    if score.tempo_time.size + score.ts_time.size > MAX_EVENTS:
+        raise MidiError(path, f"{score.tempo_time.size + score.ts_time.size:,} tempo and time-signature changes; "
+                              f"at most {MAX_EVENTS:,} in one file")
+    tpq = score.tpq
+    if min(score.start.min(initial=0), score.tempo_time.min(initial=0), score.ts_time.min(initial=0)) < 0:
+        raise MidiError(path, "event times run past what a MIDI file can count (corrupt or hostile file)")
+    longest = MAX_NOTE_QUARTERS * tpq
+    too_long = score.end - score.start > longest
+    if too_long.any():
+        score.end = np.where(too_long, score.start + longest, score.end)
+        score.notes_cut += int(too_long.sum())
+    last = int(score.end.max(initial=0))
+    if last > MAX_PIECE_QUARTERS * tpq:
+        raise MidiError(path, f"its music lasts {last / tpq:,.0f} quarter notes (about {last / tpq / 120:,.0f} "
+                              f"minutes at 120 a minute); at most {MAX_PIECE_QUARTERS:,} in one piece")
+    for t, cols in (("tempo_time", ("tempo_time", "tempo_qpm")), ("ts_time", ("ts_time", "ts_num", "ts_den"))):
+        keep = getattr(score, t) <= MAX_PIECE_QUARTERS * tpq
+        if not keep.all():
+            for c in cols:
+                setattr(score, c, getattr(score, c)[keep])
+    return score
+
+
 def load_midi_bytes(data: bytes, path: str | os.PathLike | None = None) -> Score:
-    """Parse MIDI bytes into a :class:`Score`; raise :class:`MidiError` on anything unusable."""
+    """Parse MIDI bytes into a :class:`Score` held inside the bounds (:func:`bound`); raise
+    :class:`MidiError` on anything unusable."""
     if len(data) == 0:
         raise MidiError(path, "empty file (0 bytes)")
+    if len(data) > MAX_MIDI_BYTES:
+        raise MidiError(path, f"{len(data) / 2**20:.1f} MB; a MIDI file may have at most {MAX_MIDI_BYTES // 2**20} MB")
     if data[:4] != b"MThd":
         raise MidiError(path, "not a MIDI file (it does not start with the 'MThd' header)")
     try:
@@ -117,13 +162,16 @@ def load_midi_bytes(data: bytes, path: str | os.PathLike | None = None) -> Score
     score = _from_symusic(s)
     if score.n_notes == 0:
         raise MidiError(path, "the MIDI file contains no notes")
-    return score
+    return bound(score, path)
 
 
 def read_midi(path: str | os.PathLike) -> Score:
     """Read a MIDI file. Errors come as :class:`MidiError` with a one-line message."""
     p = Path(path)
     try:
+        if p.is_file() and p.stat().st_size > MAX_MIDI_BYTES:  # refused before it is read
+            raise MidiError(p, f"{p.stat().st_size / 2**20:.1f} MB; a MIDI file may have at most "
+                               f"{MAX_MIDI_BYTES // 2**20} MB")
         data = p.read_bytes()
     except IsADirectoryError:
         raise MidiError(p, "is a folder, not a MIDI file") from None

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .midi import Score
+from .midi import MAX_NOTE_QUARTERS, MidiError, Score
 from .vocab import BAR, BOS, EOS, PAD, Vocab
 
 
@@ -62,8 +62,15 @@ def _bars(vocab: Vocab, ts_t: np.ndarray, ts_i: np.ndarray, last: int) -> tuple[
     return np.concatenate(starts), np.concatenate(sigs)
 
 
-def encode(score: Score, vocab: Vocab) -> np.ndarray:
-    """Encode a score as token ids, ``BOS ... EOS``. Shape (n_tokens,), dtype int64."""
+MAX_TOKENS = 200_000  # one piece; the longest real file here has 18,000 (MidiError above it)
+
+
+def encode(score: Score, vocab: Vocab, max_tokens: int = MAX_TOKENS) -> np.ndarray:
+    """Encode a score as token ids, ``BOS ... EOS``. Shape (n_tokens,), dtype int64.
+
+    The number of tokens is counted before any is written: a piece that would need more
+    than ``max_tokens`` raises :class:`MidiError` (without a path; the caller names the file).
+    """
     cfg, off = vocab.cfg, vocab.offset
     g = cfg.resolution
     on, q_off = quantize(score, g)
@@ -110,6 +117,10 @@ def encode(score: Score, vocab: Vocab) -> np.ndarray:
 
     # positions: every distinct onset or tempo-change time
     pos_t = np.union1d(on, tp_t)
+    count = (bar_t.size + int(ts_changed.sum()) + pos_t.size + tp_t.size + int(prog_chg.sum()) + int(vel_chg.sum())
+             + 2 * n + int(n_full.sum()) + 2)
+    if count > max_tokens:
+        raise MidiError(None, f"{count:,} tokens long; at most {max_tokens:,} in one piece")
     pos_bar = np.searchsorted(bar_t, pos_t, side="right") - 1
 
     parts = [  # (time, rank, seq, token)
@@ -151,12 +162,14 @@ def decode(ids, vocab: Vocab, tpq: int | None = None) -> Decoded:
     a TimeSig not straight after Bar, a Position beyond the bar or going backwards (a
     Position before any Bar is counted too, but opens the first bar), a Tempo or Pitch with no Position yet in the bar, a Duration with
     no Pitch, a Pitch left without a Duration. Decoding stops at EOS; PAD and BOS are
-    ignored.
+    ignored. A note's Durations add up to at most ``MAX_NOTE_QUARTERS``, the longest
+    note a file is read with.
     """
     cfg, off = vocab.cfg, vocab.offset
     g = cfg.resolution
     tpq = tpq or g * max(1, 480 // g)
     step = tpq // g
+    longest = MAX_NOTE_QUARTERS * g
     fam_names = list(off)
     fam_start = np.array([off[f] for f in fam_names])
     ids = np.asarray(ids, dtype=np.int64).ravel()
@@ -225,8 +238,8 @@ def decode(ids, vocab: Vocab, tpq: int | None = None) -> Decoded:
         elif f == F_DUR:
             if pending is None:
                 invalid += 1
-            else:
-                pending[1] += v + 1
+            else:  # a chain of Durations: at most MAX_NOTE_QUARTERS, as a file read in is
+                pending[1] = min(pending[1] + v + 1, longest)
         else:  # id outside the vocabulary
             invalid += 1
     if pending is not None:
@@ -272,6 +285,25 @@ def transpose(ids, semitones: int, vocab: Vocab) -> np.ndarray:
     return out
 
 
+def opening(ids, vocab: Vocab, max_tokens: int, max_seconds: float) -> tuple[np.ndarray, int]:
+    """The opening of a token sequence that fits in ``max_tokens`` tokens and
+    ``max_seconds`` seconds, cut at a bar line (BOS kept, EOS and anything after it dropped),
+    and the number of whole bars kept. A sequence that fits is returned whole. When not even
+    the first bar fits, the cut falls at the token limit (or the time limit) inside it."""
+    ids = np.asarray(ids, dtype=np.int64).ravel()
+    end = np.flatnonzero(ids == EOS)
+    ids = ids[: end[0]] if end.size else ids
+    clock = Clock(vocab)
+    last_bar, bars = None, 0
+    for i, t in enumerate(ids.tolist()):
+        if i >= max_tokens or clock.time_after(t) > max_seconds:
+            return ids[: last_bar if last_bar else i], bars
+        if t == BAR:
+            last_bar, bars = i, bars + (last_bar is not None)
+        clock.feed(t)
+    return ids, bars + (last_bar is not None)
+
+
 class Clock:
     """Follows a token stream and tells the time, in seconds, of the latest Position.
 
@@ -289,6 +321,11 @@ class Clock:
         """Seconds at the position this token would move to (without consuming it)."""
         target = self._target(tok)
         return self.seconds if target is None else self.seconds + (target - self.grid_time) * self._spstep()
+
+    def steps_after(self, tok: int) -> int:
+        """Grid steps from the start at the position this token would move to."""
+        target = self._target(tok)
+        return self.grid_time if target is None else target
 
     def _spstep(self) -> float:
         return 60.0 / (self.tempo * self.v.cfg.resolution)

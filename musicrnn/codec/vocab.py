@@ -46,6 +46,22 @@ class CodecConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def validate(self) -> "CodecConfig":
+        """Raise ValueError (one line naming the field) for settings no vocabulary should be
+        built from (a tempo_bins of 10^9 would take hours to list)."""
+        for name, lo, hi in (("resolution", 1, 96), ("max_bar_quarters", 1, 32), ("tempo_bins", 1, 1024),
+                             ("velocity_bins", 1, 128), ("max_duration_quarters", 1, 64)):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi):
+                raise ValueError(f"codec.{name} {v!r}: must be a whole number from {lo} to {hi}")
+        for name in ("tempo_min", "tempo_max"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 1 <= v <= 1000):
+                raise ValueError(f"codec.{name} {v!r}: must be a number from 1 to 1000 (quarter notes a minute)")
+        if not self.tempo_min < self.tempo_max:
+            raise ValueError(f"codec.tempo_min ({self.tempo_min}) must be below codec.tempo_max ({self.tempo_max})")
+        return self
+
 
 def _time_signatures(cfg: CodecConfig) -> list[tuple[int, int]]:
     limits = {2: 4, 4: 8, 8: 16, 16: 16}

@@ -93,16 +93,56 @@ def read_config(folder: str | os.PathLike) -> dict:
             raise CheckpointError(f"{folder}: a checkpoint is a folder holding {WEIGHTS} and {CONFIG}")
     if not (folder / CONFIG).is_file():
         raise CheckpointError(f"{folder}: not a musicrnn checkpoint (no {CONFIG})")
-    try:
-        meta = json.loads((folder / CONFIG).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{folder / CONFIG}: unreadable JSON ({e.__class__.__name__})") from None
+    meta = read_json(folder / CONFIG)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{folder}: not a musicrnn checkpoint (config.json has no format {FORMAT!r})")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{folder}: checkpoint format {meta['format_version']} is newer than this musicrnn understands")
+    version = meta.get("format_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"{folder}: config.json format_version {str(version)[:40]!r} is not a format number")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{folder}: checkpoint format {version} is newer than this musicrnn understands")
+    for key in SECTIONS:
+        if key in meta and not isinstance(meta[key], dict):
+            raise CheckpointError(f"{folder}: config.json {key} must be an object of settings, "
+                                  f"not {type(meta[key]).__name__}")
     meta["_folder"] = str(folder)
     return _migrate(meta)
+
+
+MAX_CONFIG_BYTES = 4 * 2**20  # a config.json (the shipped ones are under 40 kB)
+MAX_JSON_DEPTH = 32  # nesting; the shipped configs nest 4 deep
+SECTIONS = ("model", "codec", "objective", "train", "data", "sampling")  # config.json parts that are objects
+
+
+def _depth(text: str) -> int:
+    """How deep the brackets of a JSON text nest (strings skipped), without parsing it."""
+    import re
+
+    bare = re.sub(r'"(?:[^"\\]|\\.)*"', "", text)
+    depth = top = 0
+    for c in re.findall(r"[\[\]{}]", bare):
+        depth += 1 if c in "[{" else -1
+        top = max(top, depth)
+    return top
+
+
+def read_json(path: Path):
+    """A small JSON file read with bounds: CheckpointError (one line) for a file over
+    ``MAX_CONFIG_BYTES``, nested deeper than ``MAX_JSON_DEPTH``, or not JSON text."""
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise CheckpointError(f"{path}: {size / 2**20:.1f} MB; a config.json may have at most "
+                              f"{MAX_CONFIG_BYTES // 2**20} MB")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{path}: unreadable JSON (not UTF-8 text)") from None
+    if _depth(text) > MAX_JSON_DEPTH:
+        raise CheckpointError(f"{path}: nested deeper than {MAX_JSON_DEPTH} levels (not a musicrnn config)")
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise CheckpointError(f"{path}: unreadable JSON ({e.__class__.__name__})") from None
 
 
 def update_config(folder: str | os.PathLike, change) -> dict:
@@ -173,12 +213,28 @@ def load_train_state(folder: str | os.PathLike) -> tuple[dict, dict]:
 RUN_FILES = ("last", CONFIG, WEIGHTS, "metrics.json", "progress.jsonl")  # what a training run writes in its folder
 
 
+def check_writable_folder(out: str | os.PathLike) -> None:
+    """CheckpointError (one line) unless ``out`` is, or can be made, a folder this process
+    may write in: checked before any data is read, so a bad --out fails at once."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise CheckpointError(f"{out}: is a file; --out names a folder")
+    up = out
+    while not up.exists():
+        up = up.parent
+    if not up.is_dir():
+        raise CheckpointError(f"{up}: is a file, so {out} cannot be made a folder")
+    if not os.access(up, os.W_OK | os.X_OK):
+        raise CheckpointError(f"{out}: cannot write in {up} (permission denied)")
+
+
 def prepare_out(out: str | os.PathLike, resume: bool, force: bool, extra: tuple = ()) -> None:
     """Refuse to overwrite a model in ``out`` unless ``force`` (then delete the run's files,
     ``RUN_FILES`` and the task's ``extra`` ones); a resumed run keeps everything."""
     import shutil
 
     out = Path(out)
+    check_writable_folder(out)
     holds_model = (out / CONFIG).is_file() or (out / "last").is_dir()
     if resume or not holds_model:
         return

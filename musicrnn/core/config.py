@@ -14,6 +14,8 @@ ACTIVATIONS = ("tanh", "iris", "phi-tanh", "iris2")  # functions in activations.
 ACTIVATION_ALIASES = {"iris-mm": "iris", "iris1": "phi-tanh"}  # older names, same functions
 LEGACY = {**ACTIVATION_ALIASES, "iris": "phi-tanh"}  # what a name meant in checkpoint format < 2
 OUTPUTS = ("softmax", "topcat", "topcat-sigmoid")
+MAXIMA = {"vocab_size": 1_000_000, "embed": 16_384, "hidden": 16_384, "layers": 64, "attention": 65_536,
+          "features": 100_000, "outputs": 1_000_000}  # upper bounds of RNNConfig's sizes
 
 
 def canonical_activation(name: str) -> str:
@@ -70,7 +72,26 @@ class RNNConfig:
             raise SettingsError("features and outputs must be >= 0")
         if self.attention < 0:
             raise SettingsError(f"--attention must be 0 (off) or a window of at least 1 (got {self.attention})")
+        for name, hi in MAXIMA.items():  # far beyond any model this project trains; above, memory runs out
+            if int(getattr(self, name)) > hi:
+                raise SettingsError(f"--{name.replace('_', '-')} must be at most {hi:,} (got {getattr(self, name):,})")
         return self
+
+    def weight_shapes(self) -> dict:
+        """{weight name: ((size, setting), ...)} for the weights whose shapes the settings
+        decide (``models.check_weights`` compares a checkpoint's against them before any
+        model is built); a missing weight is named by the setting that asks for it."""
+        H = (self.hidden, "hidden")
+        shapes = {"embed.weight": ((self.embed, "embed"), (self.features, "features")) if self.features
+                  else ((self.vocab_size, "vocab_size"), (self.embed, "embed")),
+                  "head.weight": ((self.n_out, "outputs" if self.outputs else "vocab_size"), H)}
+        gates = 3 if self.cell == "gru" else 1 if self.cell == "lstm-lite" else 4
+        for k in range(self.layers):
+            name = f"rnn.weight_hh_l{k}" if self.uses_fused else f"rnn.w_hh.{k}"
+            shapes[name] = ((gates * self.hidden, "hidden"), H)
+        if self.attention:
+            shapes["att.q.weight"] = (H, H)
+        return shapes
 
 
 __all__ = ["ACTIVATIONS", "CELLS", "OUTPUTS", "RNNConfig", "canonical_activation"]

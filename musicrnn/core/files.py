@@ -11,6 +11,10 @@ from pathlib import Path
 from typing import Callable
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once, at import (os.umask can only be read by setting it)
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` on a temporary name in the same folder (same suffix, so that
     writers that choose a format by suffix still work), then move it over ``path`` in one
@@ -20,6 +24,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}-{threading.get_ident()}{path.suffix}")
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # as open() would: some writers (safetensors) make files 0600
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

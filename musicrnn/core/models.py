@@ -71,8 +71,11 @@ def family(name: str | None) -> Family:
 
 def family_of(meta: dict) -> Family:
     """The family of a checkpoint's config (``rnn`` for checkpoints older than families)."""
+    name = meta.get("family")
+    if name is not None and not isinstance(name, str):
+        raise CheckpointError(f"{meta.get('_folder', 'checkpoint')}: config.json family {str(name)[:40]!r} is not a name")
     try:
-        return family(meta.get("family"))
+        return family(name)
     except SettingsError as e:
         raise CheckpointError(f"{meta.get('_folder', 'checkpoint')}: {e}") from None
 
@@ -83,8 +86,49 @@ def make_config(name: str, settings: dict):
 
 
 def config_of(meta: dict):
-    """The model config a checkpoint's config.json describes."""
-    return family_of(meta).config_class().from_dict(meta["model"])
+    """The model config a checkpoint's config.json describes, every field's type checked
+    before anything is built (CheckpointError, one line naming the field). Its ranges are
+    checked by :func:`checked_config`."""
+    from .settings import typed
+
+    try:
+        return typed(family_of(meta).config_class(), meta.get("model"), "model")
+    except SettingsError as e:
+        raise CheckpointError(f"{meta.get('_folder', 'checkpoint')}: config.json {e}") from None
+
+
+def checked_config(meta: dict):
+    """:func:`config_of`, its ranges validated too."""
+    cfg = config_of(meta)
+    if hasattr(cfg, "validate"):
+        try:
+            cfg.validate()
+        except SettingsError as e:
+            raise CheckpointError(f"{meta.get('_folder', 'checkpoint')}: config.json model: "
+                                  f"{str(e).replace('--', '')}") from None
+    return cfg
+
+
+def check_weights(meta: dict, cfg, shapes: dict) -> None:
+    """Compare the shapes of a checkpoint's weights (``shapes``: name -> shape) with those its
+    config asks for (the config's ``weight_shapes()``) before any model is built, so that a
+    config.json edited to ``hidden: 10**9`` is one line naming the setting, not an
+    allocation of gigabytes."""
+    where = meta.get("_folder", "checkpoint")
+    if not hasattr(cfg, "weight_shapes"):
+        return
+    for name, dims in cfg.weight_shapes().items():
+        have = shapes.get(name)
+        if have is None:
+            setting = (dims[0][1] if name.startswith(("embed", "head")) else "attention" if name.startswith("att.")
+                       else "layers, cell or activation" if name.startswith("rnn.") else "layers")
+            raise CheckpointError(f"{where}: config.json model.{setting} does not fit the weights (they have no "
+                                  f"{name})")
+        have = tuple(int(x) for x in have)
+        for axis, (size, setting) in enumerate(dims):
+            if axis >= len(have) or have[axis] != size:
+                raise CheckpointError(f"{where}: config.json model.{setting} = {getattr(cfg, setting, size)!r} does not "
+                                      f"fit the weights ({name} has shape {have})")
 
 
 def build(name: str, cfg, seed: int | None = None):
@@ -99,7 +143,9 @@ def build(name: str, cfg, seed: int | None = None):
 
 def from_checkpoint(state: dict, meta: dict, device: str = "cpu"):
     """A torch model (eval mode) from a checkpoint's weights and config."""
-    model = build(family_of(meta).name, config_of(meta))
+    cfg = checked_config(meta)
+    check_weights(meta, cfg, {k: tuple(v.shape) for k, v in state.items()})
+    model = build(family_of(meta).name, cfg)
     try:
         model.load_state_dict(state)
     except RuntimeError:
@@ -110,8 +156,10 @@ def from_checkpoint(state: dict, meta: dict, device: str = "cpu"):
 
 def stepper_from_arrays(arrays: dict, meta: dict, output: str):
     """A NumPy streaming stepper from a checkpoint's arrays (no torch)."""
+    cfg = checked_config(meta)
+    check_weights(meta, cfg, {k: v.shape for k, v in arrays.items()})
     try:
-        return family_of(meta).stepper_class()(arrays, config_of(meta), output=output)
+        return family_of(meta).stepper_class()(arrays, cfg, output=output)
     except (KeyError, ValueError, IndexError) as e:
         raise CheckpointError(f"{meta.get('_folder', 'checkpoint')}: weights do not fit the model described in "
                               f"config.json ({e})") from None
@@ -135,5 +183,6 @@ def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["count_parameters", "detach", "FAMILIES", "Family", "build", "config_of", "family", "family_of", "from_checkpoint",
+__all__ = ["check_weights", "checked_config", "count_parameters", "detach", "FAMILIES", "Family", "build", "config_of",
+           "family", "family_of", "from_checkpoint",
            "make_config", "register", "stepper_for", "stepper_from_arrays"]

@@ -42,6 +42,54 @@ def coerce(name: str, field, text: str):
     raise SettingsError(f"{name}: a setting of type {t} cannot be given as text")
 
 
+def _fits(base: str, value) -> bool:
+    if base == "bool":
+        return isinstance(value, bool)
+    if base == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if base == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value \
+            and abs(value) != float("inf")
+    if base == "str":
+        return isinstance(value, str) and len(value) <= 1000
+    return True  # other types (tuples, nested configs) are the class's own to check
+
+
+_WORDS = {"int": "a whole number", "float": "a finite number", "bool": "true or false", "str": "a short string"}
+
+
+def typed(cls, d, where: str):
+    """``cls(**d)`` after checking that every value ``d`` gives for a field of the dataclass
+    ``cls`` has the field's type (an int is no bool, a float is finite, a string is short;
+    ``None`` only where the type allows it); unknown keys are ignored. For settings read
+    from a file nobody checked (a checkpoint's config.json): SettingsError (one line) naming
+    ``where.field`` and the value, before anything is built from them."""
+    if not isinstance(d, dict):
+        raise SettingsError(f"{where}: must be an object of settings, not {type(d).__name__}")
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in d:
+            continue
+        v, t = d[f.name], _type_name(f)
+        optional = t.endswith("|None") or t.startswith("None|")
+        base = t.replace("|None", "").replace("None|", "")
+        if not ((optional and v is None) or _fits(base, v)):
+            shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
+            raise SettingsError(f"{where}.{f.name}: {shown} is not {_WORDS.get(base, base)}")
+        values[f.name] = v
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in values
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise SettingsError(f"{where}: {', '.join(missing)} missing")
+    return cls(**values)
+
+
+def check_range(where: str, value, lo, hi) -> None:
+    """SettingsError (one line) unless lo <= value <= hi."""
+    if not lo <= value <= hi:
+        raise SettingsError(f"{where} must be between {lo:,} and {hi:,} (got {value:,})")
+
+
 def fields_of(*classes) -> dict:
     """Field name -> dataclass field, over several config classes (earlier ones win)."""
     out: dict = {}
@@ -90,4 +138,5 @@ def check_core(options: dict, model_defaults: dict) -> tuple[dict, dict]:
     return model, train
 
 
-__all__ = ["CORE_MODEL", "CORE_TRAIN", "check_core", "coerce", "core_fields", "fields_of", "split_core"]
+__all__ = ["CORE_MODEL", "CORE_TRAIN", "check_core", "check_range", "coerce", "core_fields", "fields_of", "split_core",
+           "typed"]

@@ -72,7 +72,23 @@ class TransformerConfig:
             raise SettingsError(f"--dropout must be in [0, 1) (got {self.dropout})")
         if not 0 <= self.attn_dropout < 1:
             raise SettingsError(f"attn_dropout must be in [0, 1) (got {self.attn_dropout})")
+        for name, hi in (("vocab_size", 1_000_000), ("dim", 16_384), ("layers", 256), ("heads", 1024),
+                         ("context", 1_048_576)):  # far beyond anything trained here; above, memory runs out
+            if getattr(self, name) > hi:
+                raise SettingsError(f"--{name.replace('_', '-')} must be at most {hi:,} (got {getattr(self, name):,})")
+        if self.hidden > 65_536:
+            raise SettingsError(f"--mlp gives a feed-forward size of {self.hidden:,}; at most 65,536")
         return self
+
+    def weight_shapes(self) -> dict:
+        """{weight name: ((size, setting), ...)} that the settings decide (see
+        ``models.check_weights``)."""
+        D = (self.dim, "dim")
+        shapes = {"embed.weight": ((self.vocab_size, "vocab_size"), D)}
+        for k in range(self.layers):
+            shapes[f"blocks.{k}.attn.qkv.weight"] = ((3 * self.dim, "dim"), D)
+        shapes["blocks.0.mlp.fc.weight"] = ((self.hidden, "mlp"), D)
+        return shapes
 
 
 def rope_inv_freq(head_dim: int) -> np.ndarray:

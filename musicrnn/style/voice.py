@@ -414,10 +414,13 @@ def is_voice_model(path) -> bool:
     p = Path(path)
     if not (p / "config.json").is_file():
         return False
+    from ..core.checkpoint import read_json
+
     try:
-        return json.loads((p / "config.json").read_text()).get("family") == "ddsp"
-    except (OSError, ValueError):
+        meta = read_json(p / "config.json")
+    except (OSError, ValueError):  # CheckpointError is a ValueError
         return False
+    return isinstance(meta, dict) and meta.get("family") == "ddsp"
 
 
 def load_voice(path) -> Voice:

@@ -70,11 +70,15 @@ def load_corpus(data: str | os.PathLike, vocab: Vocab, valid_fraction: float = 0
     if not files:
         raise MidiError(data, "no MIDI files (.mid/.midi) found here")
     corpus = Corpus()
+    root = data.resolve() if data.is_dir() else None
     for f in progress(files) if progress else files:
+        if root is not None and f.is_symlink() and not f.resolve().is_relative_to(root):
+            corpus.skipped.append(f"{f}: a link to a file outside {data} (not followed)")
+            continue
         try:
             ids = encode(read_midi(f), vocab)
         except MidiError as e:
-            corpus.skipped.append(str(e))
+            corpus.skipped.append(str(e) if e.path else f"{f}: {e.problem}")
             continue
         rel = str(f.relative_to(data)) if data.is_dir() else f.name
         corpus.add(split_of(rel, valid_fraction, test_fraction) if valid_fraction > 0 else "train", ids, rel)
@@ -116,7 +120,12 @@ def transposer(vocab: Vocab, max_semitones: int):
 def _vocab_of(path, meta: dict) -> Vocab:
     if meta.get("task") != "music":
         raise CheckpointError(f"{path}: a {meta.get('task')!r} checkpoint, not a music model")
-    vocab = Vocab(CodecConfig.from_dict(meta["codec"]))
+    from ..core.settings import typed
+
+    try:
+        vocab = Vocab(typed(CodecConfig, meta.get("codec", {}), "codec").validate())
+    except (SettingsError, ValueError) as e:
+        raise CheckpointError(f"{path}: config.json {e}") from None
     if meta.get("vocabulary") and meta["vocabulary"] != vocab.names:
         raise CheckpointError(f"{path}: its token vocabulary differs from this version's codec")
     return vocab
@@ -124,7 +133,13 @@ def _vocab_of(path, meta: dict) -> Vocab:
 
 def output_of(meta: dict) -> str:
     """The output activation a music checkpoint was trained with (its objective's)."""
-    return (meta.get("objective") or {}).get("output", "softmax")
+    from ..core.config import OUTPUTS
+
+    output = (meta.get("objective") or {}).get("output", "softmax")
+    if not (isinstance(output, str) and output in OUTPUTS):
+        raise CheckpointError(f"{meta.get('_folder', 'checkpoint')}: config.json objective.output "
+                              f"{str(output)[:40]!r}: not one of {', '.join(OUTPUTS)}")
+    return output
 
 
 def load_generator(checkpoint: str | os.PathLike | None = None):
@@ -439,7 +454,11 @@ def sampling_temperature(meta: dict, temperature: float | None = None) -> float:
     checkpoints/README.md), else 1.0."""
     if temperature is not None:
         return temperature
-    return float((meta.get("sampling") or {}).get("temperature", 1.0))
+    t = (meta.get("sampling") or {}).get("temperature", 1.0)
+    if not (isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= 100 and math.isfinite(t)):
+        raise CheckpointError(f"{meta.get('_folder', 'checkpoint')}: config.json sampling.temperature "
+                              f"{str(t)[:40]!r} is not a temperature (a number > 0); give --temperature")
+    return float(t)
 
 
 def check_sampling(*, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, n: int = 1,
@@ -487,11 +506,16 @@ def generate(model, vocab: Vocab, *, n: int = 1, seconds: float | None = 30.0, t
             c.feed(t)
     limit = None if seconds is None else clocks[0].seconds + seconds
     max_new = tokens if tokens is not None else int(120 * (seconds or 30) + 500)
+    from ..codec.midi import MAX_NOTE_QUARTERS, MAX_PIECE_QUARTERS
+
+    max_steps = (MAX_PIECE_QUARTERS - MAX_NOTE_QUARTERS) * vocab.cfg.resolution  # what a MIDI file may hold
 
     def stop(row: int, tok: int) -> bool:
         if tok == EOS:
             return True
         if limit is not None and clocks[row].time_after(tok) >= limit:
+            return True
+        if clocks[row].steps_after(tok) >= max_steps:
             return True
         clocks[row].feed(tok)
         return False
@@ -523,8 +547,35 @@ def primer_score(path):
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
 
 
-def primer_ids(path, vocab: Vocab) -> np.ndarray:
-    return encode(primer_score(path), vocab)
+MAX_PRIMER_TOKENS = 8192  # a primer's opening is continued: at most this many tokens ...
+MAX_PRIMER_SECONDS = 600.0  # ... and this long (a 30-second folk tune is about 400 tokens)
+
+
+def primer_ids(path, vocab: Vocab) -> tuple[np.ndarray, dict]:
+    """A primer's tokens, cut to its opening bars that fit in ``MAX_PRIMER_TOKENS`` tokens
+    and ``MAX_PRIMER_SECONDS`` seconds (:func:`~musicrnn.codec.tokens.opening`), and what
+    was done: {"tokens" (the whole primer's), "used_tokens", "bars" (kept), "notes_cut"
+    (notes cut to ``codec.midi.MAX_NOTE_QUARTERS``), "note" (one line, or "")}."""
+    from ..codec.tokens import opening
+
+    score = primer_score(path)
+    try:
+        ids = encode(score, vocab)
+    except MidiError as e:
+        raise MidiError(path, e.problem) from None
+    kept, bars = opening(ids, vocab, MAX_PRIMER_TOKENS, MAX_PRIMER_SECONDS)
+    used = len(kept)
+    notes = []
+    if used < len(ids) - 1:  # EOS alone is always dropped
+        notes.append(f"continuing its first {bars} bars ({used:,} of {len(ids):,} tokens; a primer is cut to "
+                     f"{MAX_PRIMER_TOKENS:,} tokens and {MAX_PRIMER_SECONDS:g} s)")
+    if score.notes_cut:
+        from ..codec.midi import MAX_NOTE_QUARTERS
+
+        notes.append(f"{score.notes_cut} note{'s' * (score.notes_cut > 1)} longer than {MAX_NOTE_QUARTERS} "
+                     f"quarter notes cut to that length")
+    note = f"primer {Path(path).name}: " + "; ".join(notes) if notes else ""
+    return kept, {"tokens": len(ids), "used_tokens": used, "bars": bars, "notes_cut": score.notes_cut, "note": note}
 
 
 def new_seed() -> int:
@@ -542,7 +593,8 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
                     tokens: int | None = None, primer: str | os.PathLike | None = None, temperature: float | None = None,
                     top_k: int = 0, top_p: float = 1.0, seed: int | None = None, wav: str | os.PathLike | None = None,
                     program: int | None = None, stats: bool = False,
-                    report: Callable[[dict], None] | None = None) -> dict:
+                    report: Callable[[dict], None] | None = None,
+                    report_note: Callable[[str], None] | None = None) -> dict:
     """Generate ``n`` pieces and write them as MIDI (and WAV); the one function behind
     ``musicrnn sample`` and the page. ``seed=None`` draws a new seed (returned);
     ``temperature=None`` uses the checkpoint's own (:func:`sampling_temperature`; returned).
@@ -552,7 +604,9 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
     corpus's ("corpus_statistics", from the checkpoint; None if it has none).
 
     Returns {"seed", "checkpoint", "pieces": [per piece: midi, tokens, notes,
-    invalid_tokens, seconds (+ wav, engine, peak)]}. ``report`` is called per piece.
+    invalid_tokens, seconds (+ wav, engine, peak)]} (+ "primer": what :func:`primer_ids`
+    did). ``report`` is called per piece; ``report_note`` with a line about a primer that
+    was cut (before sampling starts).
     """
     if seconds is None and tokens is None:
         seconds = 30.0
@@ -567,7 +621,9 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
     seed = new_seed() if seed is None else int(seed)
     stepper, vocab, meta = load_generator(checkpoint)
     temperature = sampling_temperature(meta, temperature)
-    primer_tokens = primer_ids(primer, vocab) if primer else None
+    primer_tokens, primer_info = primer_ids(primer, vocab) if primer else (None, None)
+    if primer_info and primer_info["note"] and report_note:
+        report_note(primer_info["note"])
     seqs = generate(stepper, vocab, n=n, seconds=seconds, tokens=tokens, primer=primer_tokens,
                     temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
     pieces = []
@@ -586,6 +642,8 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
         if report:
             report(r)
     result = {"seed": seed, "checkpoint": meta["_folder"], "temperature": temperature, "pieces": pieces}
+    if primer_info:
+        result["primer"] = primer_info
     if stats:
         result["statistics"] = sample_stats(seqs, vocab)
         result["corpus_statistics"] = meta.get("corpus_stats")  # None for models trained before they were kept

@@ -141,13 +141,21 @@ def _number(row: dict, name: str, lo: float = -math.inf, hi: float = math.inf, m
     return v
 
 
-def read_comcat(path: str | Path, types: Sequence[str] | None = None) -> Catalog:
+def _now_ms(now=None) -> np.datetime64:
+    """``now`` (anything numpy reads as a time, UTC) or the present moment, in ms."""
+    if now is not None:
+        return np.datetime64(now, "ms")
+    return np.datetime64(_dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None), "ms")
+
+
+def read_comcat(path: str | Path, types: Sequence[str] | None = None, now=None) -> Catalog:
     """Read a USGS ComCat CSV file into a :class:`Catalog` (sorted by time).
 
     types: keep only rows whose ``type`` column is one of these (e.g. ``("earthquake",)``, leaving out
     explosions and quarry blasts); None keeps every row. Bad rows (unparsable time, a required value
-    missing, not a number or out of range, a wrong number of fields) are skipped and listed in
-    ``bad_rows`` with their line numbers; ``Catalog.problems()`` names them in one line.
+    missing, not a number or out of range, a wrong number of fields, a time after ``now``, which
+    defaults to the present moment in UTC: an event that has not happened) are skipped and listed
+    in ``bad_rows`` with their line numbers; ``Catalog.problems()`` names them in one line.
     Raises DataError (one line) for a missing or empty file, missing required columns, or no usable row.
     """
     from ..core.files import csv_rows
@@ -165,6 +173,7 @@ def read_comcat(path: str | Path, types: Sequence[str] | None = None) -> Catalog
     cols = {name: i for i, name in enumerate(header)}
     keep = None if types is None else {t.strip().lower() for t in types}
     times, lats, lons, depths, mags, mtypes, ids = [], [], [], [], [], [], []
+    latest = _now_ms(now)
     bad: list[tuple[int, str]] = []
     skipped = rows = 0
     for line, fields in data:  # blank lines are not events (csv_rows skips them)
@@ -178,6 +187,9 @@ def read_comcat(path: str | Path, types: Sequence[str] | None = None) -> Catalog
             continue
         try:
             t = _parse_time(row["time"])
+            if t > latest:
+                raise ValueError(f"time {row['time'].strip()!r} is after now ({str(latest)[:16]} UTC): "
+                                 f"not an event that has happened")
             lat = _number(row, "latitude", -90.0, 90.0)
             lon = _number(row, "longitude", -180.0, 180.0)
             depth = _number(row, "depth", missing_ok=True)
@@ -1102,7 +1114,11 @@ def format_evaluation(m: dict) -> str:
     return "\n".join(out)
 
 
-def update(model_dir, catalog_path, *, through=None, log: Callable[[str], None] = print) -> dict:
+MAX_UPDATE_DAYS = 366  # days one daily update may add; a longer gap is a retraining, or a catalog gone wrong
+
+
+def update(model_dir, catalog_path, *, through=None, max_days: int | None = None,
+           log: Callable[[str], None] = print) -> dict:
     """The daily update: bring a quake model's online state up to date and forecast the next day.
 
     Reads ``catalog_path`` (a ComCat CSV that reaches back to the model's last day or earlier),
@@ -1111,7 +1127,9 @@ def update(model_dir, catalog_path, *, through=None, log: Callable[[str], None] 
     ``steps_per_day`` (1) plain-SGD steps (lr 1e-3, gradient norm clipped to 1; the settings in
     config.json ``quake.online``) on the one-day pair "previous day's values -> this day's
     values" from the carried state (one-step truncated BPTT), then carries the state through the
-    previous day with the updated weights. Then commits the new online state and the forecast for
+    previous day with the updated weights. An update that would add more than ``max_days``
+    (``MAX_UPDATE_DAYS``) days, or read days after today, is refused before anything is
+    written (DataError, one line). Then commits the new online state and the forecast for
     the day after (OUT/online/<day>/ then CURRENT, see the layout above; a copy of the forecast in
     OUT/forecasts/). Deterministic per day, so a killed run rerun gives the same bytes as one clean
     run; with no new complete day nothing is written. Returns {"new_days", "last_day",
@@ -1138,6 +1156,15 @@ def update(model_dir, catalog_path, *, through=None, log: Callable[[str], None] 
         log(f"{catalog_path}: {cat.problems()}")
     through = last_complete_day(cat, through)
     nxt = last + np.timedelta64(1, "D")
+    today = np.datetime64(_dt.datetime.now(_dt.timezone.utc).date(), "D")
+    if through >= today:
+        raise DataError(f"--through {through}: today (UTC) is {today}; only days that are over can be read")
+    max_days = MAX_UPDATE_DAYS if max_days is None else int(max_days)
+    new_days = int((through - last) / np.timedelta64(1, "D"))
+    if new_days > max_days:
+        raise DataError(f"{catalog_path}: would add {new_days:,} days ({nxt}..{through}) in one update, more than "
+                        f"{max_days:,}; update in steps with --through, raise --max-days, or retrain "
+                        f"(musicrnn task quake train)")
     if through <= last:
         _clean(online)  # a killed run's half-written state, if any; the committed one is untouched
         log(f"nothing new: the model has read every day through {last} (catalog complete through {through})")
