@@ -574,3 +574,22 @@ def test_fuzz_midi_and_configs_stay_bounded(tmp_path):
         print("ok", worst, parsed, loaded)
     """, timeout=240)
     assert r.returncode == 0 and r.stdout.startswith("ok"), r.stderr[-3000:]
+
+
+@pytest.mark.parametrize("hidden, message", [
+    (10**9, "config.json model: hidden must be at most 16,384 (got 1,000,000,000)"),
+    ("256", "config.json model.hidden: '256' is not a whole number"),
+    (64, "config.json model.hidden = 64 does not fit the weights"),
+])
+def test_a_voice_model_config_is_checked_before_it_is_built(tmp_path, hidden, message):
+    from musicrnn.core.errors import CheckpointError
+    from musicrnn.style.voice import load_voice
+
+    ck = tmp_path / "v"
+    shutil.copytree(ROOT / "checkpoints" / "voice-espeak-f3", ck)
+    meta = json.loads((ck / "config.json").read_text())
+    meta["model"]["hidden"] = hidden
+    (ck / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError) as e:
+        load_voice(ck)
+    assert str(e.value).startswith(f"{ck}: {message}")

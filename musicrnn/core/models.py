@@ -120,8 +120,9 @@ def check_weights(meta: dict, cfg, shapes: dict) -> None:
     for name, dims in cfg.weight_shapes().items():
         have = shapes.get(name)
         if have is None:
-            setting = (dims[0][1] if name.startswith(("embed", "head")) else "attention" if name.startswith("att.")
-                       else "layers, cell or activation" if name.startswith("rnn.") else "layers")
+            base = name.split(".", 1)[1] if name.startswith("decoder.") else name
+            setting = (dims[0][1] if base.startswith(("embed", "head")) else "attention" if base.startswith("att.")
+                       else "layers, cell or activation" if base.startswith("rnn.") else "layers")
             raise CheckpointError(f"{where}: config.json model.{setting} does not fit the weights (they have no "
                                   f"{name})")
         have = tuple(int(x) for x in have)

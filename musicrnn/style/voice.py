@@ -98,7 +98,17 @@ class VoiceConfig:
                                   f"(train it again with `musicrnn voice train`)")
         if self.sr != SR or self.hop < 1 or self.harmonics < 1 or self.noise_bands < 2:
             raise SettingsError("voice model: sr must be 16000, hop, harmonics >= 1 and noise bands >= 2")
+        for name, hi in (("hop", 16000), ("harmonics", 1000), ("noise_bands", 1025), ("n_mfcc", 128)):
+            if getattr(self, name) > hi:
+                raise SettingsError(f"voice model: {name} must be at most {hi:,} (got {getattr(self, name):,})")
+        if self.n_mfcc < 2:
+            raise SettingsError(f"voice model: n_mfcc must be at least 2 (got {self.n_mfcc})")
+        self.rnn_config()  # the decoder's sizes, within the core's bounds
         return self
+
+    def weight_shapes(self) -> dict:
+        """The decoder's weight shapes these settings decide (``models.check_weights``)."""
+        return {f"decoder.{k}": v for k, v in self.rnn_config().weight_shapes().items()}
 
     def rnn_config(self):
         from ..core.config import RNNConfig
@@ -427,16 +437,13 @@ def load_voice(path) -> Voice:
     from safetensors.numpy import load_file
 
     from ..core.checkpoint import load_model_state
-    from ..core.models import from_checkpoint
+    from ..core.models import checked_config, from_checkpoint
 
     p = Path(path)
     if not is_voice_model(p):
         raise CheckpointError(f"{p}: not a voice model (train one with `musicrnn voice train`)")
     state, meta = load_model_state(p)
-    try:
-        cfg = VoiceConfig.from_dict(meta["model"]).validate()
-    except SettingsError as e:
-        raise CheckpointError(f"{p}: {e}") from None
+    cfg = checked_config(meta)  # every field's type and range, one line naming it
     model = from_checkpoint(state, meta)
     idx = p / "index.safetensors"
     index = load_file(str(idx))["content"] if idx.is_file() else np.zeros((0, cfg.n_mfcc - 1), np.float32)
