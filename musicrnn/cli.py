@@ -333,7 +333,7 @@ def _task_experiment(args) -> int:
     from .core.experiment import run_experiment
     from .core.settings import core_fields, fields_of
 
-    mod = _task_module(args.task)
+    _, mod = _task(args)
     own, core = fields_of(mod.Settings), core_fields()
     if args.seed is not None:
         raise UsageError("--seed: an experiment runs seeds 0..N-1 (--seeds N)")
@@ -537,66 +537,65 @@ def _log(m):
     print(m, file=sys.stderr)
 
 
-def _task_module(name):
-    import importlib
+def task_registry() -> dict:
+    from .tasks import registry
 
-    return importlib.import_module(f".tasks.{name}", __package__)
+    return registry()
+
+
+def _task(args):
+    """(the registry's entry, the task's module) of ``args.task``."""
+    from .core.tasks import task
+
+    t = task(args.task)
+    return t, t.load()
+
+
+def _values(options, args) -> dict:
+    return {o.name: getattr(args, o.name) for o in options}
 
 
 def cmd_task_train(args) -> int:
-    mod = _task_module(args.task)
-    common = dict(seed=args.seed, minutes=args.minutes, steps=args.steps, resume=args.resume, force=args.force,
-                  progress=not args.quiet, log=_log)
-    if args.task == "quake":
-        summary = mod.train(args.out, catalog=args.data, years=args.years, data_seed=args.data_seed, loss=args.loss,
-                            layout=args.layout, **common)
-    elif args.task == "stock":
-        summary = mod.train(args.out, data=args.data or mod.DEFAULT_CSV, stateful=not args.stateless, loss=args.loss,
-                            **common)
-    else:
-        summary = mod.train(args.out, data=args.data, generator=args.generator, draws=args.draws, **common)
+    t, mod = _task(args)
+    kwargs = dict(seed=args.seed, minutes=args.minutes, steps=args.steps, resume=args.resume, force=args.force,
+                  progress=not args.quiet, log=_log, **_values(t.train_options, args))
+    if args.data is not None or t.data_arg != "data":  # a task's own default data stays its default
+        kwargs[t.data_arg] = args.data
+    summary = mod.train(args.out, **kwargs)
     print(json.dumps({k: v for k, v in summary.items() if not isinstance(v, (list, dict))}))
     return 0
 
 
 def cmd_task_eval(args) -> int:
-    mod = _task_module(args.task)
+    t, mod = _task(args)
     _existing(args.model, "model folder")
-    if args.task == "quake":
-        res = mod.evaluate(args.model, catalog=args.data)
-        print(mod.format_evaluation(res), file=sys.stderr)
-    elif args.task == "stock":
-        res = mod.evaluate(args.model, data=args.data, cost=args.cost)
-    else:
-        res = mod.evaluate(args.model, data=args.data)
+    res = mod.evaluate(args.model, **{t.data_arg: args.data}, **_values(t.eval_options, args))
+    if t.extra.get("eval_format"):
+        print(getattr(mod, t.extra["eval_format"])(res), file=sys.stderr)
     print(json.dumps(res))
     return 0
 
 
-def cmd_task_experiment(args) -> int:
-    res = _task_module("stock").experiment(args.out, seeds=args.seeds, data=args.data, steps=args.steps,
-                                           minutes=args.minutes, cost=args.cost, log=_log)
-    print(json.dumps({k: v for k, v in res.items() if not isinstance(v, (list, dict))}, default=str))
-    return 0
-
-
 def cmd_task_report(args) -> int:
-    mod = _task_module(args.task)
+    t, mod = _task(args)
     for r in args.runs:
         _existing(r, "run folder")
-    path = mod.report(args.runs[0], args.out, cost=args.cost) if args.task == "stock" else mod.report(args.runs, args.out)
+    path = mod.report(args.runs if t.report_many else args.runs[0], args.out, **_values(t.report_options, args))
     print(f"wrote {path}", file=sys.stderr)
     print(json.dumps({"report": str(path)}))
     return 0
 
 
-def cmd_task_update(args) -> int:
-    from .tasks import quake
+def cmd_task_action(args) -> int:
+    from .core.tasks import resolve
 
-    _existing(args.model, "model folder")
-    _existing(args.catalog)
-    res = quake.update(args.model, args.catalog, through=args.through, max_days=args.max_days, log=_log)
-    print(json.dumps(res, default=str))
+    t, _ = _task(args)
+    action = next(a for a in t.actions if a.name == args.action)
+    for name in action.existing:
+        _existing(getattr(args, name), "model folder" if name == "model_dir" else "file")
+    res = resolve(action.function)(**_values(action.options, args), log=_log)
+    print(json.dumps({k: v for k, v in res.items() if not isinstance(v, (list, dict))} if action.name == "experiment"
+                     else res, default=str))
     return 0
 
 
@@ -648,6 +647,74 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):  # one line, exit 2
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _add_option(c, o) -> None:
+    """A task's option (``core.tasks.Option``) as an argparse argument."""
+    kw = {"help": o.help, "dest": o.name}
+    if o.kind == "flag":
+        c.add_argument(o.flag, action="store_false" if o.invert else "store_true", **kw)
+        return
+    kw["type"] = {"int": INT, "float": FLOAT, "path": Path, "str": str}[o.kind]
+    if o.required:
+        kw["required"] = True
+    else:
+        kw["default"] = o.default
+    if o.choices:
+        kw["choices"] = list(o.choices)
+    if o.metavar or not o.choices:
+        kw["metavar"] = o.metavar or o.flag.lstrip("-").upper().replace("-", "_")
+    c.add_argument(o.flag, **kw)
+
+
+def _add_task_parsers(sub) -> None:
+    """``musicrnn task NAME train|eval|report|ACTION``, one NAME per registered task."""
+    registry = task_registry()
+    task = sub.add_parser("task", help=f"research tasks on the shared core: {', '.join(registry)}"
+                          ).add_subparsers(dest="task", required=True, metavar="TASK", parser_class=_Parser)
+    for name, t in registry.items():
+        tp = task.add_parser(name, help=t.about, description=t.about[0].upper() + t.about[1:] + ".").add_subparsers(
+            dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+        c = tp.add_parser("train", help="train a model through the core's training loop")
+        c.add_argument("--out", required=True, type=Path, help="folder to write the model to")
+        c.add_argument("--data", default=None, help=t.data_help)
+        for o in t.train_options:
+            _add_option(c, o)
+        c.add_argument("--seed", type=INT, default=0, help="random seed (same seed: same model)")
+        c.add_argument("--minutes", type=FLOAT, default=None, help="time budget")
+        c.add_argument("--steps", type=INT, default=None, help=f"training steps (default: {t.steps_help})")
+        c.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+        c.add_argument("--force", action="store_true", help="replace a model already in --out")
+        c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        c.set_defaults(func=cmd_task_train, task=name)
+        c = tp.add_parser("eval", help="headline metrics on the test period; last line JSON")
+        c.add_argument("--model", required=True, type=Path, help="a model folder from `train`")
+        c.add_argument("--data", default=None, help="score this CSV instead (default: the model's own test split)")
+        for o in t.eval_options:
+            _add_option(c, o)
+        c.set_defaults(func=cmd_task_eval, task=name)
+        for a in t.actions:
+            if a.name == "experiment":
+                continue  # listed after report, as before
+            _add_action(tp, name, a)
+        c = tp.add_parser("report", help="a Markdown report with tables and plots")
+        c.add_argument("runs", nargs="+" if t.report_many else 1, type=Path,
+                       help="model folders and experiment folders (each run of one)" if t.report_many else
+                       "a model or experiment folder")
+        c.add_argument("--out", required=True, type=Path, help="folder for report.md and its plots")
+        for o in t.report_options:
+            _add_option(c, o)
+        c.set_defaults(func=cmd_task_report, task=name)
+        for a in t.actions:
+            if a.name == "experiment":
+                _add_action(tp, name, a)
+
+
+def _add_action(tp, name: str, a) -> None:
+    c = tp.add_parser(a.name, help=a.help.replace("%", "%%"))
+    for o in a.options:
+        _add_option(c, o)
+    c.set_defaults(func=cmd_task_action, task=name)
 
 
 def _add_sampling_args(c) -> None:
@@ -767,7 +834,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_calibrate)
 
     c = sub.add_parser("experiment", help="train every variant with every seed; mean, 95% CI and paired tests")
-    c.add_argument("--task", default="music", choices=["music", "quake", "stock", "lotto"],
+    c.add_argument("--task", default="music", choices=["music", *(n for n, t in task_registry().items() if t.experiment)],
                    help="music (a MIDI folder), or a research task: quake, stock or lotto, whose own settings "
                         "(e.g. loss=smooth-l1,exp-or-log; stateful=true,false; generator=mt,lcg,os) and the core's "
                         "model and training settings may vary")
@@ -900,77 +967,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_controls(c)
     c.set_defaults(func=cmd_voice_eval)
 
-    task = sub.add_parser("task", help="research tasks on the shared core: quake, stock (S&P 500), lotto (lottery draws)"
-                          ).add_subparsers(dest="task", required=True, metavar="TASK", parser_class=_Parser)
-    for name, about in (("quake", "forecast tomorrow's largest quake per 2-degree cell from a USGS ComCat catalog"),
-                        ("stock", "predict the S&P 500's next daily change; trade on it against buy-and-hold"),
-                        ("lotto", "predict the next lottery draw (7 of 50 + bonus); is a generator predictable?")):
-        t = task.add_parser(name, help=about, description=about[0].upper() + about[1:] + ".").add_subparsers(
-            dest="action", required=True, metavar="ACTION", parser_class=_Parser)
-        c = t.add_parser("train", help="train a model through the core's training loop")
-        c.add_argument("--out", required=True, type=Path, help="folder to write the model to")
-        c.add_argument("--data", default=None, help={
-            "quake": "a USGS ComCat CSV catalog (default: a synthetic ETAS catalog, written to OUT/catalog.csv)",
-            "stock": "a CSV of daily closes, Date and Close columns (default: the shipped S&P 500, 1950-2018)",
-            "lotto": "a CSV of real draws (date, n1..n7, bonus); default: a generated history"}[name])
-        if name == "quake":
-            c.add_argument("--years", type=INT, default=10, help="years of synthetic catalog when no --data (default 10)")
-            c.add_argument("--data-seed", type=INT, default=2024, help="seed of the synthetic catalog")
-            c.add_argument("--layout", default="cells", choices=["grid", "cells"],
-                           help="cells: one small RNN shared by all cells reads each cell's own stream (its value, "
-                                "its neighbours' largest, its past quake rate); grid: one stream, every cell an "
-                                "input and an output (as the original predictor)")
-        elif name == "stock":
-            c.add_argument("--stateless", action="store_true", help="a model reading a fixed window of past days "
-                                                                    "(default: the stateful online model)")
-        else:
-            c.add_argument("--generator", default=None, choices=["mt", "lcg", "os"],
-                           help="history from Python's Mersenne Twister, a weak LCG, or the OS's entropy (default mt)")
-            c.add_argument("--draws", type=INT, default=None, help="draws to generate (default 3000)")
-        if name in ("quake", "stock"):
-            c.add_argument("--loss", default="smooth-l1", choices=["smooth-l1", "exp-or-log", "smooth-l1-or-l2"],
-                           help="Smooth L1, or an asymmetric loss for under- vs over-prediction")
-        c.add_argument("--seed", type=INT, default=0, help="random seed (same seed: same model)")
-        c.add_argument("--minutes", type=FLOAT, default=None, help="time budget")
-        c.add_argument("--steps", type=INT, default=None, help="training steps (default: " + (
-            "40 epochs, stopping early" if name == "lotto" else "600 when no --minutes") + ")")
-        c.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
-        c.add_argument("--force", action="store_true", help="replace a model already in --out")
-        c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-        c.set_defaults(func=cmd_task_train, task=name)
-        c = t.add_parser("eval", help="headline metrics on the test period; last line JSON")
-        c.add_argument("--model", required=True, type=Path, help="a model folder from `train`")
-        c.add_argument("--data", default=None, help="score this CSV instead (default: the model's own test split)")
-        if name == "stock":
-            c.add_argument("--cost", type=FLOAT, default=0.0, help="cost per trade, a fraction of wealth (0.001: 0.1 percent)")
-        c.set_defaults(func=cmd_task_eval, task=name, cost=0.0)
-        if name == "quake":
-            c = t.add_parser("update", help="append the days since the model's last day from a newer catalog, train on "
-                                            "them in order, write tomorrow's forecast, exit")
-            c.add_argument("--catalog", required=True, type=Path, help="the newer ComCat CSV")
-            c.add_argument("--model", required=True, type=Path, help="a model folder from `train`")
-            c.add_argument("--through", default=None, metavar="YYYY-MM-DD",
-                           help="read days up to this one (default: the catalog's last complete day before today, UTC)")
-            c.add_argument("--max-days", type=INT, default=None, metavar="N",
-                           help="refuse an update that would add more than N days at once (default 366)")
-            c.set_defaults(func=cmd_task_update, task=name)
-        c = t.add_parser("report", help="a Markdown report with tables and plots")
-        c.add_argument("runs", nargs="+" if name != "stock" else 1, type=Path,
-                       help="a model or experiment folder" if name == "stock" else
-                       "model folders and experiment folders (each run of one)")
-        c.add_argument("--out", required=True, type=Path, help="folder for report.md and its plots")
-        if name == "stock":
-            c.add_argument("--cost", type=FLOAT, default=None, help="cost per trade (default: the run's own)")
-        c.set_defaults(func=cmd_task_report, task=name, cost=None)
-        if name == "stock":
-            c = t.add_parser("experiment", help="stateful vs stateless over 10 seeds: mean, 95%% CI, the best run")
-            c.add_argument("--out", required=True, type=Path, help="experiment folder (finished runs are read back)")
-            c.add_argument("--seeds", type=INT, default=10, help="initialisations per model (default 10)")
-            c.add_argument("--data", default=None, help="a CSV of daily closes (default: the shipped S&P 500)")
-            c.add_argument("--steps", type=INT, default=None, help="training steps per run (default 600)")
-            c.add_argument("--minutes", type=FLOAT, default=None, help="time budget per run")
-            c.add_argument("--cost", type=FLOAT, default=0.0, help="cost per trade")
-            c.set_defaults(func=cmd_task_experiment, task=name)
+    _add_task_parsers(sub)
 
     corpora = sub.add_parser("corpora", help="build the shipped corpora").add_subparsers(
         dest="corpora_command", required=True, metavar="ACTION", parser_class=_Parser)
