@@ -210,6 +210,8 @@ def _overlay(args, settings: dict, why: str) -> None:
                 setattr(args, flag, d[key])
         if getattr(args, "init", "") is None and settings.get("init"):
             args.init = settings["init"]["path"]
+        if getattr(args, "data", "") is None and d.get("folder"):
+            args.data = d["folder"]
 
 
 def _fractions(args) -> None:
@@ -227,6 +229,8 @@ def cmd_train(args) -> int:
         from .core.checkpoint import read_config
 
         _overlay(args, settings_of(read_config(args.init)), "init")
+    if args.data is None:
+        raise UsageError("--data: give the folder of MIDI files to train on")
     _fractions(args)
     family, mcfg, output, tcfg, transpose = _train_configs(_settings(args))
     command = "musicrnn " + " ".join(args.argv)
@@ -731,7 +735,8 @@ def _add_train_args(c) -> None:
     """The flags of `musicrnn train` (also taken by `musicrnn experiment`). Model and
     training flags default to None: the model family's defaults fill what is not given,
     and --resume / --init fill it from the run or model they continue."""
-    c.add_argument("--data", required=True, help="folder of MIDI files (searched recursively)")
+    c.add_argument("--data", default=None, help="folder of MIDI files, searched recursively (required; with --resume "
+                                                "the run's own folder by default)")
     c.add_argument("--out", required=True, type=Path, help="checkpoint folder to write")
     c.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="fine-tune: start from this model's weights (e.g. checkpoints/folk); its size settings are kept")

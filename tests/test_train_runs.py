@@ -93,7 +93,7 @@ def test_interrupt_at_random_moments_resumes_to_the_same_bytes(folk_dir, tmp_pat
         assert p.returncode == 130, err
         assert "continue with --resume" in err
         stopped += 1
-        r = _train("--resume", out=out, data=folk_dir)  # no other flags: the run's own settings
+        r = run_cli("train", "--out", out, "--resume", "-q")  # no other flag: the run's own settings and folder
         assert r.returncode == 0, r.stderr
         for f in ("model.safetensors", "last/model.safetensors"):
             assert (out / f).read_bytes() == (tmp_path / "ref" / f).read_bytes(), (sig, f)
