@@ -313,11 +313,11 @@ def test_update_backfills_is_idempotent_and_kill_safe(quake_run, tmp_path, monke
         return hook
 
     for hook in (kill_at("day", 11), kill_at("commit")):  # half-way through the days; before the commit
-        monkeypatch.setattr(q, "_HOOK", hook)
+        monkeypatch.setattr("musicrnn.tasks.quake.online._HOOK", hook)
         with pytest.raises(Killed):
             q.update(killed, root / "full.csv", log=lambda m: None)
         assert (killed / "online" / "CURRENT").read_text().strip() == "2000-07-18"  # still the old state
-    monkeypatch.setattr(q, "_HOOK", None)
+    monkeypatch.setattr("musicrnn.tasks.quake.online._HOOK", None)
     assert q.update(killed, root / "full.csv", log=lambda m: None)["new_days"] == 30
     assert _files(killed) == after
 
