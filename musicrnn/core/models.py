@@ -170,7 +170,7 @@ def stepper_for(model, output: str = "softmax"):
     """The fastest streaming stepper for a torch model in memory: NumPy on the CPU, torch elsewhere."""
     if next(model.parameters()).device.type == "cpu":
         return family(model.family).stepper_class().from_model(model, output=output)
-    from .rnn import TorchStepper
+    from .stepper_torch import TorchStepper
 
     return TorchStepper(model, output)
 
