@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import AudioError, SettingsError  # AudioError: one class for every one-line audio problem
+from ..core.errors import SettingsError
+from .errors import AudioError  # one class for every one-line audio problem (re-exported)
 
 MAX_SECONDS = 600.0
 MIN_SECONDS = 0.5

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import AudioError, CheckpointError, SettingsError
+from ..codec.errors import AudioError
+from ..core.errors import CheckpointError, SettingsError
 
 MAX_TARGET_SECONDS = 120.0  # a target clip: a few sentences are enough
 

@@ -46,7 +46,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core.errors import AudioError, CheckpointError, DataError, SettingsError
+from ..codec.errors import AudioError
+from ..core.errors import CheckpointError, DataError, SettingsError
 from ..core.models import Family, register
 
 SR = 16000
