@@ -257,7 +257,7 @@ def frames_of(y: np.ndarray, cfg: VoiceConfig = VoiceConfig()) -> Frames:
     A-weighted loudness and MFCCs on the same centred hop, trimmed to N // hop frames."""
     import librosa
 
-    from ..codec.audio import _loudness_from_power, _power_stft
+    from ..codec.audio import loudness_from_power, power_stft
     from .dsp import world_f0
 
     y = np.asarray(y, np.float32)
@@ -265,8 +265,8 @@ def frames_of(y: np.ndarray, cfg: VoiceConfig = VoiceConfig()) -> Frames:
     f0, _ = world_f0(y, cfg.sr, frame_ms=1000.0 * cfg.hop / cfg.sr)
     # one power STFT (1 + N // hop centred frames) for both: codec.audio.a_weighted_loudness's
     # loudness and librosa.feature.mfcc's mel spectrum (bit-identical to computing each alone)
-    power = _power_stft(y, 1024, cfg.hop)
-    loud = _loudness_from_power(power, cfg.sr, 1024)
+    power = power_stft(y, 1024, cfg.hop)
+    loud = loudness_from_power(power, cfg.sr, 1024)
     mel = librosa.feature.melspectrogram(S=power.T, sr=cfg.sr, n_fft=1024, n_mels=40)
     mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=cfg.n_mfcc).T
     fit = lambda a: np.pad(a[:t], [(0, max(0, t - len(a)))] + [(0, 0)] * (a.ndim - 1), mode="edge")  # noqa: E731
@@ -290,9 +290,8 @@ def _names(data) -> str:
 def read_voice_files(data) -> tuple[list[tuple[str, np.ndarray]], list[str]]:
     """[(name, audio at 16 kHz)] of the audio files named by ``data`` (files and/or folders,
     searched recursively), and the skipped files with the reason."""
-    from ..codec.audio import load_audio
+    from ..codec.audio import AUDIO_SUFFIXES, load_audio
     from ..codec.midi import iter_midi_files
-    from ..tasks.music import AUDIO_SUFFIXES
 
     paths: list[Path] = []
     for d in [data] if isinstance(data, (str, os.PathLike)) else list(data):
