@@ -30,8 +30,10 @@ took the trained model's MCD from 9.1 dB (content read from the raw source) to 6
 against 7.4 dB for the instant tier alone and 4.9 dB for re-synthesising the target's own
 sentences (``docs/benchmarks.md``).
 
-The family is registered with the core as ``ddsp``; a voice checkpoint is a normal
-checkpoint folder (config.json + model.safetensors) plus the index.
+The core's model registry knows the family as ``ddsp`` (``core.models.TASK_FAMILIES``) and
+its objective, :class:`Spectral`, as ``spectral`` (``core.objectives.TASK_KINDS``), both
+without importing this module; a voice checkpoint is a normal checkpoint folder
+(config.json + model.safetensors) plus the index.
 """
 
 from __future__ import annotations
@@ -48,7 +50,6 @@ from torch import nn
 
 from ..codec.errors import AudioError
 from ..core.errors import CheckpointError, DataError, SettingsError
-from ..core.models import Family, register
 
 SR = 16000
 HOP = 80  # 5 ms
@@ -162,10 +163,6 @@ class VoiceModel(nn.Module):
         audio = harmonic_synth(f0, amp, dist, self.cfg.sr, self.cfg.hop) + filtered_noise(noise, self.cfg.hop,
                                                                                            generator=generator)
         return audio, state
-
-
-register(Family("ddsp", "musicrnn.style.voice:VoiceConfig", "musicrnn.style.voice:VoiceModel", "",
-                "DDSP voice: recurrent decoder -> harmonic + filtered-noise synthesizer"))
 
 
 def fill_unvoiced(f0: torch.Tensor) -> torch.Tensor:
