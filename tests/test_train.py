@@ -187,7 +187,7 @@ def test_wav_rendering_fluidsynth_and_fallback(trained, tmp_path, monkeypatch):
                                         ("lstm-lite", {"activation": "iris2"}), ("lstm", {"attention": 4}),
                                         ("gru", {"attention": 3})])
 def test_streaming_step_matches_full_forward(cell, extra):
-    from musicrnn.core.rnn import TorchStepper
+    from musicrnn.core.stepper_torch import TorchStepper
     from musicrnn.core.sample import NumpyStepper
 
     torch.manual_seed(0)

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import AudioError, SettingsError  # AudioError: one class for every one-line audio problem
+from ..core.errors import SettingsError
+from .errors import AudioError  # one class for every one-line audio problem (re-exported)
 
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")  # what is read as audio
 MAX_SECONDS = 600.0
 MIN_SECONDS = 0.5
 LOUDNESS_FLOOR_DB = -100.0
@@ -315,14 +317,16 @@ def f0(y: np.ndarray, cfg: FeatureConfig = FeatureConfig()) -> tuple[np.ndarray,
     return hz, voiced.astype(bool), prob.astype(np.float64)
 
 
-def _power_stft(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+def power_stft(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     """|STFT|^2 with a Hann window, centred frames: shape (T, n_fft // 2 + 1)."""
     import librosa
 
     return (np.abs(librosa.stft(y.astype(np.float32), n_fft=n_fft, hop_length=hop, center=True)) ** 2).T
 
 
-def _loudness_from_power(power: np.ndarray, sr: int, n_fft: int) -> np.ndarray:
+def loudness_from_power(power: np.ndarray, sr: int, n_fft: int) -> np.ndarray:
+    """A-weighted loudness in dB (floor ``LOUDNESS_FLOOR_DB``) of each frame of a power
+    STFT from :func:`power_stft` (T, n_fft // 2 + 1): shape (T,)."""
     import librosa
 
     freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
@@ -340,7 +344,7 @@ def a_weighted_loudness(y: np.ndarray, sr: int, n_fft: int = 1024, hop: int = 25
     the weighted mean square of the signal: a 1 kHz sine of amplitude 1 reads -3 dB,
     halving the amplitude lowers it by 6 dB. Silence reads the floor, -100 dB.
     """
-    return _fit(_loudness_from_power(_power_stft(y, n_fft, hop), sr, n_fft), n_frames(len(y), hop), LOUDNESS_FLOOR_DB)
+    return _fit(loudness_from_power(power_stft(y, n_fft, hop), sr, n_fft), n_frames(len(y), hop), LOUDNESS_FLOOR_DB)
 
 
 def _mel_db(power: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
@@ -389,9 +393,9 @@ def features(y: np.ndarray, cfg: FeatureConfig = FeatureConfig(), which=FEATURE_
         out.f0, out.voiced, out.voiced_prob = f0(y, cfg)
     if not set(which) & {"loudness", "mel", "mfcc", "envelope"}:
         return out
-    power = _fit(_power_stft(y, cfg.n_fft, cfg.hop), t, 0.0)
+    power = _fit(power_stft(y, cfg.n_fft, cfg.hop), t, 0.0)
     if "loudness" in which:
-        out.loudness = _loudness_from_power(power, cfg.sr, cfg.n_fft)
+        out.loudness = loudness_from_power(power, cfg.sr, cfg.n_fft)
     if "mel" in which or "mfcc" in which:
         mel = _mel_db(power, cfg)
         out.mel = mel if "mel" in which else None

@@ -14,10 +14,11 @@ class SettingsError(ValueError):
     """A setting (flag value) that cannot be used; the message names it and the allowed values."""
 
 
-class AudioError(ValueError):
-    """Audio that cannot be used; ``str(err)`` is one line naming the file and the problem."""
+def __getattr__(name):  # re-export until cli.py/ui import it from codec
+    """``AudioError`` now lives in ``musicrnn.codec.errors``; it is found here, lazily, only
+    for ``cli.py`` and ``ui/app.py``, which still import it from the core (temporary)."""
+    if name == "AudioError":
+        from ..codec.errors import AudioError
 
-    def __init__(self, path=None, problem: str = ""):
-        self.path = None if path is None else str(path)
-        self.problem = " ".join(str(problem).split())  # one line, whatever a decoder said
-        super().__init__(f"{self.path}: {self.problem}" if self.path else self.problem)
+        return AudioError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,6 +12,9 @@ Every family implements one interface:
 
 Checkpoints written before families existed hold a char-RNN: ``family`` defaults to
 ``rnn``. Imports are lazy, so that reading a registry entry costs nothing.
+:data:`FAMILIES` holds the token-sequence families; :data:`TASK_FAMILIES` the families a
+task of this package defines for other data (``ddsp``, the voice decoder, which has no
+streaming stepper), known by name so that their checkpoints load without the task first.
 """
 
 from __future__ import annotations
@@ -55,16 +58,31 @@ FAMILIES = {
 }
 
 
+# Families a task of this package defines, known here by name and "module:Class" strings
+# only (nothing is imported until a checkpoint or a task asks for one), so that a checkpoint
+# of one loads whether or not its task was imported first. Kept apart from FAMILIES, the
+# token-sequence families that a token task trains (the command line's --model choices).
+TASK_FAMILIES = {
+    "ddsp": Family("ddsp", "musicrnn.style.voice:VoiceConfig", "musicrnn.style.voice:VoiceModel", "",
+                   "DDSP voice: recurrent decoder -> harmonic + filtered-noise synthesizer"),
+}
+
+
 def register(fam: Family) -> Family:
-    """Add a family defined outside the core (a task's model, e.g. ``style.voice``'s
-    ``ddsp`` decoder); the task's module registers it when imported."""
+    """Add a family defined outside this package (a third-party model); the families of
+    this package's own tasks are listed in :data:`TASK_FAMILIES` instead."""
     FAMILIES[fam.name] = fam
     return fam
 
 
 def family(name: str | None) -> Family:
+    key = name or "rnn"
     try:
-        return FAMILIES[name or "rnn"]
+        return FAMILIES[key]
+    except KeyError:
+        pass
+    try:
+        return TASK_FAMILIES[key]
     except KeyError:
         raise SettingsError(f"unknown model family {name!r}: choose from {', '.join(FAMILIES)}") from None
 
@@ -170,7 +188,7 @@ def stepper_for(model, output: str = "softmax"):
     """The fastest streaming stepper for a torch model in memory: NumPy on the CPU, torch elsewhere."""
     if next(model.parameters()).device.type == "cpu":
         return family(model.family).stepper_class().from_model(model, output=output)
-    from .rnn import TorchStepper
+    from .stepper_torch import TorchStepper
 
     return TorchStepper(model, output)
 
@@ -186,4 +204,4 @@ def count_parameters(model) -> int:
 
 __all__ = ["check_weights", "checked_config", "count_parameters", "detach", "FAMILIES", "Family", "build", "config_of",
            "family", "family_of", "from_checkpoint",
-           "make_config", "register", "stepper_for", "stepper_from_arrays"]
+           "make_config", "register", "stepper_for", "stepper_from_arrays", "TASK_FAMILIES"]

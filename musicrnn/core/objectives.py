@@ -13,7 +13,8 @@ knows nothing else about the task.
 * :class:`FrameBCE` -- a piano-roll frame objective: one independent sigmoid per key,
   binary cross-entropy summed over the keys; scored in nats per frame.
 
-``from_dict(meta["objective"])`` rebuilds the objective a checkpoint was trained with.
+``from_dict(meta["objective"])`` rebuilds the objective a checkpoint was trained with,
+a task's own objective too (:data:`TASK_KINDS`, imported only then).
 """
 
 from __future__ import annotations
@@ -152,11 +153,29 @@ class FrameBCE(_PerPosition):
 
 KINDS = {"next-token": NextToken, "regression": Regression, "frame-bce": FrameBCE}
 
+# Objectives a task of this package defines, as lazy "module:Class" strings (imported only
+# when a checkpoint names one, as the model registry's TASK_FAMILIES), so that the core
+# imports no task. Each class is rebuilt from its ``to_dict()`` entry: Class(**the rest).
+TASK_KINDS = {"spectral": "musicrnn.style.voice:Spectral"}
+
+
+def _task_objective(kind: str, d: dict):
+    import importlib
+
+    module, name = TASK_KINDS[kind].split(":")
+    cls = getattr(importlib.import_module(module), name)
+    try:
+        return cls(**d)
+    except (TypeError, ValueError) as e:
+        raise SettingsError(f"objective {kind!r}: {e}") from None
+
 
 def from_dict(d: dict | None, mask: Mask | None = None):
     """The objective a checkpoint's ``objective`` entry describes (default: next-token softmax)."""
     d = dict(d or {"kind": "next-token"})
     kind = d.pop("kind", "next-token")
+    if kind in TASK_KINDS:
+        return _task_objective(kind, d)
     if kind not in KINDS:
         raise SettingsError(f"unknown objective {kind!r}: choose from {', '.join(KINDS)}")
     if kind == "next-token":
@@ -169,4 +188,4 @@ def from_dict(d: dict | None, mask: Mask | None = None):
     return FrameBCE()
 
 
-__all__ = ["FrameBCE", "KINDS", "NextToken", "Regression", "from_dict"]
+__all__ = ["FrameBCE", "KINDS", "NextToken", "Regression", "TASK_KINDS", "from_dict"]

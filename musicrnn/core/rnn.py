@@ -91,22 +91,3 @@ class CharRNN(nn.Module):
             state = state + (memory, valid)
         return self.head(self.drop(y)), state
 
-
-class TorchStepper:
-    """Streaming steps through any family's own ``forward`` with its state (for a GPU; on
-    the CPU the NumPy steppers are faster and are what ``models.stepper_for`` picks)."""
-
-    def __init__(self, model, output: str = "softmax"):
-        self.model, self.output = model.eval(), output
-        self.device = next(model.parameters()).device
-
-    @torch.no_grad()
-    def start(self, prompt, n: int):
-        x = torch.as_tensor(list(prompt), dtype=torch.long, device=self.device).view(1, -1).expand(n, -1)
-        logits, state = self.model(x)
-        return logits[:, -1].float().cpu().numpy(), state
-
-    @torch.no_grad()
-    def step(self, tokens, state):
-        logits, state = self.model(torch.as_tensor(tokens, dtype=torch.long, device=self.device).view(-1, 1), state)
-        return logits[:, -1].float().cpu().numpy(), state

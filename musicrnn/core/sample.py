@@ -4,7 +4,7 @@ Torch-free. On the CPU a step runs in NumPy on weights read straight from the
 checkpoint (:class:`NumpyStepper`): at batch size 1 a step is a few small
 matrix-vector products, where NumPy's call overhead is a fraction of PyTorch's, and the
 command line starts without importing torch at all. Any object with the same
-``start``/``step`` methods can drive :func:`sample` (``rnn.TorchStepper`` does, for GPUs).
+``start``/``step`` methods can drive :func:`sample` (``stepper_torch.TorchStepper`` does, for GPUs).
 
 The step's matrix products are far too small for a thread pool: :func:`sample` runs them
 on one BLAS thread (threadpoolctl), so that sampling does not collapse when another

@@ -65,7 +65,7 @@ from .models import count_parameters, detach
 # 2.7x slower beside one busy process (spinning OpenMP workers); 1 thread loses 1.1x.
 # So 1 thread on small machines; half the cores (at most 4) on larger ones (not measured).
 DEFAULT_THREADS = 1 if (os.cpu_count() or 1) <= 2 else min(4, (os.cpu_count() or 2) // 2)
-MIN_STEPS_FROM_SCRATCH = 300  # fewer steps than this from random weights rarely give music
+MIN_STEPS_FROM_SCRATCH = 300  # fewer steps than this from random weights rarely learn anything
 SAVE_EVERY_S = 60.0  # OUT/last is also written at an epoch's end when this long has passed
 PROGRESS = "progress.jsonl"  # OUT/progress.jsonl: the live log another process can follow
 PROGRESS_EVERY_S = 1.0

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import AudioError, CheckpointError, SettingsError
+from ..codec.errors import AudioError
+from ..core.errors import CheckpointError, SettingsError
 
 MAX_TARGET_SECONDS = 120.0  # a target clip: a few sentences are enough
 
@@ -120,8 +121,8 @@ def transfer(input, target, out, controls: Controls | None = None, report=None) 
     """``musicrnn transfer``: convert ``input`` (a file, or every audio file in a folder)
     toward ``target`` (a clip or a voice model). A folder's results go into the folder
     ``out`` under the same names (as .wav); a bad file in a folder is skipped and listed."""
+    from ..codec.audio import AUDIO_SUFFIXES
     from ..codec.midi import iter_midi_files
-    from ..tasks.music import AUDIO_SUFFIXES
 
     controls = (controls or Controls()).check()
     inp = Path(input)

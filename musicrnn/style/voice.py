@@ -30,8 +30,10 @@ took the trained model's MCD from 9.1 dB (content read from the raw source) to 6
 against 7.4 dB for the instant tier alone and 4.9 dB for re-synthesising the target's own
 sentences (``docs/benchmarks.md``).
 
-The family is registered with the core as ``ddsp``; a voice checkpoint is a normal
-checkpoint folder (config.json + model.safetensors) plus the index.
+The core's model registry knows the family as ``ddsp`` (``core.models.TASK_FAMILIES``) and
+its objective, :class:`Spectral`, as ``spectral`` (``core.objectives.TASK_KINDS``), both
+without importing this module; a voice checkpoint is a normal checkpoint folder
+(config.json + model.safetensors) plus the index.
 """
 
 from __future__ import annotations
@@ -46,8 +48,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core.errors import AudioError, CheckpointError, DataError, SettingsError
-from ..core.models import Family, register
+from ..codec.errors import AudioError
+from ..core.errors import CheckpointError, DataError, SettingsError
 
 SR = 16000
 HOP = 80  # 5 ms
@@ -163,10 +165,6 @@ class VoiceModel(nn.Module):
         return audio, state
 
 
-register(Family("ddsp", "musicrnn.style.voice:VoiceConfig", "musicrnn.style.voice:VoiceModel", "",
-                "DDSP voice: recurrent decoder -> harmonic + filtered-noise synthesizer"))
-
-
 def fill_unvoiced(f0: torch.Tensor) -> torch.Tensor:
     """f0 (B, T) with unvoiced frames (0) given the nearest earlier voiced value (or the
     first voiced one at the start), so the oscillator's phase runs on smoothly through
@@ -256,7 +254,7 @@ def frames_of(y: np.ndarray, cfg: VoiceConfig = VoiceConfig()) -> Frames:
     A-weighted loudness and MFCCs on the same centred hop, trimmed to N // hop frames."""
     import librosa
 
-    from ..codec.audio import _loudness_from_power, _power_stft
+    from ..codec.audio import loudness_from_power, power_stft
     from .dsp import world_f0
 
     y = np.asarray(y, np.float32)
@@ -264,8 +262,8 @@ def frames_of(y: np.ndarray, cfg: VoiceConfig = VoiceConfig()) -> Frames:
     f0, _ = world_f0(y, cfg.sr, frame_ms=1000.0 * cfg.hop / cfg.sr)
     # one power STFT (1 + N // hop centred frames) for both: codec.audio.a_weighted_loudness's
     # loudness and librosa.feature.mfcc's mel spectrum (bit-identical to computing each alone)
-    power = _power_stft(y, 1024, cfg.hop)
-    loud = _loudness_from_power(power, cfg.sr, 1024)
+    power = power_stft(y, 1024, cfg.hop)
+    loud = loudness_from_power(power, cfg.sr, 1024)
     mel = librosa.feature.melspectrogram(S=power.T, sr=cfg.sr, n_fft=1024, n_mels=40)
     mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=cfg.n_mfcc).T
     fit = lambda a: np.pad(a[:t], [(0, max(0, t - len(a)))] + [(0, 0)] * (a.ndim - 1), mode="edge")  # noqa: E731
@@ -289,9 +287,8 @@ def _names(data) -> str:
 def read_voice_files(data) -> tuple[list[tuple[str, np.ndarray]], list[str]]:
     """[(name, audio at 16 kHz)] of the audio files named by ``data`` (files and/or folders,
     searched recursively), and the skipped files with the reason."""
-    from ..codec.audio import load_audio
+    from ..codec.audio import AUDIO_SUFFIXES, load_audio
     from ..codec.midi import iter_midi_files
-    from ..tasks.music import AUDIO_SUFFIXES
 
     paths: list[Path] = []
     for d in [data] if isinstance(data, (str, os.PathLike)) else list(data):

@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import __version__
 from ..codec import BOS, EOS, PAD, CodecConfig, MidiError, Vocab, decode, encode, iter_midi_files, read_midi, transpose, write_midi
+from ..codec.audio import AUDIO_SUFFIXES
 from ..codec.tokens import Clock
 from ..core.checkpoint import CONFIG, load_arrays, read_config
 from ..core.errors import CheckpointError, DataError, SettingsError
@@ -542,9 +543,6 @@ def primer_score(path):
     from ..codec.melody import transcribe_file
 
     return transcribe_file(p)[1]
-
-
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
 
 
 MAX_PRIMER_TOKENS = 8192  # a primer's opening is continued: at most this many tokens ...
