@@ -995,7 +995,8 @@ def main(argv=None) -> int:
     if getattr(args, "argv", 0) is None:
         args.argv = list(sys.argv[1:] if argv is None else argv)
     from .codec.midi import MidiError
-    from .core.errors import AudioError, CheckpointError, DataError, SettingsError
+    from .codec.errors import AudioError
+    from .core.errors import CheckpointError, DataError, SettingsError
 
     try:
         return args.func(args)

@@ -248,9 +248,12 @@ def prepare_out(out: str | os.PathLike, resume: bool, force: bool, extra: tuple 
 def task_config(folder, task: str, section: str | None = None) -> dict:
     """A checkpoint's config, refusing (one line) a checkpoint of another task, or one
     without the task's own settings ``section`` in config.json."""
+    from .tasks import UNTAGGED
+
     meta = read_config(folder)
-    if meta.get("task", "music") != task:
-        raise CheckpointError(f"{folder}: a {meta.get('task', 'music')!r} model, not a {task} model "
+    have = meta.get("task", UNTAGGED["task"])  # checkpoints older than task names: the layer above says whose
+    if have != task:
+        raise CheckpointError(f"{folder}: a {have!r} model, not a {task} model "
                               f"(train one with musicrnn task {task} train)")
     if section and not isinstance(meta.get(section), dict):
         raise CheckpointError(f"{folder}: a {task} checkpoint without its task settings (config.json {section!r})")

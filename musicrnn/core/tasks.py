@@ -98,6 +98,7 @@ def resolve(spec: str):
 
 
 TASKS: dict[str, Task] = {}
+UNTAGGED = {"task": None}  # the task of a checkpoint that names none (written before tasks had names)
 _PLUGINS_READ = False
 
 

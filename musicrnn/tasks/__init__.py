@@ -6,7 +6,9 @@ and ``musicrnn task ...`` / ``musicrnn experiment --task ...`` are built from th
 Listing them imports nothing heavy: a task's module loads only when it runs.
 """
 
-from ..core.tasks import Action, Option, Task, load_plugins, register
+from ..core.tasks import UNTAGGED, Action, Option, Task, load_plugins, register
+
+UNTAGGED["task"] = "music"  # checkpoints written before tasks had names are music models
 
 LOSS = Option("--loss", "Smooth L1, or an asymmetric loss for under- vs over-prediction", default="smooth-l1",
               choices=("smooth-l1", "exp-or-log", "smooth-l1-or-l2"))
