@@ -3,7 +3,7 @@
 Start it with ``musicrnn ui`` (or ``python ui/app.py``); it listens on 127.0.0.1:7860.
 A thin face over the library: generation is ``musicrnn.tasks.music.sample_to_files``
 (the function behind ``musicrnn sample``), the picture ``musicrnn.pianoroll``, the model
-list ``musicrnn.catalog``, uploads ``musicrnn.uploads`` and training ``musicrnn.jobs``
+list ``musicrnn.ui.catalog``, uploads ``musicrnn.ui.uploads`` and training ``musicrnn.ui.jobs``
 (``musicrnn train`` in a background process, one job at a time).
 
 Every visitor's uploads and results live in their own temporary folder, deleted when
@@ -61,8 +61,8 @@ def _worker_start(server_pid: int, work: str | None = None) -> None:
     """In each worker process: exit when the server is gone (killed, even with SIGKILL), so
     that no worker outlives it, deleting the page's temporary folder ``work`` (uploads,
     training jobs' copies, results), which a killed server cannot delete itself. Every
-    request then runs inside its budget (``musicrnn.budget``)."""
-    from musicrnn.budget import limit_memory
+    request then runs inside its budget (``musicrnn.ui.budget``)."""
+    from musicrnn.ui.budget import limit_memory
 
     limit_memory(WORKER_MEMORY)
 
@@ -80,7 +80,7 @@ def in_budget(work, job: dict) -> dict:
     """In a worker: ``work(job)`` with at most ``REQUEST_CPU_SECONDS`` of computing time, in
     the worker's ``WORKER_MEMORY``; running past either is {"error": message}, and the worker
     serves the next request."""
-    from musicrnn.budget import BudgetExceeded, cpu_budget
+    from musicrnn.ui.budget import BudgetExceeded, cpu_budget
 
     try:
         with cpu_budget(REQUEST_CPU_SECONDS):
@@ -107,8 +107,8 @@ class Page:
     def __init__(self, runs: str | os.PathLike = "runs", work: str | os.PathLike | None = None,
                  max_train_minutes: float | None = None, concurrency: int | None = None):
         from musicrnn.core.errors import SettingsError
-        from musicrnn.jobs import MAX_MINUTES, Trainer
         from musicrnn.shipped import checkpoints_dir
+        from musicrnn.ui.jobs import MAX_MINUTES, Trainer
 
         self.runs = Path(runs).resolve()
         ship = checkpoints_dir().resolve()
@@ -190,7 +190,7 @@ class Page:
 
     # --- models ------------------------------------------------------------------------------
     def models(self):
-        from musicrnn.catalog import find_models
+        from musicrnn.ui.catalog import find_models
 
         return find_models([self.runs])
 
@@ -271,7 +271,7 @@ def make_song(page: Page, model, primer, temperature, top_k, top_p, seconds, var
               request=None, progress=None) -> dict:
     """Validate the page's fields, generate, render audio and pictures into a fresh folder
     of this visitor. Raises ValueError (and the library's errors) with readable messages."""
-    from musicrnn.catalog import resolve
+    from musicrnn.ui.catalog import resolve
     from musicrnn.tasks.music import new_seed
 
     say = progress or (lambda *a, **k: None)
@@ -349,7 +349,7 @@ def info_markdown(res: dict, i: int = 0) -> str:
 # --- style transfer ---------------------------------------------------------------------------
 def voice_choices(page: Page) -> list[tuple[str, str]]:
     """Trained voice models (shipped and under the runs folder), for the Style transfer tab."""
-    from musicrnn.catalog import find_models
+    from musicrnn.ui.catalog import find_models
 
     return [(e.label, e.name) for e in find_models([page.runs], task="voice")]
 
@@ -359,7 +359,7 @@ def make_transfer(page: Page, source, target_clip, voice, transpose, formant, in
     """Check the tab's fields, convert, and draw the before/after pitch plot into a fresh
     folder of this visitor. Returns {wav, png, info (dict)}; errors as ValueError and the
     library's one-line errors."""
-    from musicrnn.catalog import find_models, resolve
+    from musicrnn.ui.catalog import find_models, resolve
     from musicrnn.style.transfer import Controls
 
     def path_of(f, what):
@@ -438,8 +438,8 @@ def _render_transfer(job: dict) -> dict:
 def start_training(page: Page, files, preset, minutes) -> "Job":  # noqa: F821
     """Collect the uploads into a new job folder, check them, and queue the job."""
     from musicrnn.codec import MidiError, read_midi
-    from musicrnn.jobs import slug
-    from musicrnn.uploads import UploadError, collect_midi
+    from musicrnn.ui.jobs import slug
+    from musicrnn.ui.uploads import UploadError, collect_midi
 
     page.trainer.check(preset, minutes)  # before anything is unpacked
     paths = [Path(f if isinstance(f, (str, os.PathLike)) else f.name) for f in (files or [])]
@@ -532,8 +532,8 @@ def build(page: Page):
 
     from musicrnn.codec import MidiError
     from musicrnn.core.errors import CheckpointError, DataError, SettingsError
-    from musicrnn.jobs import DEFAULT_PRESET, PRESETS, STATES_DONE
-    from musicrnn.uploads import UploadError
+    from musicrnn.ui.jobs import DEFAULT_PRESET, PRESETS, STATES_DONE
+    from musicrnn.ui.uploads import UploadError
 
     readable = (ValueError, SettingsError, MidiError, CheckpointError, DataError, UploadError, OSError)
     server_paths = re.compile(re.escape(str(page.work)) + r"[^\s:'\"]*/")

@@ -28,9 +28,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .budget import limit_memory
-from .core.errors import SettingsError
-from .shipped import shipped_checkpoint
+from musicrnn.core.errors import SettingsError
+from musicrnn.shipped import shipped_checkpoint
+from musicrnn.ui.budget import limit_memory
 
 # Size presets: the flags each adds to `musicrnn train`. Fine-tuning a shipped model is the
 # recipe that works on a handful of files (README, "Train on your own MIDI folder").
