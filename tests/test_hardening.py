@@ -474,7 +474,8 @@ def test_a_worker_over_its_memory_says_so_and_serves_the_next_request():
 def test_the_page_runs_a_song_inside_the_budget(tmp_path, monkeypatch):
     """A page request that runs past its computing time comes back as a message, not a
     worker pinned at 100% after the visitor has left."""
-    from musicrnn.ui.app import in_budget, render_song
+    from musicrnn.ui.app import in_budget
+    from musicrnn.ui.generate_tab import render_song
 
     monkeypatch.setenv("MUSICRNN_REQUEST_CPU_SECONDS", "0.5")
     job = dict(checkpoint=str(ROOT / "checkpoints" / "folk-attention"), name="folk", out=str(tmp_path), n=8,
