@@ -7,7 +7,8 @@ tabs, one module each: ``generate_tab`` (``musicrnn.tasks.music.sample_to_files`
 function behind ``musicrnn sample``), ``transfer_tab`` (``musicrnn.style.transfer``) and
 ``train_tab`` (``musicrnn train`` in a background process, one job at a time:
 ``musicrnn.ui.jobs``). The page's own helpers live beside them: the model list
-``catalog``, uploads ``uploads``, a request's budget ``budget``, shared field checks ``fields``.
+``catalog``, uploads ``uploads``, a request's budget ``budget``, shared field checks ``fields``,
+and the command's flags ``command``.
 
 Every visitor's uploads and results live in their own temporary folder, deleted when
 they leave and when the server stops; trained models go to the runs folder under fresh
@@ -237,6 +238,6 @@ def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, runs:
 
 
 if __name__ == "__main__":  # python ui/app.py [flags] is `musicrnn ui [flags]`
-    from musicrnn.cli import main
+    from musicrnn.ui.command import main
 
-    sys.exit(main(["ui", *sys.argv[1:]]))
+    sys.exit(main())
