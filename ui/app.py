@@ -196,7 +196,10 @@ def build(page: Page):
     def refresh(request: gr.Request = None):
         return gr.update(choices=page.model_choices())
 
-    def leave(request: gr.Request):
+    # A default, as every handler here has: Gradio resolves the annotation "gr.Request" (a string
+    # under `from __future__ import annotations`) in the module's globals, where `gr` is not, so it
+    # passes no request and calls leave() with no argument (without a default: two warnings).
+    def leave(request: gr.Request = None):
         page.end_session(request)
 
     with gr.Blocks(title="musicrnn", delete_cache=(1800, 3600)) as demo:
