@@ -162,7 +162,7 @@ def training_outlives_page(tmp: Path) -> tuple:
     code = textwrap.dedent(f"""
         import time
         from pathlib import Path
-        from musicrnn.jobs import Trainer
+        from musicrnn.ui.jobs import Trainer
         t = Trainer({str(tmp / 'runs')!r}, {str(work)!r})
         job = t.submit(1, Path({str(data)!r}), "x", "tiny from scratch (1x64, quick test)", 10, [])
         while job.proc is None:

@@ -17,6 +17,7 @@ PosixPath('out/song.png')
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -31,8 +32,8 @@ from .codec.midi import Score, read_midi
 from .core.files import atomic_write
 
 __all__ = [
-    "DRUM_COLOR", "GM_FAMILIES", "GM_PROGRAMS", "note_name", "pianoroll_png", "program_colors",
-    "program_family", "program_name",
+    "DRUM_COLOR", "GM_FAMILIES", "GM_PROGRAMS", "note_name", "pianoroll_png", "program_choices", "program_colors",
+    "program_family", "program_name", "program_number",
 ]
 
 # General MIDI Level 1 program names; index = program number 0..127.
@@ -112,6 +113,25 @@ def program_family(program: int) -> str:
     """General MIDI instrument family of ``program``, e.g. ``program_family(40) == "Strings"``."""
     program_name(program)  # validates
     return GM_FAMILIES[int(program) // 8]
+
+
+def program_choices() -> list[str]:
+    """Every General MIDI program as "number name" ("73 Flute"), in program order: a list to
+    choose from whose entries :func:`program_number` reads back."""
+    return [f"{i} {name}" for i, name in enumerate(GM_PROGRAMS)]
+
+
+def program_number(instrument) -> int:
+    """The General MIDI program (0..127) that ``instrument`` names: "73 Flute", "73", 73,
+    73.0 or "flute" (any case). Anything else is a ValueError naming it."""
+    text = str(instrument).strip()
+    m = re.match(r"(\d+)(\.0)?(\s|$)", text)
+    names = [n.lower() for n in GM_PROGRAMS]
+    if m and int(m.group(1)) < 128:
+        return int(m.group(1))
+    if not m and text.lower() in names:
+        return names.index(text.lower())
+    raise ValueError(f"instrument {instrument!r}: choose a General MIDI instrument from the list (0 to 127)")
 
 
 def note_name(pitch: int) -> str:

@@ -186,7 +186,7 @@ def test_family_flags_are_checked_against_the_family(tmp_path, folk20):
 
 def test_sample_evaluate_experiment_and_the_model_list_serve_a_transformer(folk20, tmp_path):
     from conftest import run_cli
-    from musicrnn.catalog import find_models
+    from musicrnn.ui.catalog import find_models
 
     arms = ["--variant", "model=rnn hidden=16 embed=8 layers=1 bptt=32",
             "--variant", "model=transformer dim=16 heads=2 layers=1 context=64 bptt=48 primer=16"]

@@ -275,7 +275,7 @@ def test_an_oversized_config_is_refused_before_anything_is_allocated(tmp_path):
 
 
 def test_a_config_nested_100000_deep_is_one_line(tmp_path):
-    from musicrnn.catalog import find_models
+    from musicrnn.ui.catalog import find_models
 
     ck = tmp_path / "runs" / "deep"
     shutil.copytree(FOLK, ck)
@@ -391,7 +391,7 @@ def test_a_training_job_stops_when_the_page_is_killed(tmp_path):
     server = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from musicrnn.jobs import Trainer
+        from musicrnn.ui.jobs import Trainer
         t = Trainer({str(tmp_path / 'runs')!r}, {str(tmp_path / 'work')!r})
         job = t.submit(1, Path({str(data)!r}), "x", "tiny from scratch (1x64, quick test)", 10, [])
         while job.proc is None:
@@ -421,11 +421,11 @@ def _alive(pid: int) -> bool:
 
 
 def test_die_with_parent_signals_a_child_whose_parent_is_gone():
-    from musicrnn.jobs import die_with_parent
+    from musicrnn.ui.jobs import die_with_parent
 
     parent = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
         import subprocess, sys, os, time
-        from musicrnn.jobs import die_with_parent
+        from musicrnn.ui.jobs import die_with_parent
         me = os.getpid()
         c = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
                              preexec_fn=lambda: die_with_parent(me))
@@ -444,7 +444,7 @@ def test_die_with_parent_signals_a_child_whose_parent_is_gone():
 
 # --- a budget for every page request ------------------------------------------------------------------------------
 def test_a_request_past_its_cpu_budget_is_stopped_and_the_process_goes_on():
-    from musicrnn.budget import BudgetExceeded, cpu_budget
+    from musicrnn.ui.budget import BudgetExceeded, cpu_budget
 
     t = time.time()
     with pytest.raises(BudgetExceeded, match="took more than its 1 s of computing time"):
@@ -459,7 +459,7 @@ def test_a_request_past_its_cpu_budget_is_stopped_and_the_process_goes_on():
 
 def test_a_worker_over_its_memory_says_so_and_serves_the_next_request():
     r = capped("""
-        from musicrnn.budget import limit_memory
+        from musicrnn.ui.budget import limit_memory
         limit_memory(1024 * 2**20)
         import numpy as np
         try:
@@ -474,7 +474,8 @@ def test_a_worker_over_its_memory_says_so_and_serves_the_next_request():
 def test_the_page_runs_a_song_inside_the_budget(tmp_path, monkeypatch):
     """A page request that runs past its computing time comes back as a message, not a
     worker pinned at 100% after the visitor has left."""
-    from musicrnn.ui.app import in_budget, render_song
+    from musicrnn.ui.app import in_budget
+    from musicrnn.ui.generate_tab import render_song
 
     monkeypatch.setenv("MUSICRNN_REQUEST_CPU_SECONDS", "0.5")
     job = dict(checkpoint=str(ROOT / "checkpoints" / "folk-attention"), name="folk", out=str(tmp_path), n=8,

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import CORPORA
 from musicrnn.core.errors import SettingsError
-from musicrnn.jobs import PRESETS, Trainer, check_budget
+from musicrnn.ui.jobs import PRESETS, Trainer, check_budget
 
 TINY = "tiny from scratch (1x64, quick test)"
 

@@ -166,7 +166,7 @@ def test_garbage_tokens_never_raise(vocab):
 
 def test_repeat_rates_reach_evaluate_and_the_page(vocab):
     from musicrnn.tasks.music import compare_stats, sample_stats
-    from musicrnn.ui.app import stats_markdown
+    from musicrnn.ui.generate_tab import stats_markdown
 
     assert {"bar_repeat_rate", "phrase_repeat_rate"} <= set(ms.METRICS)
     gen = sample_stats([encode(score([A1, A2, A1, A2]), vocab)], vocab)

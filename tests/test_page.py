@@ -185,7 +185,7 @@ def test_training_from_a_zip_with_traversal_names_lists_the_new_model(client, pa
     assert not list((page_server.page.work / "jobs").glob("job-*"))  # the job's upload folder is cleaned up
     from PIL import Image
 
-    from musicrnn.ui.app import TRAIN_COLOR, VALID_COLOR
+    from musicrnn.ui.jobs import TRAIN_COLOR, VALID_COLOR
 
     plot = Image.open(curve).convert("RGB")  # the loss plot shows both curves
     colors = {c for _, c in plot.getcolors(1 << 20)}

@@ -13,8 +13,8 @@ from PIL import Image
 
 from musicrnn.codec import MidiError, Score, read_midi
 from musicrnn.pianoroll import (
-    DRUM_COLOR, GM_FAMILIES, GM_PROGRAMS, note_name, pianoroll_png, program_colors,
-    program_family, program_name,
+    DRUM_COLOR, GM_FAMILIES, GM_PROGRAMS, note_name, pianoroll_png, program_choices, program_colors,
+    program_family, program_name, program_number,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +84,18 @@ def test_gm_program_table():
     with pytest.raises(ValueError):
         program_name(128)
     assert [note_name(p) for p in (60, 69, 21, 0, 127)] == ["C4", "A4", "A0", "C-1", "G9"]
+
+
+def test_program_choices_read_back():
+    """The page's instrument list: every "number name" entry, a number or a name reads back."""
+    choices = program_choices()
+    assert len(choices) == 128 and choices[73] == "73 Flute"
+    assert [program_number(c) for c in choices] == list(range(128))
+    for given in ("73", 73, 73.0, " flute ", "FLUTE", "73 anything"):
+        assert program_number(given) == 73
+    for bad in ("128", "999 Kazoo", "kazoo", "", "-1", "7.5", None):
+        with pytest.raises(ValueError, match="choose a General MIDI instrument from the list"):
+            program_number(bad)
 
 
 def test_folk_melody(folk_path, tmp_path):

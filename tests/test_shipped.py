@@ -83,7 +83,7 @@ def test_shipped_voice_model_is_small_documented_and_converts(tmp_path):
     turns a male espeak clip into audio of the same length near the female register."""
     import soundfile as sf
 
-    from musicrnn.catalog import find_models
+    from musicrnn.ui.catalog import find_models
     from musicrnn.style.voice import convert_trained, frames_of, load_voice
 
     ckpt = ROOT / "checkpoints" / "voice-espeak-f3"

@@ -1,4 +1,4 @@
-"""musicrnn.uploads: uploaded MIDI files and zip archives -> a safe flat folder of MIDI."""
+"""musicrnn.ui.uploads: uploaded MIDI files and zip archives -> a safe flat folder of MIDI."""
 
 import stat
 import struct
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from musicrnn import uploads
-from musicrnn.uploads import UploadError, collect_midi, safe_name
+from musicrnn.ui import uploads
+from musicrnn.ui.uploads import UploadError, collect_midi, safe_name
 
 CHORALES = Path(__file__).resolve().parent.parent / "corpora" / "chorales"
 

@@ -256,3 +256,22 @@ def evaluate(voice=None, *, pairs: int = 10, direction: str = "m2f", workdir=Non
 
 def summary_json(result: dict) -> str:
     return json.dumps({k: v for k, v in result.items() if k != "rows"})
+
+
+def measure_and_plot(source, output, shift: float, png, title: str = "") -> dict:
+    """After a transfer: read the source clip (mixed to mono) and the converted ``output``
+    back, bring the source to the output's sample rate (telephone-rate input is converted
+    at 16 kHz), draw the before/after pitch plot (:func:`pitch_plot_png`, the source moved by
+    ``shift`` semitones) into ``png`` and measure the f0 correlation (:func:`clip_f0_corr`).
+    Returns {"png": path, "f0_corr": float or None}."""
+    import soundfile as sf
+
+    y_src, sr = sf.read(source, dtype="float32", always_2d=True)
+    y_out, sr_out = sf.read(output, dtype="float32")
+    y_src = y_src.mean(1)
+    if sr != sr_out:
+        import librosa
+
+        y_src, sr = librosa.resample(y_src, orig_sr=sr, target_sr=sr_out), sr_out
+    path = pitch_plot_png(y_src, y_out, sr, shift, png, title=title)
+    return {"png": path, "f0_corr": clip_f0_corr(y_src, y_out, sr)}

@@ -6,6 +6,7 @@ upload says about itself is trusted: zip member names may try to leave the folde
 archive may inflate to gigabytes. So members are never extracted by name: each one is
 streamed through ``zf.open`` into a sanitised flat name directly inside ``dest``,
 counting the bytes actually read against a per-file and a per-job limit.
+:func:`keep_readable` then keeps the files that read as MIDI.
 """
 
 from __future__ import annotations
@@ -230,3 +231,23 @@ def collect_midi(uploads: list[str | os.PathLike], dest: str | os.PathLike, *, m
             raise UploadError("; ".join(skipped))
         raise UploadError(f"no MIDI files among the uploads ({'; '.join(skipped[:3]) or 'nothing usable'})")
     return c.result
+
+
+def keep_readable(got: Collected) -> tuple[list[str], list[str]]:
+    """Read each MIDI file that :func:`collect_midi` wrote and delete the ones that cannot be
+    read. Returns (the usable file names, every skipped reason: ``got.skipped`` and then one
+    "<name>: <problem>" per unreadable file); raises :class:`UploadError` when none is usable."""
+    from musicrnn.codec import MidiError, read_midi
+
+    skipped = list(got.skipped)
+    usable = []
+    for name in list(got.files):
+        try:
+            read_midi(got.folder / name)
+            usable.append(name)
+        except MidiError as e:
+            skipped.append(f"{name}: {e.problem}")
+            (got.folder / name).unlink(missing_ok=True)
+    if not usable:
+        raise UploadError("none of the uploaded MIDI files could be read: " + "; ".join(skipped[:3]))
+    return usable, skipped

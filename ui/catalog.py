@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .shipped import DEFAULT_MODEL, checkpoints_dir
+from musicrnn.shipped import DEFAULT_MODEL, checkpoints_dir
 
 CONFIG = "config.json"
 MAX_DEPTH = 3  # runs/NAME/config.json, runs/EXPERIMENT/RUN/config.json, one more level
@@ -74,7 +74,7 @@ def _describe(meta: dict) -> str:
 
 
 def _read(folder: Path) -> dict | None:
-    from .core.checkpoint import read_config  # bounded: size, nesting, the sections' types
+    from musicrnn.core.checkpoint import read_config  # bounded: size, nesting, the sections' types
 
     try:
         meta = read_config(folder)

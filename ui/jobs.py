@@ -7,7 +7,8 @@ the server stays responsive. The child writes ``OUT/progress.jsonl`` (see
 loss plot. Stopping sends SIGINT: the run stops after the step in flight, and the best
 model so far stays in ``OUT`` (resumable with ``musicrnn train --resume``).
 
-Standard library only (the page imports this; torch loads only in the child).
+Standard library only (the page imports this; torch loads only in the child);
+:func:`loss_plot_png`, the live loss plot of a job's status, loads matplotlib when it draws.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .budget import limit_memory
-from .core.errors import SettingsError
-from .shipped import shipped_checkpoint
+from musicrnn.core.errors import SettingsError
+from musicrnn.shipped import shipped_checkpoint
+from musicrnn.ui.budget import limit_memory
 
 # Size presets: the flags each adds to `musicrnn train`. Fine-tuning a shipped model is the
 # recipe that works on a handful of files (README, "Train on your own MIDI folder").
@@ -272,3 +273,34 @@ class Trainer:
 
     def _cleanup(self, job: Job) -> None:
         shutil.rmtree(self.folder(job.id), ignore_errors=True)
+
+
+TRAIN_COLOR, VALID_COLOR = "#1f77b4", "#d62728"
+
+
+def loss_plot_png(st: dict, path: Path) -> str:
+    """The live loss plot of a job's :meth:`Job.status`: training (smoothed) and validation
+    bits/token against steps."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from musicrnn.core.files import atomic_write
+
+    fig = Figure(figsize=(8, 3.2), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for pts, color, name in ((st["train_curve"], TRAIN_COLOR, "training"), (st["valid_curve"], VALID_COLOR, "validation")):
+        if pts:
+            xs, ys = zip(*pts)
+            ax.plot(xs, ys, color=color, lw=2, marker="o" if len(pts) < 30 else None, ms=3, label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("bits/token")
+    if st["total"]:
+        ax.set_xlim(0, st["total"])
+    ax.grid(alpha=0.3)
+    if st["train_curve"] or st["valid_curve"]:
+        ax.legend(loc="upper right")
+    else:
+        ax.text(0.5, 0.5, "waiting for the first steps", ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
+    return str(atomic_write(path, fig.savefig))
