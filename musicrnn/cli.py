@@ -604,14 +604,9 @@ def cmd_task_action(args) -> int:
 
 
 def cmd_ui(args) -> int:
-    if not 0 < args.port < 65536:
-        raise UsageError(f"--port {args.port}: must be 1 to 65535")
-    if args.concurrency is not None and args.concurrency < 1:
-        raise UsageError(f"--concurrency {args.concurrency}: must be at least 1")
-    from .ui.app import launch
+    from .ui.command import run  # the page's own command (musicrnn.ui), loaded only to start it
 
-    launch(args.host, args.port, args.share == "true", str(args.runs), concurrency=args.concurrency)
-    return 0
+    return run(args)
 
 
 # --- the parser -------------------------------------------------------------------------
@@ -880,11 +875,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("ui", help="start the page in the browser: generate, listen, download, train",
                        description="Start the musicrnn page (Gradio) on http://HOST:PORT.")
-    c.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every network interface)")
-    c.add_argument("--port", type=INT, default=7860, help="port")
-    c.add_argument("--share", default="false", choices=["true", "false"], help="also make a public gradio.live link (needs internet)")
-    c.add_argument("--runs", type=Path, default=Path("runs"), help="folder of trained models to list; the page's training writes here")
-    c.add_argument("--concurrency", type=INT, default=None, help="songs generated at once; more requests wait in the queue (default: one a core, at most 4)")
+    from .ui.command import add_arguments  # the page's flags: standard library only, sets nothing
+
+    add_arguments(c)
     c.set_defaults(func=cmd_ui)
 
     codec = sub.add_parser("codec", help="MIDI <-> tokens: check, encode, decode; audio -> melody: transcribe").add_subparsers(

@@ -298,3 +298,15 @@ def test_transfer_api_has_defaults_and_takes_a_voice_model(client):
     assert sr == 16000 and 3 < len(y) / sr < 5 and abs(y).max() <= 0.99
     with pytest.raises(AppError, match="not one of the models"):
         client.predict(target_clip=None, voice="nope", api_name="/transfer")
+
+
+def test_each_visitor_has_a_folder_of_their_own(page_server):
+    """Gradio hands each handler the visitor's request (the annotation gr.Request must be the
+    class, not a string), so each visitor's songs go to a folder of their own, and one
+    visitor's generations never push out another's."""
+    a, b = Client(page_server.url, verbose=False), Client(page_server.url, verbose=False)
+    before = {d.name for d in page_server.page.sessions.iterdir()} if page_server.page.sessions.is_dir() else set()
+    a.predict(seconds=2, seed=1, api_name="/generate")
+    b.predict(seconds=2, seed=2, api_name="/generate")
+    new = {d.name for d in page_server.page.sessions.iterdir()} - before
+    assert len(new) == 2 and "api" not in new

@@ -15,7 +15,6 @@ they leave and when the server stops; trained models go to the runs folder under
 names, so nothing uploaded can overwrite a shipped checkpoint.
 """
 
-from __future__ import annotations
 
 import os
 
@@ -196,9 +195,9 @@ def build(page: Page):
     def refresh(request: gr.Request = None):
         return gr.update(choices=page.model_choices())
 
-    # A default, as every handler here has: Gradio resolves the annotation "gr.Request" (a string
-    # under `from __future__ import annotations`) in the module's globals, where `gr` is not, so it
-    # passes no request and calls leave() with no argument (without a default: two warnings).
+    # The page's modules take no `from __future__ import annotations`: Gradio finds the visitor's
+    # request by the annotation gr.Request, which must be the class, not the string "gr.Request"
+    # (with the string every visitor shared one folder and leave() deleted nothing).
     def leave(request: gr.Request = None):
         page.end_session(request)
 

@@ -6,7 +6,6 @@ the model list ``musicrnn.ui.catalog``. Standard library only at import: worker
 processes import this module to run :func:`render_song`.
 """
 
-from __future__ import annotations
 
 from pathlib import Path
 

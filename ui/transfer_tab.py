@@ -6,7 +6,6 @@ the page's worker processes. Standard library only at import: worker processes i
 this module to run :func:`render_transfer`.
 """
 
-from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
@@ -78,7 +77,8 @@ def render_transfer(job: dict) -> dict:
     """Convert, re-read, measure and draw: the work of one transfer request, run in a worker
     process (``Page.run_job``). Errors come back as {"error": message}."""
     from musicrnn.codec import MidiError
-    from musicrnn.core.errors import AudioError, CheckpointError, DataError, SettingsError
+    from musicrnn.codec.errors import AudioError
+    from musicrnn.core.errors import CheckpointError, DataError, SettingsError
     from musicrnn.style.transfer import Controls, Target, measure_and_plot, transfer_file
 
     src, out, name = Path(job["source"]), Path(job["out"]), job["name"]

@@ -12,13 +12,3 @@ class DataError(ValueError):
 
 class SettingsError(ValueError):
     """A setting (flag value) that cannot be used; the message names it and the allowed values."""
-
-
-def __getattr__(name):  # re-export until cli.py/ui import it from codec
-    """``AudioError`` now lives in ``musicrnn.codec.errors``; it is found here, lazily, only
-    for ``cli.py`` and ``ui/app.py``, which still import it from the core (temporary)."""
-    if name == "AudioError":
-        from ..codec.errors import AudioError
-
-        return AudioError
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
