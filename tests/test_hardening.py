@@ -443,15 +443,20 @@ def test_die_with_parent_signals_a_child_whose_parent_is_gone():
 
 
 # --- a budget for every page request ------------------------------------------------------------------------------
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def test_a_request_past_its_cpu_budget_is_stopped_and_the_process_goes_on():
     from musicrnn.ui.budget import BudgetExceeded, cpu_budget
 
-    t = time.time()
+    t = _cpu()
     with pytest.raises(BudgetExceeded, match="took more than its 1 s of computing time"):
         with cpu_budget(1, "this request"):
             while True:
                 sum(range(10_000))
-    assert time.time() - t < 10
+    assert _cpu() - t < 4  # computing time, not wall time: on a busy machine a second of CPU takes longer
     with cpu_budget(60):  # the limit was lifted: the next request runs
         sum(range(1_000_000))
     assert resource.getrlimit(resource.RLIMIT_CPU)[0] == resource.RLIM_INFINITY
@@ -480,9 +485,9 @@ def test_the_page_runs_a_song_inside_the_budget(tmp_path, monkeypatch):
     monkeypatch.setenv("MUSICRNN_REQUEST_CPU_SECONDS", "0.5")
     job = dict(checkpoint=str(ROOT / "checkpoints" / "folk-attention"), name="folk", out=str(tmp_path), n=8,
                seconds=300.0, primer=None, temperature=None, top_k=0, top_p=1.0, seed=0, program=None)
-    t = time.time()
+    t = _cpu()
     res = in_budget(render_song, job)
-    assert "took more than its 0.5 s of computing time" in res["error"] and time.time() - t < 15
+    assert "took more than its 0.5 s of computing time" in res["error"] and _cpu() - t < 5
 
 
 # --- fuzzing: random and adversarial MIDI and configs, in bounded time and memory ------------------------------------
