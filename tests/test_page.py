@@ -310,3 +310,21 @@ def test_each_visitor_has_a_folder_of_their_own(page_server):
     b.predict(seconds=2, seed=2, api_name="/generate")
     new = {d.name for d in page_server.page.sessions.iterdir()} - before
     assert len(new) == 2 and "api" not in new
+
+
+def test_a_generated_piece_without_notes_is_drawn_not_refused(tmp_path, monkeypatch):
+    """A freshly fine-tuned model can write a piece with no notes; the page shows it (an
+    empty roll, 0 notes) instead of an error (it failed the training test now and then)."""
+    from musicrnn.ui import generate_tab
+
+    def no_notes(checkpoint, out, **kw):
+        from musicrnn.codec import Score, write_midi
+
+        write_midi(Score(480), out)
+        return {"seed": 1, "checkpoint": str(checkpoint), "temperature": 1.0,
+                "pieces": [{"midi": str(out), "tokens": 3, "notes": 0, "invalid_tokens": 0, "seconds": 0.0}]}
+
+    monkeypatch.setattr("musicrnn.tasks.music.sample_to_files", no_notes)
+    res = generate_tab.render_song(dict(checkpoint="x", name="x", out=str(tmp_path), n=1, seconds=3.0, primer=None,
+                                        temperature=None, top_k=0, top_p=1.0, seed=1, program=None))
+    assert "error" not in res and Path(res["pieces"][0]["png"]).read_bytes()[:4] == b"\x89PNG"

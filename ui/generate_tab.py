@@ -109,7 +109,7 @@ def make_song(page, model, primer, temperature, top_k, top_p, seconds, variation
 def render_song(job: dict) -> dict:
     """Sample, write MIDI and WAV, draw the piano rolls: the work of one request, run in a
     worker process (see Page.run_job). Errors come back as {"error": message}."""
-    from musicrnn.codec import MidiError
+    from musicrnn.codec import MidiError, Score
     from musicrnn.core.errors import CheckpointError, DataError, SettingsError
     from musicrnn.pianoroll import pianoroll_png
     from musicrnn.tasks.music import sample_to_files
@@ -124,8 +124,9 @@ def render_song(job: dict) -> dict:
         return {"error": str(e)}
     for i, piece in enumerate(res["pieces"]):
         title = f"{job['name']} · seed {job['seed']}" + (f" · variation {i + 1}" if job["n"] > 1 else "")
+        png = Path(piece["midi"]).with_suffix(".png")
         try:
-            piece["png"] = str(pianoroll_png(piece["midi"], Path(piece["midi"]).with_suffix(".png"), title=title))
+            piece["png"] = str(pianoroll_png(Score(480) if piece["notes"] == 0 else piece["midi"], png, title=title))
         except (MidiError, ValueError, OSError) as e:  # the generated piece, not an upload
             return {"error": f"the generated piece could not be drawn ({getattr(e, 'problem', e)})"}
     res["model"] = job["name"]
