@@ -36,11 +36,47 @@ def third_party_midis() -> list[Path]:
     return sorted(OPENMSX.glob("*.mid"))
 
 
-def run_cli(*args, cwd=ROOT):
+def run_cli(*args, cwd=ROOT, fresh: bool = False):
+    """``musicrnn ARGS`` as a user runs it: exit code, stdout and stderr (a
+    ``subprocess.CompletedProcess``). By default it runs in this process (``cli.main`` with
+    its output captured, warnings off as ``PYTHONWARNINGS=ignore`` would have them): the same
+    code path, without paying for a new interpreter and torch's import on every call, and a
+    stricter test of determinism (a run must not depend on what ran before it in the
+    process). An exception that would have been a traceback comes back as exit code 1 with
+    the traceback on stderr. ``fresh=True`` starts a new interpreter, for tests of
+    start-up, imports, signals or anything a process keeps."""
     import subprocess
 
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    return subprocess.run([sys.executable, "-m", "musicrnn", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env)
+    argv = [str(a) for a in args]
+    if fresh or os.environ.get("MUSICRNN_TEST_SUBPROCESS"):
+        env = dict(os.environ, PYTHONWARNINGS="ignore")
+        return subprocess.run([sys.executable, "-m", "musicrnn", *argv], capture_output=True, text=True, cwd=cwd,
+                              env=env)
+    import contextlib
+    import io
+    import traceback
+    import warnings
+
+    from musicrnn.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    here = os.getcwd()
+    try:
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                code = main(argv)
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+                if isinstance(e.code, str):
+                    err.write(e.code + "\n")
+            except Exception:
+                err.write(traceback.format_exc())
+                code = 1
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(["musicrnn", *argv], code, out.getvalue(), err.getvalue())
 
 
 def one_note_midi(path: Path, start: int, length: int, ticks_per_beat: int = 1) -> Path:

@@ -140,7 +140,7 @@ def _torchrun(*args, timeout=240):
 
 def test_data_parallel_two_processes_stay_identical_and_resume_exactly(folk20, tmp_path):
     flags = ["--data", folk20, "--hidden", 16, "--embed", 8, "--layers", 1, "--batch", 4, "--bptt", 32,
-             "--epochs", 2, "--warmup", 5, "--patience", 9, "--seed", 3, "-q"]
+             "--epochs", 1, "--warmup", 5, "--patience", 9, "--seed", 3, "-q"]
     r = _torchrun("train", "--out", tmp_path / "ddp", *flags)
     assert r.returncode == 0, r.stderr[-3000:]
     m = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
