@@ -444,7 +444,9 @@ def test_die_with_parent_signals_a_child_whose_parent_is_gone():
 
 # --- a budget for every page request ------------------------------------------------------------------------------
 def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
+    """This thread's computing time (other threads of a test worker, a page server's say,
+    count towards the process's budget but not here)."""
+    r = resource.getrusage(getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF))
     return r.ru_utime + r.ru_stime
 
 
