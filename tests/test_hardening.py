@@ -458,7 +458,9 @@ def test_a_request_past_its_cpu_budget_is_stopped_and_the_process_goes_on():
         with cpu_budget(1, "this request"):
             while True:
                 sum(range(10_000))
-    assert _cpu() - t < 4  # computing time, not wall time: on a busy machine a second of CPU takes longer
+    # computing time, not wall time; the kernel checks the limit lazily: beside a busy process
+    # the stop came up to 6 s of computing time late (the loop itself never ends)
+    assert _cpu() - t < 15
     with cpu_budget(60):  # the limit was lifted: the next request runs
         sum(range(1_000_000))
     assert resource.getrlimit(resource.RLIMIT_CPU)[0] == resource.RLIM_INFINITY
@@ -489,7 +491,7 @@ def test_the_page_runs_a_song_inside_the_budget(tmp_path, monkeypatch):
                seconds=300.0, primer=None, temperature=None, top_k=0, top_p=1.0, seed=0, program=None)
     t = _cpu()
     res = in_budget(render_song, job)
-    assert "took more than its 0.5 s of computing time" in res["error"] and _cpu() - t < 5
+    assert "took more than its 0.5 s of computing time" in res["error"] and _cpu() - t < 15  # the whole request: 23 s alone
 
 
 # --- fuzzing: random and adversarial MIDI and configs, in bounded time and memory ------------------------------------

@@ -1,6 +1,6 @@
 """The task registry (issue 20): a task is a registry entry over a module with one
 interface, and the command line is built from the registry. A toy task defined outside
-the package (tests/sine_task.py, ~90 lines) trains, resumes exactly, evaluates, reports and
+the package (tests/sine_task.py, ~100 lines) trains, resumes exactly, evaluates, reports and
 runs an experiment through the command line, and cli.py does not name it."""
 
 from __future__ import annotations
