@@ -598,7 +598,7 @@ def cmd_task_action(args) -> int:
     for name in action.existing:
         _existing(getattr(args, name), "model folder" if name == "model_dir" else "file")
     res = resolve(action.function)(**_values(action.options, args), log=_log)
-    print(json.dumps({k: v for k, v in res.items() if not isinstance(v, (list, dict))} if action.name == "experiment"
+    print(json.dumps({k: v for k, v in res.items() if not isinstance(v, (list, dict))} if action.scalars_only
                      else res, default=str))
     return 0
 
@@ -693,9 +693,8 @@ def _add_task_parsers(sub) -> None:
             _add_option(c, o)
         c.set_defaults(func=cmd_task_eval, task=name)
         for a in t.actions:
-            if a.name == "experiment":
-                continue  # listed after report, as before
-            _add_action(tp, name, a)
+            if not a.after_report:
+                _add_action(tp, name, a)
         c = tp.add_parser("report", help="a Markdown report with tables and plots")
         c.add_argument("runs", nargs="+" if t.report_many else 1, type=Path,
                        help="model folders and experiment folders (each run of one)" if t.report_many else
@@ -705,7 +704,7 @@ def _add_task_parsers(sub) -> None:
             _add_option(c, o)
         c.set_defaults(func=cmd_task_report, task=name)
         for a in t.actions:
-            if a.name == "experiment":
+            if a.after_report:
                 _add_action(tp, name, a)
 
 

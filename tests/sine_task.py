@@ -98,5 +98,5 @@ def experiment_runs(data=None, steps=None, minutes=None, report=True):
     return TaskRuns("sine", {"test_loss": "lower"}, train, evaluate, recorded, steps=steps, minutes=minutes)
 
 
-register(Task("sine", __name__, "next value of a noisy sine wave (a toy task)", data_help="not used",
-              train_options=(Option("--period", "samples per cycle", "int", 20),), steps_help="40"))
+TASK = register(Task("sine", __name__, "next value of a noisy sine wave (a toy task)", data_help="not used",
+                    train_options=(Option("--period", "samples per cycle", "int", 20),), steps_help="40"))

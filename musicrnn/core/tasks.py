@@ -66,6 +66,8 @@ class Action:
     help: str
     options: tuple[Option, ...] = ()
     existing: tuple[str, ...] = ()  # options naming paths that must exist
+    after_report: bool = False  # listed after `report` in the help (else before it)
+    scalars_only: bool = False  # print only the result's numbers and strings (not its lists and dicts)
 
 
 @dataclass(frozen=True)

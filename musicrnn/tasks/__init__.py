@@ -53,7 +53,8 @@ register(Task(
                      Option("--data", "a CSV of daily closes (default: the shipped S&P 500)"),
                      Option("--steps", "training steps per run (default 600)", "int"),
                      Option("--minutes", "time budget per run", "float"),
-                     Option("--cost", "cost per trade", "float", 0.0))),)))
+                     Option("--cost", "cost per trade", "float", 0.0)),
+                    after_report=True, scalars_only=True),)))
 
 register(Task(
     "lotto", "musicrnn.tasks.lotto", "predict the next lottery draw (7 of 50 + bonus); is a generator predictable?",
