@@ -121,277 +121,47 @@ def cmd_corpora_build(args) -> int:
 
 
 # --- train / experiment ---------------------------------------------------------------
-RNN_FLAGS = ("cell", "embed", "hidden", "activation", "attention")  # + --unfused (fused=False)
-TRANSFORMER_FLAGS = ("dim", "heads", "context", "mlp")
-MODEL_FLAGS = ("layers", "dropout", *RNN_FLAGS, *TRANSFORMER_FLAGS)
-TRAIN_FLAGS = ("seed", "batch", "bptt", "lr", "weight_decay", "warmup", "epochs", "steps", "minutes", "max_steps",
-               "grad_clip", "grad_scale", "patience", "device", "primer", "precision")
-DEFAULT_FRACTIONS = {"valid_fraction": 0.1, "test_fraction": 0.1}
+def _given(args) -> dict:
+    """The music flags as typed (None: a flag not given); the library fills the rest."""
+    from .tasks.musicsettings import FLAGS
+
+    return {k: getattr(args, k, None) for k in FLAGS}
 
 
-def _grad_scale(value) -> float:
-    from .core.train import parse_grad_scale
-
-    if value is None or str(value).lower() in ("0", "off", "none"):
-        return 0.0
-    try:
-        return parse_grad_scale(str(value))
-    except ValueError:
-        raise UsageError(f"--grad-scale {value}: give a positive number, phi, golden or phi-conjugate") from None
-
-
-def _settings(args) -> dict:
-    """One flat dict of the settings given on the command line (a flag left at None is not
-    given: the family's defaults fill it), checked against the chosen family's fields."""
-    from .tasks.music import setting_fields
-
-    family = args.model or "rnn"
-    fields = setting_fields(family)
-    flat = {"model": family}
-    for dest in (*MODEL_FLAGS, *TRAIN_FLAGS, "output", "transpose"):
-        v = getattr(args, dest, None)
-        if v is None:
-            continue
-        if dest not in fields:
-            raise UsageError(f"--{dest.replace('_', '-')} is not a setting of the {family} model")
-        flat[dest] = _grad_scale(v) if dest == "grad_scale" else v
-    if args.unfused:
-        if "fused" not in fields:
-            raise UsageError(f"--unfused is not a setting of the {family} model")
-        flat["fused"] = False
-    if args.compile:
-        flat["compile"] = True
-    return flat
-
-
-def _train_configs(flat: dict):
-    """(family, model config dict, output, TrainConfig, transpose), every value checked."""
-    from .core.models import make_config
-    from .tasks.music import split_settings
-
-    family, mcfg, output, tcfg, transpose = split_settings(flat)
-    make_config(family, {**mcfg, "vocab_size": 1})  # raise SettingsError (one line, exit 2) before any work
-    from .core.objectives import NextToken
-
-    NextToken(output)
-    tcfg.validate()
-    return family, mcfg, output, tcfg, transpose
-
-
-def _explicit(args) -> set[str]:
-    """The dests of the flags the user actually typed (abbreviations are off)."""
-    given = {a.split("=", 1)[0] for a in args.argv if a.startswith("-")}
-    return {a.dest for a in args.actions.values() if set(a.option_strings) & given}
-
-
-def _overlay(args, settings: dict, why: str) -> None:
-    """Take every model/train flag the user did not give from ``settings`` (a run's saved
-    settings, ``tasks.music.settings_of``)."""
-    if args.model is None:
-        args.model = settings["family"]
-    elif args.model != settings["family"]:
-        what = f"--init {args.init}: a" if why == "init" else f"{args.out}: the run trains a"
-        raise UsageError(f"{what} {settings['family']} model; it cannot start a --model {args.model} run")
-    for k, v in settings["model"].items():
-        if k in MODEL_FLAGS and getattr(args, k) is None:
-            setattr(args, k, v)
-    if settings["model"].get("fused") is False and "unfused" not in _explicit(args):
-        args.unfused = True
-    if args.output is None:
-        args.output = settings["objective"].get("output", "softmax")
-    if why == "resume":
-        t, d = settings["train"], settings.get("data", {})
-        for k in TRAIN_FLAGS:  # not max_steps: a planned stop belongs to the session that asked for it
-            if getattr(args, k) is None and k in t and k != "max_steps":
-                setattr(args, k, t[k] if k != "grad_scale" else (t[k] or None))
-        for flag, key in (("valid_fraction", "valid_fraction"), ("test_fraction", "test_fraction"),
-                          ("transpose", "max_transpose")):
-            if hasattr(args, flag) and getattr(args, flag) is None and key in d:
-                setattr(args, flag, d[key])
-        if getattr(args, "init", "") is None and settings.get("init"):
-            args.init = settings["init"]["path"]
-        if getattr(args, "data", "") is None and d.get("folder"):
-            args.data = d["folder"]
-
-
-def _fractions(args) -> None:
-    for k, v in DEFAULT_FRACTIONS.items():
-        if getattr(args, k) is None:
-            setattr(args, k, v)
-
-
-def cmd_train(args) -> int:
-    from .tasks.music import run_settings, settings_of, train_music
-
-    if args.resume:
-        _overlay(args, run_settings(args.out), "resume")
-    elif args.init:
-        from .core.checkpoint import read_config
-
-        _overlay(args, settings_of(read_config(args.init)), "init")
-    if args.data is None:
-        raise UsageError("--data: give the folder of MIDI files to train on")
-    _fractions(args)
-    family, mcfg, output, tcfg, transpose = _train_configs(_settings(args))
-    command = "musicrnn " + " ".join(args.argv)
-    summary = train_music(args.data, args.out, mcfg, tcfg, family=family, output=output,
-                          valid_fraction=args.valid_fraction, test_fraction=args.test_fraction,
-                          max_transpose=transpose, resume=args.resume, force=args.force, init=args.init,
-                          command=command, progress=None if args.quiet else _progress(False),
-                          log=lambda m: print(m, file=sys.stderr))
-    summary.pop("loss_history")
-    summary["skipped_files"] = len(summary["skipped_files"])
-    print(json.dumps(summary))
+def _stopped(summary: dict) -> int:
     return 130 if summary.get("stopped_by") in ("SIGINT", "SIGTERM") else 0
 
 
-NOT_VARIED = {"seed", "max_steps"}  # an experiment gives every arm the same seeds, and compares finished runs
+def cmd_train(args) -> int:
+    from .tasks.music import train_music
+    from .tasks.musicsettings import train_request
 
-
-def _setting_name(key: str) -> str:
-    """``--grad-scale`` / ``grad-scale`` / ``grad_scale`` -> ``grad_scale``."""
-    return key.strip().lstrip("-").replace("-", "_")
-
-
-def _arms(args, fields: dict | None = None) -> dict[str, dict]:
-    """Arm name -> the settings it changes, from --vary (a grid) or --variant (listed arms),
-    each value typed by its config field (``core.settings``); ``fields``: the settings that
-    may vary (default: a music run's)."""
-    from .core.settings import coerce
-    from .tasks.music import setting_fields
-
-    fields = dict(fields) if fields is not None else {**setting_fields("rnn"), **setting_fields("transformer")}
-    for k in NOT_VARIED:
-        fields.pop(k, None)
-
-    def value(name: str, text: str):
-        return _grad_scale(text) if name == "grad_scale" else coerce(name, fields[name], text)
-
-    def check(item: str, what: str) -> None:
-        key = _setting_name(item.partition("=")[0])
-        if key == "max_steps":
-            raise UsageError(f"{what} {item}: an experiment compares finished runs; vary steps (the run's length), "
-                             f"not max_steps (which stops a run before it finishes)")
-        if key not in fields:
-            raise UsageError(f"{what} {item}: {key!r} is not a setting that can vary (e.g. activation=tanh,iris)")
-
-    if args.vary:
-        grid = [{}]
-        for spec in args.vary:
-            key, _, values = spec.partition("=")
-            check(spec, "--vary")
-            if not values:
-                raise UsageError(f"--vary {spec}: give a setting and values, e.g. activation=tanh,iris")
-            name = _setting_name(key)
-            opts = [(v, value(name, v)) for v in values.split(",") if v]
-            grid = [dict(g, **{name: o}) for g in grid for o in opts]
-        return {",".join(f"{k}={text}" for k, (text, _) in g.items()): {k: v for k, (_, v) in g.items()} for g in grid}
-    arms = {}
-    for spec in args.variant:  # each --variant is one arm: space-separated SETTING=VALUE pairs
-        items = spec.split()
-        for item in items:
-            if "=" not in item:
-                raise UsageError(f"--variant {spec!r}: write FLAG=VALUE pairs, e.g. 'cell=lstm-lite hidden=231'")
-            check(item, f"--variant {spec!r}:")
-        pairs = [(_setting_name(k), v) for k, _, v in (i.partition("=") for i in items)]
-        arms[",".join(items)] = {name: value(name, v) for name, v in pairs}
-    return arms
+    request = train_request(_given(args), args.out, resume=args.resume)
+    summary = train_music(**request, resume=args.resume, force=args.force, command="musicrnn " + " ".join(args.argv),
+                          progress=None if args.quiet else _progress(False), log=_log)
+    summary.pop("loss_history")
+    summary["skipped_files"] = len(summary["skipped_files"])
+    print(json.dumps(summary))
+    return _stopped(summary)
 
 
 def cmd_experiment(args) -> int:
-    from .tasks.experiment import MusicRuns, run_experiment
+    from .tasks.experiment import experiment
 
-    if args.seeds < 2:
-        raise UsageError("--seeds must be at least 2 (a claim needs several seeds)")
-    if bool(args.vary) == bool(args.variant):
-        raise UsageError("give either --vary (a grid) or --variant (explicit arms), not both or neither")
-    if args.max_steps is not None:
-        raise UsageError("--max-steps stops a run before it finishes; an experiment compares finished runs: "
-                         "use --steps (the run's length) instead")
-    if args.init or args.resume:
-        raise UsageError("an experiment trains every arm from scratch (and picks up unfinished runs by itself): "
-                         "--init and --resume do not apply")
-    if args.task != "music":
-        return _task_experiment(args)
-    if not args.data:
-        raise UsageError("--data: give the folder of MIDI files to train on (required for --task music)")
-    _fractions(args)
-    base = _settings(args)
-    arms = {}
-    for name, change in _arms(args).items():  # every arm is checked before any is trained
-        try:
-            arms[name] = {**base, **change}
-            _train_configs(arms[name])
-        except (ValueError, UsageError) as e:
-            raise UsageError(f"{name}: {e}") from None
-    runs = MusicRuns(args.data, valid_fraction=args.valid_fraction, test_fraction=args.test_fraction)
-    run_experiment(runs, args.out, arms, seeds=list(range(args.seeds)), log=lambda m: print(m, file=sys.stderr))
-    print(json.dumps({"out": str(args.out), "variants": list(arms), "seeds": args.seeds,
-                      "table": str(Path(args.out) / "results.md")}))
-    return 0
-
-
-def _task_experiment(args) -> int:
-    """``musicrnn experiment --task quake|stock|lotto``: the task's own settings and the core's
-    model and training settings may vary; the core flags given are every arm's base."""
-    from .core.experiment import run_experiment
-    from .core.settings import core_fields, fields_of
-
-    _, mod = _task(args)
-    own, core = fields_of(mod.Settings), core_fields()
-    if args.seed is not None:
-        raise UsageError("--seed: an experiment runs seeds 0..N-1 (--seeds N)")
-    given = [d for d in (*MODEL_FLAGS, *TRAIN_FLAGS, "model", "output", "transpose", "valid_fraction",
-                         "test_fraction") if getattr(args, d, None) is not None
-             and d not in ("steps", "minutes", "max_steps")]  # --seed was refused above
-    refused = [f"--{d.replace('_', '-')}" for d in given if d not in core and d not in own]
-    refused += ["--compile"] * bool(args.compile)
-    if refused:
-        raise UsageError(f"{', '.join(refused)}: not a setting of the {args.task} task; it takes "
-                         f"{', '.join(own)} and the core's {', '.join(core)} (as flags or in --vary / --variant)")
-    base = {d: (_grad_scale(getattr(args, d)) if d == "grad_scale" else getattr(args, d)) for d in given}
-    if args.unfused:
-        base["fused"] = False
-    arms = {}
-    for name, change in _arms(args, {**own, **core}).items():  # every arm is checked before any is trained
-        arm = arms[name] = {**base, **change}
-        try:
-            mod.check_settings(**arm)
-        except ValueError as e:
-            raise UsageError(f"{name}: {e}") from None
-    runs = mod.experiment_runs(args.data, steps=args.steps, minutes=args.minutes)
-    run_experiment(runs, args.out, arms, seeds=list(range(args.seeds)), log=_log)
-    print(json.dumps({"out": str(args.out), "task": args.task, "variants": list(arms), "seeds": args.seeds,
-                      "table": str(Path(args.out) / "results.md"),
-                      "report": str(Path(args.out) / "report" / "report.md")}))
+    print(json.dumps(experiment(args.task, args.out, _given(args), vary=args.vary, variant=args.variant,
+                                seeds=args.seeds, resume=args.resume, log=_log)))
     return 0
 
 
 def cmd_bench_polymusic(args) -> int:
-    from .tasks.polymusic import evaluate_checkpoint, train_benchmark
+    from .tasks.polymusic import bench
 
-    if args.checkpoint is not None:
-        if args.out is not None:
-            raise UsageError("give --checkpoint (evaluate) or --out (train), not both")
-        result = evaluate_checkpoint(args.checkpoint, args.split)
-    else:
-        if args.out is None:
-            raise UsageError("give --out (a folder to train into) or --checkpoint (a model to evaluate)")
-        if args.resume:
-            from .core.checkpoint import read_config
-            from .tasks.music import settings_of
-
-            _overlay(args, settings_of(read_config(Path(args.out) / "last")), "resume")
-        if args.output not in (None, "softmax"):
-            raise UsageError("the benchmark's frame metric needs --output softmax")
-        family, mcfg, _, tcfg, _ = _train_configs({k: v for k, v in _settings(args).items() if k != "transpose"})
-        summary = train_benchmark(args.dataset, args.out, family, mcfg, tcfg, resume=args.resume, force=args.force,
-                                  command="musicrnn " + " ".join(args.argv), progress=not args.quiet,
-                                  log=lambda m: print(m, file=sys.stderr))
-        if not summary["finished"]:  # stopped (Ctrl-C, --max-steps): no figure for a model half trained
-            print(json.dumps({k: v for k, v in summary.items() if k != "loss_history"}))
-            return 130 if summary.get("stopped_by") in ("SIGINT", "SIGTERM") else 0
-        result = evaluate_checkpoint(args.out, args.split)
+    result = bench(args.dataset, _given(args), out=args.out, checkpoint=args.checkpoint, split=args.split,
+                   resume=args.resume, force=args.force, command="musicrnn " + " ".join(args.argv),
+                   progress=not args.quiet, log=_log)
+    if "nll" not in result:  # stopped (Ctrl-C, --max-steps): no figure for a model half trained
+        print(json.dumps(result))
+        return _stopped(result)
     print(f"{result['dataset']} {result['split']}: {result['nll']:.4f} nats/frame over {result['frames']:,} frames "
           f"(Bernoulli baseline {result['baseline_nll']:.4f})", file=sys.stderr)
     print(json.dumps(result))
@@ -415,7 +185,7 @@ def cmd_sample(args) -> int:
                           report_note=lambda line: print(line, file=sys.stderr))
     if args.seed is None:
         print(f"seed {res['seed']} (add --seed {res['seed']} to make the same music again)", file=sys.stderr)
-    if args.temperature is None and res["temperature"] != 1.0:
+    if args.temperature is None and res["own_temperature"]:
         print(f"temperature {res['temperature']:g}, the model's own (--temperature to change it)", file=sys.stderr)
     pieces = [dict(r, seed=res["seed"], temperature=res["temperature"]) for r in res["pieces"]]
     print(json.dumps(pieces[0] if args.num == 1 else pieces))
@@ -496,13 +266,12 @@ def cmd_transfer(args) -> int:
 
 
 def cmd_voice_train(args) -> int:
-    from .core.train import TrainConfig
     from .style.voice import train_voice
 
-    cfg = TrainConfig(seed=args.seed, batch=args.batch, lr=args.lr, epochs=args.epochs, steps=args.steps,
-                      minutes=args.minutes, patience=args.patience).validate()
-    settings = {k: getattr(args, k) for k in ("hidden", "layers", "cell") if getattr(args, k) is not None}
-    summary = train_voice(args.data, args.out, train_cfg=cfg, model_settings=settings, resume=args.resume,
+    given = lambda names: {k: getattr(args, k) for k in names if getattr(args, k) is not None}  # noqa: E731
+    summary = train_voice(args.data, args.out, train_settings=given(("seed", "batch", "lr", "epochs", "steps", "minutes",
+                                                                     "patience")),
+                          model_settings=given(("hidden", "layers", "cell")), resume=args.resume,
                           force=args.force, command="musicrnn " + " ".join(args.argv), progress=not args.quiet,
                           log=lambda m: print(m, file=sys.stderr))
     print(json.dumps({k: v for k, v in summary.items() if not isinstance(v, (list, dict))}))
@@ -559,13 +328,21 @@ def _values(options, args) -> dict:
     return {o.name: getattr(args, o.name) for o in options}
 
 
+def _typed(args) -> set[str]:
+    """The dests of the flags the user actually typed (abbreviations are off)."""
+    given = {a.split("=", 1)[0] for a in args.argv if a.startswith("-")}
+    return {a.dest for a in args.actions.values() if set(a.option_strings) & given}
+
+
 def cmd_task_train(args) -> int:
-    t, mod = _task(args)
-    kwargs = dict(seed=args.seed, minutes=args.minutes, steps=args.steps, resume=args.resume, force=args.force,
-                  progress=not args.quiet, log=_log, **_values(t.train_options, args))
-    if args.data is not None or t.data_arg != "data":  # a task's own default data stays its default
-        kwargs[t.data_arg] = args.data
-    summary = mod.train(args.out, **kwargs)
+    from .core.tasks import train
+
+    t, _ = _task(args)
+    values = dict(seed=args.seed, minutes=args.minutes, steps=args.steps, **_values(t.train_options, args),
+                  **{t.data_arg: args.data})
+    typed = {t.data_arg if d == "data" else d for d in _typed(args)}
+    summary = train(t, args.out, values, typed=typed, resume=args.resume, force=args.force, progress=not args.quiet,
+                    log=_log)
     print(json.dumps({k: v for k, v in summary.items() if not isinstance(v, (list, dict))}))
     return 0
 
@@ -669,9 +446,12 @@ def _add_option(c, o) -> None:
 def _add_task_parsers(sub) -> None:
     """``musicrnn task NAME train|eval|report|ACTION``, one NAME per registered task."""
     registry = task_registry()
-    task = sub.add_parser("task", help=f"research tasks on the shared core: {', '.join(registry)}"
+    task = sub.add_parser("task", help=f"research tasks on the shared core: "
+                                       f"{', '.join(n for n, t in registry.items() if t.command is None)}"
                           ).add_subparsers(dest="task", required=True, metavar="TASK", parser_class=_Parser)
     for name, t in registry.items():
+        if t.command is not None:  # music, the benchmark, the voice model: commands of their own
+            continue
         tp = task.add_parser(name, help=t.about, description=t.about[0].upper() + t.about[1:] + ".").add_subparsers(
             dest="action", required=True, metavar="ACTION", parser_class=_Parser)
         c = tp.add_parser("train", help="train a model through the core's training loop")
@@ -685,7 +465,7 @@ def _add_task_parsers(sub) -> None:
         c.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
         c.add_argument("--force", action="store_true", help="replace a model already in --out")
         c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-        c.set_defaults(func=cmd_task_train, task=name)
+        c.set_defaults(func=cmd_task_train, task=name, argv=None, actions={a.dest: a for a in c._actions})
         c = tp.add_parser("eval", help="headline metrics on the test period; last line JSON")
         c.add_argument("--model", required=True, type=Path, help="a model folder from `train`")
         c.add_argument("--data", default=None, help="score this CSV instead (default: the model's own test split)")
@@ -833,7 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_calibrate)
 
     c = sub.add_parser("experiment", help="train every variant with every seed; mean, 95% CI and paired tests")
-    c.add_argument("--task", default="music", choices=["music", *(n for n, t in task_registry().items() if t.experiment)],
+    c.add_argument("--task", default="music", choices=[n for n, t in task_registry().items() if t.experiment],
                    help="music (a MIDI folder), or a research task: quake, stock or lotto, whose own settings "
                         "(e.g. loss=smooth-l1,exp-or-log; stateful=true,false; generator=mt,lcg,os) and the core's "
                         "model and training settings may vary")
@@ -931,13 +711,16 @@ def build_parser() -> argparse.ArgumentParser:
                                      "audio of one voice: files and/or folders.")
     c.add_argument("--data", required=True, nargs="+", help="audio files and/or folders of the target voice")
     c.add_argument("--out", required=True, type=Path, help="folder to write the voice model to")
-    c.add_argument("--seed", type=INT, default=0, help="random seed (same seed, same data: same model)")
+    from .style.settings import TRAIN_DEFAULTS as VT
+
+    c.add_argument("--seed", type=INT, default=None, help="random seed (same seed, same data: same model; default 0)")
     c.add_argument("--minutes", type=FLOAT, default=None, help="time budget: train as many steps as fit")
     c.add_argument("--steps", type=INT, default=None, help="training steps (overrides --epochs)")
-    c.add_argument("--epochs", type=INT, default=40, help="passes over the clips (default 40)")
-    c.add_argument("--batch", type=INT, default=16, help="clips per step (default 16)")
-    c.add_argument("--lr", type=FLOAT, default=2e-3, help="peak learning rate (default 2e-3)")
-    c.add_argument("--patience", type=INT, default=6, help="epochs without improvement before stopping (default 6)")
+    c.add_argument("--epochs", type=INT, default=None, help=f"passes over the clips (default {VT['epochs']})")
+    c.add_argument("--batch", type=INT, default=None, help=f"clips per step (default {VT['batch']})")
+    c.add_argument("--lr", type=FLOAT, default=None, help=f"peak learning rate (default {VT['lr']:g})")
+    c.add_argument("--patience", type=INT, default=None,
+                   help=f"epochs without improvement before stopping (default {VT['patience']})")
     c.add_argument("--hidden", type=INT, default=None, help="decoder width (default 256)")
     c.add_argument("--layers", type=INT, default=None, help="decoder layers (default 2)")
     c.add_argument("--cell", choices=["gru", "lstm", "lstm-lite"], default=None, help="decoder cell (default gru)")

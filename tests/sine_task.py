@@ -21,7 +21,7 @@ class Settings:
 
 def check_settings(*, period: int = 20, **core):
     from musicrnn.core.errors import SettingsError
-    from musicrnn.core.settings import check_core
+    from musicrnn.core.runs import check_core
 
     if period < 2:
         raise SettingsError(f"period must be at least 2 (got {period})")
@@ -47,16 +47,14 @@ def _loss(model, z: np.ndarray, first: int) -> float:
 def train(out, *, data=None, seed=0, period=20, minutes=None, steps=None, max_steps=None, resume=False, force=False,
           progress=False, log=print, **core):
     from musicrnn.core import models
-    from musicrnn.core.checkpoint import check_resume, prepare_out
+    from musicrnn.core.runs import start
     from musicrnn.core.data import FeatureStreams
     from musicrnn.core.objectives import Regression
     from musicrnn.core.train import TrainConfig, fit
 
     model_over, train_over = check_settings(period=period, **core)
     settings = {"period": int(period), "seed": int(seed), "model": {**MODEL, **model_over}}
-    if resume:
-        check_resume(out, "sine", settings)
-    prepare_out(out, resume, force)
+    start(out, resume=resume, force=force, task="sine", settings=settings)
     z = _wave(period)
     cfg = models.make_config("rnn", {**MODEL, **model_over, "vocab_size": 1, "features": 1, "outputs": 1})
     tcfg = TrainConfig(seed=seed, batch=2, bptt=20, lr=1e-2, steps=steps or (None if minutes else 40),
@@ -69,7 +67,7 @@ def train(out, *, data=None, seed=0, period=20, minutes=None, steps=None, max_st
 
 
 def evaluate(model_dir, *, data=None) -> dict:
-    from musicrnn.core.checkpoint import load_task_model
+    from musicrnn.core.runs import load_task_model
 
     model, meta = load_task_model(model_dir, "sine", "sine")
     z = _wave(meta["sine"]["settings"]["period"])

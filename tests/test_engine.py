@@ -215,11 +215,14 @@ def test_settings_are_typed_by_their_fields_and_checked_early(tmp_path, folk20):
     from musicrnn import cli
     from musicrnn.core.errors import SettingsError
     from musicrnn.core.objectives import from_dict
-    from musicrnn.tasks.music import split_settings
+    from musicrnn.tasks.musicsettings import split_settings
+
+    from musicrnn.core.experiment import arms as arms_of
+    from musicrnn.tasks.musicsettings import grad_scale, setting_fields
 
     args = cli.build_parser().parse_args(["experiment", "--vary", "grad_scale=off,phi", "--vary", "fused=false,true",
                                           "--data", "d", "--out", "o"])
-    arms = cli._arms(args)
+    arms = arms_of(args.vary, args.variant, setting_fields("rnn"), {"grad_scale": grad_scale})
     assert list(arms) == ["grad_scale=off,fused=false", "grad_scale=off,fused=true", "grad_scale=phi,fused=false",
                           "grad_scale=phi,fused=true"]
     assert arms["grad_scale=phi,fused=false"] == {"grad_scale": pytest.approx(1.618034, abs=1e-6), "fused": False}

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import run_cli
 from musicrnn.core.errors import CheckpointError, SettingsError
-from musicrnn.core.settings import split_core
+from musicrnn.core.runs import split_core
 from musicrnn.tasks import lotto, quake, stock
 
 

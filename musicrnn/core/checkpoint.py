@@ -210,9 +210,6 @@ def load_train_state(folder: str | os.PathLike) -> tuple[dict, dict]:
     return load_file(str(folder / STATE_T)), info
 
 
-RUN_FILES = ("last", CONFIG, WEIGHTS, "metrics.json", "progress.jsonl")  # what a training run writes in its folder
-
-
 def check_writable_folder(out: str | os.PathLike) -> None:
     """CheckpointError (one line) unless ``out`` is, or can be made, a folder this process
     may write in: checked before any data is read, so a bad --out fails at once."""
@@ -228,23 +225,6 @@ def check_writable_folder(out: str | os.PathLike) -> None:
         raise CheckpointError(f"{out}: cannot write in {up} (permission denied)")
 
 
-def prepare_out(out: str | os.PathLike, resume: bool, force: bool, extra: tuple = ()) -> None:
-    """Refuse to overwrite a model in ``out`` unless ``force`` (then delete the run's files,
-    ``RUN_FILES`` and the task's ``extra`` ones); a resumed run keeps everything."""
-    import shutil
-
-    out = Path(out)
-    check_writable_folder(out)
-    holds_model = (out / CONFIG).is_file() or (out / "last").is_dir()
-    if resume or not holds_model:
-        return
-    if not force:
-        raise CheckpointError(f"{out}: already holds a model; continue it with --resume, or replace it with --force")
-    for name in (*RUN_FILES, *extra):
-        q = out / name
-        shutil.rmtree(q) if q.is_dir() else q.unlink(missing_ok=True)
-
-
 def task_config(folder, task: str, section: str | None = None) -> dict:
     """A checkpoint's config, refusing (one line) a checkpoint of another task, or one
     without the task's own settings ``section`` in config.json."""
@@ -258,30 +238,3 @@ def task_config(folder, task: str, section: str | None = None) -> dict:
     if section and not isinstance(meta.get(section), dict):
         raise CheckpointError(f"{folder}: a {task} checkpoint without its task settings (config.json {section!r})")
     return meta
-
-
-def load_task_model(folder, task: str, section: str | None = None):
-    """(torch model, config) of a checkpoint of ``task`` (see :func:`task_config`)."""
-    from .models import from_checkpoint
-
-    task_config(folder, task, section)
-    state, meta = load_model_state(folder)
-    return from_checkpoint(state, meta), meta
-
-
-def check_resume(out, task: str, settings: dict, section: str | None = None) -> None:
-    """Refuse (one line) to resume the run in ``out`` unless it is a run of ``task`` whose
-    recorded settings (config.json ``[section or task]["settings"]``) equal ``settings``."""
-    from .errors import SettingsError
-
-    out = Path(out)
-    if not (out / "last" / "train_state.json").is_file():
-        raise CheckpointError(f"{out}: nothing to resume (no last/train_state.json)")
-    saved = read_config(out / "last")
-    if saved.get("task") != task:
-        raise CheckpointError(f"{out}: a {saved.get('task')!r} run, not a {task} model")
-    have = saved[section or task]["settings"]
-    diffs = [f"{k} ({have.get(k)!r} -> {v!r})" for k, v in settings.items() if have.get(k) != v]
-    if diffs:
-        raise SettingsError(f"{out}: --resume continues the run with its own settings; these differ: "
-                            f"{', '.join(diffs)}")

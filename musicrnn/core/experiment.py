@@ -17,11 +17,64 @@ import json
 import re
 from pathlib import Path
 
+from .errors import SettingsError
 from .stats import holm, paired, summarize
 
 
 def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", name) or "baseline"
+
+
+NOT_VARIED = ("seed", "max_steps")  # an experiment gives every arm the same seeds, and compares finished runs
+
+
+def setting_name(key: str) -> str:
+    """``--grad-scale`` / ``grad-scale`` / ``grad_scale`` -> ``grad_scale``."""
+    return key.strip().lstrip("-").replace("-", "_")
+
+
+def arms(vary: list[str], variant: list[str], fields: dict, parse: dict | None = None) -> dict[str, dict]:
+    """Arm name -> the settings it changes, from ``vary`` (``SETTING=V1,V2`` specs: a grid)
+    or ``variant`` (each one arm: space-separated ``SETTING=VALUE`` pairs), each value typed
+    by its field in ``fields`` (``core.settings.coerce``) or parsed by ``parse[name]``.
+    SettingsError (one line) for a setting that cannot vary or a value it cannot take."""
+    from .settings import coerce
+
+    fields = {k: f for k, f in fields.items() if k not in NOT_VARIED}
+    parse = parse or {}
+
+    def value(name: str, text: str):
+        return parse[name](text) if name in parse else coerce(name, fields[name], text)
+
+    def check(item: str, what: str) -> None:
+        key = setting_name(item.partition("=")[0])
+        if key == "max_steps":
+            raise SettingsError(f"{what} {item}: an experiment compares finished runs; vary steps (the run's length), "
+                                f"not max_steps (which stops a run before it finishes)")
+        if key not in fields:
+            raise SettingsError(f"{what} {item}: {key!r} is not a setting that can vary (e.g. activation=tanh,iris)")
+
+    if vary:
+        grid = [{}]
+        for spec in vary:
+            key, _, values = spec.partition("=")
+            check(spec, "--vary")
+            if not values:
+                raise SettingsError(f"--vary {spec}: give a setting and values, e.g. activation=tanh,iris")
+            name = setting_name(key)
+            opts = [(v, value(name, v)) for v in values.split(",") if v]
+            grid = [dict(g, **{name: o}) for g in grid for o in opts]
+        return {",".join(f"{k}={text}" for k, (text, _) in g.items()): {k: v for k, (_, v) in g.items()} for g in grid}
+    out = {}
+    for spec in variant:
+        items = spec.split()
+        for item in items:
+            if "=" not in item:
+                raise SettingsError(f"--variant {spec!r}: write FLAG=VALUE pairs, e.g. 'cell=lstm-lite hidden=231'")
+            check(item, f"--variant {spec!r}:")
+        pairs = [(setting_name(k), v) for k, _, v in (i.partition("=") for i in items)]
+        out[",".join(items)] = {name: value(name, v) for name, v in pairs}
+    return out
 
 
 def run_experiment(task, out, arms: dict[str, dict], seeds: list[int], log=print) -> dict:

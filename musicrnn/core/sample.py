@@ -34,7 +34,10 @@ class Stepper(Protocol):
         """tokens (n,) -> (logits (n, V), new state)."""
 
 
-def filter_probs(logits: np.ndarray, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> np.ndarray:
+DEFAULT_TEMPERATURE = 1.0  # written once: every sampler, the command line and the page start here
+
+
+def filter_probs(logits: np.ndarray, temperature: float = DEFAULT_TEMPERATURE, top_k: int = 0, top_p: float = 1.0) -> np.ndarray:
     """Temperature, then top-k, then nucleus (top-p). logits: (B, V) -> probabilities (B, V)."""
     if not temperature > 0:
         raise ValueError("temperature must be > 0")
@@ -170,7 +173,7 @@ class NumpyStepper:
         return x @ self.head_w + self.head_b, new
 
 
-def sample(stepper: Stepper, prompt: Sequence[int], n: int, max_tokens: int, *, temperature: float = 1.0,
+def sample(stepper: Stepper, prompt: Sequence[int], n: int, max_tokens: int, *, temperature: float = DEFAULT_TEMPERATURE,
            top_k: int = 0, top_p: float = 1.0, seed: int = 0, stop: StopFn | None = None,
            forbid: Sequence[int] = ()) -> list[list[int]]:
     """Draw ``n`` continuations of ``prompt`` in one batch; each is at most ``max_tokens`` long.

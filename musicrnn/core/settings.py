@@ -99,44 +99,4 @@ def fields_of(*classes) -> dict:
     return out
 
 
-# The core's model and training settings a research task's run (and an experiment arm) may
-# change besides the task's own: the char-RNN's (config.RNNConfig) and the training loop's
-# (train.TrainConfig). The run's length (steps, minutes) and seed are the task's arguments.
-CORE_MODEL = ("cell", "activation", "attention", "dropout", "layers", "embed", "hidden", "fused")
-CORE_TRAIN = ("lr", "weight_decay", "warmup", "min_lr_ratio", "grad_clip", "grad_scale", "bptt", "batch", "patience")
-
-
-def core_fields() -> dict:
-    """Name -> typed field of every CORE_MODEL and CORE_TRAIN setting."""
-    from .config import RNNConfig
-    from .train import TrainConfig
-
-    fields = fields_of(RNNConfig, TrainConfig)
-    return {k: fields[k] for k in (*CORE_MODEL, *CORE_TRAIN)}
-
-
-def split_core(options: dict) -> tuple[dict, dict]:
-    """(model settings, training settings) of a research run's core options; SettingsError
-    (one line) for a name that is neither."""
-    unknown = sorted(set(options) - set(CORE_MODEL) - set(CORE_TRAIN))
-    if unknown:
-        raise SettingsError(f"unknown setting{'s' * (len(unknown) > 1)} {', '.join(unknown)}: the core's are "
-                            f"{', '.join(CORE_MODEL + CORE_TRAIN)}")
-    return ({k: v for k, v in options.items() if k in CORE_MODEL},
-            {k: v for k, v in options.items() if k in CORE_TRAIN})
-
-
-def check_core(options: dict, model_defaults: dict) -> tuple[dict, dict]:
-    """:func:`split_core` and then refuse (SettingsError, one line) a model or training setting
-    no run can use, the model's on top of ``model_defaults``; returns (model, training) settings."""
-    from .models import make_config
-    from .train import TrainConfig
-
-    model, train = split_core(options)
-    make_config("rnn", {**model_defaults, **model, "vocab_size": 1})
-    TrainConfig(**train).validate()
-    return model, train
-
-
-__all__ = ["CORE_MODEL", "CORE_TRAIN", "check_core", "check_range", "coerce", "core_fields", "fields_of", "split_core",
-           "typed"]
+__all__ = ["check_range", "coerce", "fields_of", "typed"]

@@ -15,6 +15,11 @@ tasks imports nothing heavy):
 * ``report(runs, out, **options) -> Path`` (Markdown and plots);
 * ``experiment_runs(data, steps, minutes) -> core.experiment.TaskRuns``.
 
+A task with a command of its own (music: ``musicrnn train``; the polyphonic benchmark:
+``musicrnn bench polymusic``; the voice model: ``musicrnn voice train``) names its roles in
+``interface`` instead (e.g. ``"train": "musicrnn.tasks.music:train_music"``), and gets no
+``musicrnn task NAME`` command.
+
 A :class:`Task` names that module and the few things that differ between tasks: the
 name of its data argument, its command-line options, extra actions (the quake model's
 daily update). The built-in tasks are registered by ``musicrnn.tasks`` (the layer above
@@ -85,12 +90,24 @@ class Task:
     actions: tuple[Action, ...] = ()
     experiment: bool = True  # musicrnn experiment --task NAME
     extra: dict = field(default_factory=dict)
+    command: str | None = None  # the task's own command, when it has one (then no `musicrnn task NAME`)
+    interface: dict = field(default_factory=dict)  # role -> "module:name", where a role's name is not the module's
 
     def load(self):
         return importlib.import_module(self.module)
 
     def function(self, name: str):
+        """The task's ``name`` role (``Settings``, ``train``, ``evaluate``, ...): from
+        ``interface`` when it names one there, else the module's attribute of that name."""
+        if name in self.interface:
+            return resolve(self.interface[name])
         return getattr(self.load(), name)
+
+    def roles(self) -> tuple[str, ...]:
+        """The roles of the interface this task declares."""
+        if self.command is None:
+            return ("Settings", "check_settings", "train", "evaluate", "report", "experiment_runs")
+        return tuple(self.interface)
 
 
 def resolve(spec: str):
@@ -126,4 +143,25 @@ def task(name: str) -> Task:
         raise SettingsError(f"unknown task {name!r}: choose from {', '.join(TASKS)}") from None
 
 
-__all__ = ["Action", "Option", "TASKS", "Task", "load_plugins", "register", "resolve", "task"]
+def train(t: Task, out, values: dict, *, typed=(), resume: bool = False, force: bool = False, progress: bool = True,
+          log=print) -> dict:
+    """``musicrnn task NAME train``: the task's ``train`` with the option ``values`` (each
+    option's value, its default where not given). On ``resume`` every option the user did
+    not type (``typed`` names those typed) is the run's own: the task's
+    ``resume_options(config) -> dict`` when it has one, else its recorded settings
+    (config.json ``[task]["settings"]``), so ``--out RUN --resume`` needs no other flag."""
+    mod = t.load()
+    kwargs = dict(values)
+    if resume:
+        from .runs import saved
+
+        meta = saved(out, t.name)
+        record = mod.resume_options(meta) if hasattr(mod, "resume_options") else \
+            (meta.get(t.name) or {}).get("settings") or {}
+        kwargs.update({k: v for k, v in record.items() if k in values and k not in typed})
+    if kwargs.get("data", 0) is None and t.data_arg == "data":  # a task's own default data stays its default
+        del kwargs["data"]
+    return mod.train(out, resume=resume, force=force, progress=progress, log=log, **kwargs)
+
+
+__all__ = ["Action", "Option", "TASKS", "Task", "load_plugins", "register", "resolve", "task", "train"]

@@ -118,11 +118,18 @@ class TrainConfig:
     precision: str = "fp32"  # fp32 | bf16 (autocast; for GPUs)
     compile: bool = False  # torch.compile the model (GPUs; needs a C++ compiler on the CPU)
 
+    def __post_init__(self) -> None:
+        self._check()  # validated once, where it is made: a TrainConfig that exists is one a run can use
+
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
     def validate(self) -> "TrainConfig":
+        """The config itself (it was checked when made; kept for callers that chain it)."""
+        return self
+
+    def _check(self) -> None:
         """Raise SettingsError (one line) for settings no run can use."""
         if self.seed < 0:
             raise SettingsError(f"--seed must be >= 0 (got {self.seed})")
@@ -143,7 +150,6 @@ class TrainConfig:
             raise SettingsError(f"--primer must be >= 0 (got {self.primer})")
         if self.precision not in ("fp32", "bf16"):
             raise SettingsError(f"--precision {self.precision}: use fp32 or bf16")
-        return self
 
 
 def resolve_device(name: str) -> torch.device:
@@ -411,19 +417,29 @@ def train_step(net, objective, opt: torch.optim.Optimizer, batch, state, cfg: Tr
     opt.zero_grad(set_to_none=True)
     if loss.requires_grad:  # no trainable parameter: nothing to update, not an error
         loss.backward()
-    have = [p for p in params if p.grad is not None]
-    norm = grad_norm(have)
-    ok = bool(have) and math.isfinite(norm)
+    ok = shape_gradients_(params, clip=cfg.grad_clip, scale=cfg.grad_scale)
     if ok:
-        if cfg.grad_scale > 0:  # scale_grad_norm_, with the norm already computed
-            if norm > 0:
-                for p in have:
-                    p.grad.mul_(cfg.grad_scale / norm)
-        elif cfg.grad_clip > 0 and norm > cfg.grad_clip:
-            for p in have:
-                p.grad.mul_(cfg.grad_clip / (norm + 1e-6))
         opt.step()
     return report, (detach(state) if state is not None else None), ok
+
+
+def shape_gradients_(params, *, clip: float = 0.0, scale: float = 0.0) -> bool:
+    """The one place gradients are scaled or clipped, for every update in the project:
+    with ``scale`` > 0 the global gradient norm becomes exactly ``scale``; else with
+    ``clip`` > 0 a norm above ``clip`` is clipped to it. Returns whether an update may
+    follow (False: no gradient, or a non-finite norm, which skips the update)."""
+    have = [p for p in params if p.grad is not None]
+    norm = grad_norm(have)
+    if not have or not math.isfinite(norm):
+        return False
+    if scale > 0:  # scale_grad_norm_, with the norm already computed
+        if norm > 0:
+            for p in have:
+                p.grad.mul_(scale / norm)
+    elif clip > 0 and norm > clip:
+        for p in have:
+            p.grad.mul_(clip / (norm + 1e-6))
+    return True
 
 
 def _probe_step_seconds(model, objective, cfg: TrainConfig, batches, n: int = 4) -> float:
@@ -498,7 +514,6 @@ def _new_position() -> dict:
 
 def _setup(model, objective, batches, cfg: TrainConfig, out: Path, meta: dict | None) -> _Run:
     """Device, threads, determinism, the process group, the data shard and the optimizer."""
-    cfg.validate()
     device = resolve_device(cfg.device)
     dist = Distributed.from_env(device)
     device = torch.device(dist.device) if dist.world > 1 else device

@@ -349,22 +349,37 @@ def training_clips(files, cfg: VoiceConfig, valid_fraction: float = 0.1, clip_fr
     return cut(train_parts, clip_frames // 2), cut(valid_parts, clip_frames), index.astype(np.float32)
 
 
-def train_voice(data, out, *, train_cfg=None, model_settings: dict | None = None, resume: bool = False,
-                force: bool = False, command: str = "", progress: bool = True, log=print) -> dict:
-    """``musicrnn voice train``: a voice model of the audio under ``data`` in ``out``."""
+def train_voice(data, out, *, train_cfg=None, train_settings: dict | None = None, model_settings: dict | None = None,
+                resume: bool = False, force: bool = False, command: str = "", progress: bool = True,
+                log=print) -> dict:
+    """``musicrnn voice train``: a voice model of the audio under ``data`` in ``out``.
+
+    ``train_settings`` / ``model_settings``: the training and model settings given (the
+    others are ``TRAIN_DEFAULTS`` and ``VoiceConfig``'s, or on ``resume`` the run's own);
+    ``train_cfg``: a whole TrainConfig instead. A resumed run refuses (one line) a given
+    setting that differs from its own (``core.runs``)."""
+    from dataclasses import asdict
+
     from safetensors.numpy import save_file
 
-    from ..core.checkpoint import prepare_out
     from ..core.data import Clips
+    from ..core.runs import SESSION_ONLY, differences, prepare_out, refuse, saved
     from ..core.train import TrainConfig, fit
     from .. import __version__
+    from .settings import TRAIN_DEFAULTS
 
     out = Path(out)
-    train_cfg = train_cfg or TrainConfig(batch=16, lr=1e-3, epochs=40, patience=6, grad_clip=1.0)
-    train_cfg.validate()
-    cfg = VoiceConfig.from_dict(model_settings or {}).validate()
-    if resume and not (out / "last" / "config.json").is_file():
-        raise CheckpointError(f"{out}: nothing to resume (no last/config.json)")
+    given_t = asdict(train_cfg) if train_cfg is not None else dict(train_settings or {})
+    given_m = dict(model_settings or {})
+    if resume:
+        record = saved(out, "voice")
+        refuse(out, differences(given_m, record["model"]) + differences(given_t, record["train"]))
+        own = {k: v for k, v in record["train"].items() if k not in SESSION_ONLY}
+        train_cfg = TrainConfig.from_dict({**own, **given_t})
+        cfg = VoiceConfig.from_dict({**record["model"], **given_m}).validate()
+    else:
+        train_cfg = train_cfg or TrainConfig(**{**TRAIN_DEFAULTS, **given_t})
+        cfg = VoiceConfig.from_dict(given_m).validate()
     prepare_out(out, resume, force)
     files, skipped = read_voice_files(data)
     for line in skipped:

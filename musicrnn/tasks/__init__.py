@@ -10,6 +10,32 @@ from ..core.tasks import UNTAGGED, Action, Option, Task, load_plugins, register
 
 UNTAGGED["task"] = "music"  # checkpoints written before tasks had names are music models
 
+register(Task(
+    "music", "musicrnn.tasks.music", "learn a folder of MIDI files; sample, continue and evaluate songs",
+    data_help="a folder of MIDI files", command="musicrnn train",
+    interface={"Settings": "musicrnn.tasks.musicsettings:MusicSettings",
+               "check_settings": "musicrnn.tasks.musicsettings:train_configs",
+               "train": "musicrnn.tasks.music:train_music", "evaluate": "musicrnn.tasks.music:evaluation_report",
+               "report": "musicrnn.tasks.experiment:plot_pooled_reliability",
+               "experiment_runs": "musicrnn.tasks.experiment:MusicRuns"}))
+
+register(Task(
+    "polymusic", "musicrnn.tasks.polymusic", "the classic piano-roll benchmarks (JSB, Nottingham, MuseData, "
+    "Piano-midi.de): negative log-likelihood per frame", data_help="jsb, nottingham, musedata or piano",
+    command="musicrnn bench polymusic", experiment=False,
+    interface={"Settings": "musicrnn.tasks.musicsettings:MusicSettings",
+               "check_settings": "musicrnn.tasks.musicsettings:train_configs",
+               "train": "musicrnn.tasks.polymusic:train_benchmark",
+               "evaluate": "musicrnn.tasks.polymusic:evaluate_checkpoint"}))
+
+register(Task(
+    "voice", "musicrnn.style.voice", "a voice model (a recurrent decoder and a harmonic-plus-noise synthesizer) of "
+    "1-5 minutes of one voice, for musicrnn transfer", data_help="audio files and/or folders of the target voice",
+    command="musicrnn voice train", experiment=False,
+    interface={"Settings": "musicrnn.style.voice:VoiceConfig", "train": "musicrnn.style.voice:train_voice",
+               "evaluate": "musicrnn.style.transfer:evaluate"}))
+
+
 LOSS = Option("--loss", "Smooth L1, or an asymmetric loss for under- vs over-prediction", default="smooth-l1",
               choices=("smooth-l1", "exp-or-log", "smooth-l1-or-l2"))
 

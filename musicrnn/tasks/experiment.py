@@ -17,9 +17,10 @@ import numpy as np
 from ..codec import Vocab
 from ..core.calibration import calibration_report
 from ..core.checkpoint import read_config
-from ..core.errors import DataError
+from ..core.errors import DataError, SettingsError
 from ..core.experiment import run_experiment  # noqa: F401  (the runner, re-exported for callers)
-from .music import changed_settings, load_corpus, load_model, output_of, settings_of, split_settings, train_music
+from .music import load_corpus, load_model, output_of, train_music
+from .musicsettings import DEFAULT_FRACTIONS, changed_settings, settings_of, split_settings
 
 # metric -> which direction is better
 METRICS = {"valid_bits_per_token": "lower", "test_bits_per_token": "lower", "train_bits_per_token_last50": "lower",
@@ -97,3 +98,63 @@ def plot_pooled_reliability(runs: dict[str, list[Path]], path: Path) -> None:
     plot_reliability(pooled, path)
 
 
+
+
+def experiment(task: str, out, given: dict, *, vary: list[str], variant: list[str], seeds: int, resume: bool = False,
+               log=print) -> dict:
+    """``musicrnn experiment``: every arm (``vary`` grid or ``variant`` list) of ``task``
+    trained with seeds 0..seeds-1 into ``out``, and the results table. ``given``: the flags
+    typed (``tasks.musicsettings.FLAGS``, None: not given), every arm's base. For music they
+    are the model family's and training's settings; for a registered research task, its
+    own (``Settings``) and the core's (``core.runs.CORE_MODEL`` / ``CORE_TRAIN``). Every arm
+    is checked before any is trained. Returns what the command prints."""
+    from ..core.experiment import arms as arms_of
+    from ..core.runs import core_fields
+    from ..core.settings import fields_of
+    from ..core.tasks import task as task_named
+    from .musicsettings import DATA_FLAGS, MODEL_FLAGS, TRAIN_FLAGS, experiment_arms, flag, grad_scale, setting_fields
+
+    if seeds < 2:
+        raise SettingsError("--seeds must be at least 2 (a claim needs several seeds)")
+    if bool(vary) == bool(variant):
+        raise SettingsError("give either --vary (a grid) or --variant (explicit arms), not both or neither")
+    if given.get("max_steps") is not None:
+        raise SettingsError("--max-steps stops a run before it finishes; an experiment compares finished runs: "
+                            "use --steps (the run's length) instead")
+    if given.get("init") or resume:
+        raise SettingsError("an experiment trains every arm from scratch (and picks up unfinished runs by itself): "
+                            "--init and --resume do not apply")
+    parse = {"grad_scale": grad_scale}
+    if task == "music":
+        if not given.get("data"):
+            raise SettingsError("--data: give the folder of MIDI files to train on (required for --task music)")
+        given = {**given, **{k: v for k, v in DEFAULT_FRACTIONS.items() if given.get(k) is None}}
+        fields = {**setting_fields("rnn"), **setting_fields("transformer")}
+        arms = experiment_arms(given, arms_of(vary, variant, fields, parse))
+        runs = MusicRuns(given["data"], valid_fraction=given["valid_fraction"], test_fraction=given["test_fraction"])
+        run_experiment(runs, out, arms, seeds=list(range(seeds)), log=log)
+        return {"out": str(out), "variants": list(arms), "seeds": seeds, "table": str(Path(out) / "results.md")}
+    mod = task_named(task).load()
+    own, core = fields_of(mod.Settings), core_fields()
+    if given.get("seed") is not None:
+        raise SettingsError("--seed: an experiment runs seeds 0..N-1 (--seeds N)")
+    typed = [d for d in ("model", *MODEL_FLAGS, *TRAIN_FLAGS, "output", *DATA_FLAGS) if given.get(d) is not None
+             and d not in ("steps", "minutes", "max_steps")]
+    refused = [flag(d) for d in typed if d not in core and d not in own] + ["--compile"] * bool(given.get("compile"))
+    if refused:
+        raise SettingsError(f"{', '.join(refused)}: not a setting of the {task} task; it takes "
+                            f"{', '.join(own)} and the core's {', '.join(core)} (as flags or in --vary / --variant)")
+    base = {d: (grad_scale(given[d]) if d == "grad_scale" else given[d]) for d in typed}
+    if given.get("unfused"):
+        base["fused"] = False
+    arms = {}
+    for name, change in arms_of(vary, variant, {**own, **core}, parse).items():  # all checked before any trains
+        arm = arms[name] = {**base, **change}
+        try:
+            mod.check_settings(**arm)
+        except ValueError as e:
+            raise SettingsError(f"{name}: {e}") from None
+    runs = mod.experiment_runs(given.get("data"), steps=given.get("steps"), minutes=given.get("minutes"))
+    run_experiment(runs, out, arms, seeds=list(range(seeds)), log=log)
+    return {"out": str(out), "task": task, "variants": list(arms), "seeds": seeds,
+            "table": str(Path(out) / "results.md"), "report": str(Path(out) / "report" / "report.md")}

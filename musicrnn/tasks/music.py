@@ -21,9 +21,9 @@ from .. import __version__
 from ..codec import BOS, EOS, PAD, CodecConfig, MidiError, Vocab, decode, encode, iter_midi_files, read_midi, transpose, write_midi
 from ..codec.audio import AUDIO_SUFFIXES
 from ..codec.tokens import Clock
-from ..core.checkpoint import CONFIG, load_arrays, read_config
+from ..core.checkpoint import CONFIG, load_arrays
 from ..core.errors import CheckpointError, DataError, SettingsError
-from ..core.sample import sample
+from ..core.sample import DEFAULT_TEMPERATURE, sample
 from ..shipped import default_checkpoint
 
 
@@ -173,113 +173,9 @@ def objective_of(meta: dict):
     return from_dict(meta.get("objective"))
 
 
-# --- training -------------------------------------------------------------------------------
-@dataclass
-class MusicSettings:
-    """The music task's own settings, beside the model's (``core.models``) and the
-    training's (``core.train.TrainConfig``)."""
-
-    model: str = "rnn"  # the model family
-    output: str = "softmax"  # output activation of the next-token objective
-    transpose: int = 5  # augmentation: random transposition up to +-N semitones
-
-
-def setting_fields(family: str) -> dict:
-    """Every setting a music run of ``family`` takes, by name, with its typed field."""
-    from ..core.models import family as family_named
-    from ..core.settings import fields_of
-    from ..core.train import TrainConfig
-
-    fields = fields_of(MusicSettings, family_named(family).config_class(), TrainConfig)
-    return {k: f for k, f in fields.items() if k not in ("vocab_size", "features", "outputs")}
-
-
-def split_settings(flat: dict):
-    """(family, model config dict, output, TrainConfig, max_transpose) from one flat dict of
-    settings (command-line flags or an experiment arm); the family's own training defaults
-    fill what is not given."""
-    from ..core.models import family as family_named
-    from ..core.train import TrainConfig
-
-    fam = family_named(flat.get("model", "rnn"))
-    mfields = fam.config_class().__dataclass_fields__
-    tfields = TrainConfig.__dataclass_fields__
-    unknown = [k for k in flat if k not in mfields and k not in tfields and k not in MusicSettings.__dataclass_fields__]
-    if unknown:
-        raise SettingsError(f"{', '.join(unknown)}: not a setting of a {fam.name} model")
-    tcfg = TrainConfig(**{**dict(fam.train_defaults), **{k: v for k, v in flat.items() if k in tfields}})
-    mcfg = {k: v for k, v in flat.items() if k in mfields and k not in ("vocab_size", "features", "outputs")}
-    if "activation" in mcfg:  # an older name (iris-mm) is stored, and compared, as its current one (iris)
-        from ..core.config import canonical_activation
-
-        mcfg["activation"] = canonical_activation(mcfg["activation"])
-    return fam.name, mcfg, flat.get("output", "softmax"), tcfg, flat.get("transpose", MusicSettings.transpose)
-
-
-RESUME_MAY_CHANGE = ("max_steps", "minutes", "device", "compile")  # everything else must match the run
+# --- training ---------------------------------------------------------------------------
 SHORT_RUN_HINT = ("Fine-tune a shipped model instead (--init checkpoints/folk or checkpoints/chorales), "
                   "or train longer (--epochs, --steps, --minutes).")
-
-
-def run_settings(out: str | os.PathLike) -> dict:
-    """The settings a run in ``out`` was started with: {"family", "model", "objective",
-    "train", "data", "init"} (for --resume)."""
-    last = Path(out) / "last"
-    if not (last / "train_state.json").is_file():
-        raise CheckpointError(f"{out}: nothing to resume (no last/train_state.json)")
-    return settings_of(read_config(last))
-
-
-def settings_of(meta: dict) -> dict:
-    """A checkpoint's training settings, as :func:`changed_settings` compares them."""
-    data = {"test_fraction": 0.0, **meta.get("data", {})}  # runs from before the test split had none
-    return {"family": meta.get("family", "rnn"), "model": meta["model"], "objective": meta.get("objective", {}),
-            "train": meta.get("train", {}), "data": data, "init": meta.get("init")}
-
-
-def _changes(want: dict, have: dict, keys) -> list[tuple[str, object, object]]:
-    return [(k, have.get(k), want.get(k)) for k in keys if want.get(k) != have.get(k)]
-
-
-def _differences(want: dict, have: dict, keys) -> list[str]:
-    return [f"{k} ({old!r} -> {new!r})" for k, old, new in _changes(want, have, keys)]
-
-
-def _defaults(cls) -> dict:
-    from dataclasses import MISSING, fields
-
-    return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
-
-
-def changed_settings(saved: dict, family: str, model_cfg: dict, output: str, train_cfg, data_settings: dict,
-                     may_change=()) -> list[tuple[str, object, object]]:
-    """(key, saved, wanted) for each setting that differs from a run's saved ones
-    (:func:`settings_of`); settings missing from an older run count as their defaults,
-    and train settings in ``may_change`` are not compared. Used by --resume and by the
-    experiment runner's reuse of finished runs."""
-    from ..core.models import family as family_named
-    from ..core.train import TrainConfig
-
-    if family != saved.get("family", "rnn"):
-        return [("model", saved.get("family", "rnn"), family)]
-    mdef = _defaults(family_named(family).config_class())
-    have_m, want_m = {**mdef, **saved["model"]}, {**mdef, **model_cfg}
-    tdef = {k: v for k, v in _defaults(TrainConfig).items() if k not in may_change}
-    have_t = {**tdef, **{k: v for k, v in saved["train"].items() if k in tdef}}
-    want_t = {k: v for k, v in vars(train_cfg).items() if k in tdef}
-    have_o = saved.get("objective", {}).get("output", "softmax")
-    return (_changes(want_m, have_m, [k for k in want_m if k != "vocab_size"])
-            + ([("output", have_o, output)] if have_o != output else [])
-            + _changes(want_t, have_t, want_t)
-            + _changes(data_settings, saved["data"], data_settings))
-
-
-def prepare_out(out: Path, resume: bool, force: bool) -> None:
-    """Refuse to overwrite a model in ``out`` unless ``force`` (then clear it); a resumed
-    run keeps everything (``core.checkpoint.prepare_out``)."""
-    from ..core.checkpoint import prepare_out as _prepare
-
-    _prepare(out, resume, force)
 
 
 def train_music(data, out, model_cfg: dict, train_cfg, *, family: str = "rnn", output: str = "softmax",
@@ -291,7 +187,7 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, family: str = "rnn", o
 
     ``init``: a music checkpoint to fine-tune (its family and model settings are used;
     those given in ``model_cfg`` must match them, except dropout). ``resume``: continue
-    the run in ``out`` with exactly its settings (only ``RESUME_MAY_CHANGE`` may differ).
+    the run in ``out`` with exactly its settings (only ``core.runs.RESUME_MAY_CHANGE`` may differ).
     ``force``: replace a model already in ``out``. ``corpus``: the folder already encoded
     with these fractions.
     """
@@ -299,7 +195,9 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, family: str = "rnn", o
     from ..core.checkpoint import load_model_state
     from ..core.data import Streams
     from ..core.objectives import NextToken
-    from ..core.train import TrainConfig, check_window, fit, main_process, resolve_device, stop_on_signals
+    from ..core.runs import RESUME_MAY_CHANGE, prepare_out, refuse
+    from .musicsettings import changed_settings, differences, run_settings
+    from ..core.train import check_window, fit, main_process, resolve_device, stop_on_signals
 
     out = Path(out)
     vocab = Vocab()
@@ -313,7 +211,7 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, family: str = "rnn", o
             raise SettingsError(f"--init {init}: a {have} model; it cannot start a --model {family} run")
         base = {k: v for k, v in models.config_of(init_meta).to_dict().items() if k != "vocab_size"}
         shaping = [k for k in base if k != "dropout"]  # every setting but dropout shapes the weights
-        diffs = _differences({**base, **model_cfg}, base, shaping)
+        diffs = differences({**base, **model_cfg}, base, shaping)
         if output != output_of(init_meta):
             diffs.append(f"output ({output_of(init_meta)!r} -> {output!r})")
         if diffs:
@@ -326,14 +224,11 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, family: str = "rnn", o
         init_path = str(init) if init else None
         if init_path != (saved.get("init") or {}).get("path"):
             diffs.append(f"init ({(saved.get('init') or {}).get('path')!r} -> {init_path!r})")
-        if diffs:
-            raise SettingsError(f"{out}: --resume continues the run with its own settings; these differ: "
-                                f"{', '.join(diffs)}. Leave them out, or start a new run (new --out or --force)")
+        refuse(out, diffs)
     if main_process():  # with torchrun, rank 0 alone touches the folder
         prepare_out(out, resume, force)
     cfg = models.make_config(family, {**model_cfg, "vocab_size": len(vocab)})
     objective = NextToken(output)
-    TrainConfig.validate(train_cfg)
     resolve_device(train_cfg.device)
     check_window(cfg, train_cfg)
     corpus = corpus or load_corpus(data, vocab, valid_fraction, test_fraction, progress)
@@ -345,7 +240,7 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, family: str = "rnn", o
         counts = {"train_pieces": len(corpus.train), "valid_pieces": len(corpus.valid), "test_pieces": len(corpus.test),
                   "tokens": corpus.n_tokens}
         if resume:
-            changed = _differences(counts, saved["data"], [k for k in counts if k in saved["data"]])
+            changed = differences(counts, saved["data"], [k for k in counts if k in saved["data"]])
             if changed:
                 raise DataError(f"{data}: the folder changed since the run started ({', '.join(changed)}); "
                                 f"resuming would not continue the same run")
@@ -424,7 +319,7 @@ def evaluation_report(checkpoint, data, *, split: str = "valid", samples: int = 
     """``musicrnn evaluate``: exact bits/token on a model's held-out files of ``data``, and
     statistics of ``samples`` generated pieces against those files'. ``temperature=None``:
     the checkpoint's own (:func:`sampling_temperature`)."""
-    check_sampling(temperature=1.0 if temperature is None else temperature, top_k=top_k, top_p=top_p, n=samples, seconds=seconds, seed=seed,
+    check_sampling(temperature=DEFAULT_TEMPERATURE if temperature is None else temperature, top_k=top_k, top_p=top_p, n=samples, seconds=seconds, seed=seed,
                    n_flag="--samples")
     if not Path(data).exists():
         raise DataError(f"{data}: no such file or folder")
@@ -455,14 +350,14 @@ def sampling_temperature(meta: dict, temperature: float | None = None) -> float:
     checkpoints/README.md), else 1.0."""
     if temperature is not None:
         return temperature
-    t = (meta.get("sampling") or {}).get("temperature", 1.0)
+    t = (meta.get("sampling") or {}).get("temperature", DEFAULT_TEMPERATURE)
     if not (isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= 100 and math.isfinite(t)):
         raise CheckpointError(f"{meta.get('_folder', 'checkpoint')}: config.json sampling.temperature "
                               f"{str(t)[:40]!r} is not a temperature (a number > 0); give --temperature")
     return float(t)
 
 
-def check_sampling(*, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, n: int = 1,
+def check_sampling(*, temperature: float = DEFAULT_TEMPERATURE, top_k: int = 0, top_p: float = 1.0, n: int = 1,
                    seconds: float | None = None, tokens: int | None = None, seed: int | None = None,
                    n_flag: str = "--num") -> None:
     """Raise SettingsError (one line) for sampling settings that would silently do nothing useful."""
@@ -485,7 +380,7 @@ def check_sampling(*, temperature: float = 1.0, top_k: int = 0, top_p: float = 1
 
 
 def generate(model, vocab: Vocab, *, n: int = 1, seconds: float | None = 30.0, tokens: int | None = None,
-             primer: np.ndarray | None = None, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+             primer: np.ndarray | None = None, temperature: float = DEFAULT_TEMPERATURE, top_k: int = 0, top_p: float = 1.0,
              seed: int = 0, output: str = "softmax") -> list[np.ndarray]:
     """Sample ``n`` pieces; each is the prompt (BOS [+ primer]) plus its continuation.
 
@@ -608,7 +503,7 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
     """
     if seconds is None and tokens is None:
         seconds = 30.0
-    check_sampling(temperature=1.0 if temperature is None else temperature, top_k=top_k, top_p=top_p, n=n,
+    check_sampling(temperature=DEFAULT_TEMPERATURE if temperature is None else temperature, top_k=top_k, top_p=top_p, n=n,
                    seconds=seconds, tokens=tokens, seed=seed)
     if program is not None and not (isinstance(program, int) and 0 <= program <= 127):
         raise SettingsError(f"instrument {program!r}: a General MIDI program is a whole number from 0 to 127")
@@ -618,7 +513,7 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
             raise SettingsError(f"{p}: is a folder; give a file name such as {Path(p) / 'song.mid'}")
     seed = new_seed() if seed is None else int(seed)
     stepper, vocab, meta = load_generator(checkpoint)
-    temperature = sampling_temperature(meta, temperature)
+    asked, temperature = temperature, sampling_temperature(meta, temperature)
     primer_tokens, primer_info = primer_ids(primer, vocab) if primer else (None, None)
     if primer_info and primer_info["note"] and report_note:
         report_note(primer_info["note"])
@@ -639,7 +534,8 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
         pieces.append(r)
         if report:
             report(r)
-    result = {"seed": seed, "checkpoint": meta["_folder"], "temperature": temperature, "pieces": pieces}
+    result = {"seed": seed, "checkpoint": meta["_folder"], "temperature": temperature, "pieces": pieces,
+              "own_temperature": asked is None and temperature != DEFAULT_TEMPERATURE}
     if primer_info:
         result["primer"] = primer_info
     if stats:

@@ -32,7 +32,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..core.errors import DataError
+from ..core.errors import DataError, SettingsError
 
 KEYS = 88
 EOF = KEYS  # 88: ends a frame
@@ -292,9 +292,9 @@ def train_benchmark(dataset: str, out, family: str, model_cfg: dict, train_cfg, 
     on its validation split; the test split is scored once, at the end."""
     from ..core import models
     from ..core.data import Streams
-    from ..core.errors import SettingsError
+    from ..core.runs import RESUME_MAY_CHANGE, prepare_out, refuse
     from ..core.train import check_window, fit, main_process
-    from .music import RESUME_MAY_CHANGE, prepare_out, changed_settings, run_settings
+    from .musicsettings import changed_settings, run_settings
 
     if dataset not in DATASETS:
         raise DataError(f"unknown polyphonic dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
@@ -305,13 +305,10 @@ def train_benchmark(dataset: str, out, family: str, model_cfg: dict, train_cfg, 
                  changed_settings(saved, family, model_cfg, "softmax", train_cfg, {}, RESUME_MAY_CHANGE)]
         if saved["data"].get("dataset") != dataset:
             diffs.append(f"dataset ({saved['data'].get('dataset')!r} -> {dataset!r})")
-        if diffs:
-            raise SettingsError(f"{out}: --resume continues the run with its own settings; these differ: "
-                                f"{', '.join(diffs)}")
+        refuse(out, diffs)
     if main_process():
         prepare_out(out, resume, force)
     cfg = models.make_config(family, {**model_cfg, "vocab_size": VOCAB})
-    train_cfg.validate()
     check_window(cfg, train_cfg)
     train, valid, test = (encoded(dataset, s, root) for s in SPLITS)
     log(f"{dataset}: {len(train)} training, {len(valid)} validation, {len(test)} test pieces; "
@@ -352,3 +349,29 @@ def evaluate_checkpoint(checkpoint, split: str = "test", root=None) -> dict:
             "frames": scores["frames"], "pieces": scores["pieces"], "bits_per_token": round(scores["bits_per_token"], 4),
             "checkpoint": str(checkpoint), "family": meta.get("family", "rnn"),
             "parameters": meta.get("n_parameters"), "seconds": round(time.perf_counter() - t, 2)}
+
+
+def bench(dataset: str, given: dict, *, out=None, checkpoint=None, split: str = "test", resume: bool = False,
+          force: bool = False, command: str = "", progress: bool = True, log=print) -> dict:
+    """``musicrnn bench polymusic``: score ``checkpoint`` on ``split``, or train a model of
+    the flags ``given`` (``tasks.musicsettings.FLAGS``, None: not given; on ``resume`` the
+    run's own settings fill the rest) into ``out`` and score it. A run stopped before it
+    finished returns its training summary (no ``nll``): no figure for a half-trained model."""
+    from .musicsettings import flat_settings, run_settings, train_configs, with_run
+
+    if checkpoint is not None:
+        if out is not None:
+            raise SettingsError("give --checkpoint (evaluate) or --out (train), not both")
+        return evaluate_checkpoint(checkpoint, split)
+    if out is None:
+        raise SettingsError("give --out (a folder to train into) or --checkpoint (a model to evaluate)")
+    if resume:
+        given = with_run(given, run_settings(out), resume=True, where=str(out))
+    if given.get("output") not in (None, "softmax"):
+        raise SettingsError("the benchmark's frame metric needs --output softmax")
+    family, mcfg, _, tcfg, _ = train_configs({k: v for k, v in flat_settings(given).items() if k != "transpose"})
+    summary = train_benchmark(dataset, out, family, mcfg, tcfg, resume=resume, force=force, command=command,
+                              progress=progress, log=log)
+    if not summary["finished"]:
+        return {k: v for k, v in summary.items() if k != "loss_history"}
+    return evaluate_checkpoint(out, split)

@@ -75,6 +75,6 @@ def _nll(logits: np.ndarray, y: np.ndarray) -> float:
 
 def load(model_dir):
     """(torch model, config) of a lotto checkpoint; another task's model is refused."""
-    from ...core.checkpoint import load_task_model
+    from ...core.runs import load_task_model
 
     return load_task_model(model_dir, TASK)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from ...core.errors import CheckpointError, DataError, SettingsError
-from ...core.settings import check_core
+from ...core.runs import check_core, prepare_out, refuse, saved as saved_run
 from .data import GENERATORS, NUMBERS, _sha, _source, import_csv, write_csv
 from .evaluation import evaluate
 from .model import FEATURES, HISTORY, MODEL_DEFAULTS, TASK, TRAIN_DEFAULTS, _logits, _nll, features, splits, targets
@@ -17,12 +17,6 @@ from .stats import CHANCE
 
 
 MIN_DRAWS = 100
-
-
-def _prepare_out(out: Path, resume: bool, force: bool) -> None:
-    from ...core.checkpoint import prepare_out
-
-    prepare_out(out, resume, force, extra=(HISTORY,))
 
 
 @dataclass
@@ -71,7 +65,7 @@ def train(out, *, data=None, generator: str | None = None, draws: int | None = N
     Returns fit's summary plus, when finished, the test evaluation (``test_*`` keys).
     """
     from ...core import models
-    from ...core.checkpoint import read_config, update_config
+    from ...core.checkpoint import update_config
     from ...core.data import FeatureStreams
     from ...core.objectives import FrameBCE
     from ...core.train import TrainConfig, fit, main_process
@@ -82,22 +76,17 @@ def train(out, *, data=None, generator: str | None = None, draws: int | None = N
     mset = {**MODEL_DEFAULTS, **model_over}
     tset = {**TRAIN_DEFAULTS, **train_over, **({"epochs": epochs} if epochs is not None else {})}
     if resume:  # the run's own history and settings; a different history named here is refused
-        if not (out / "last" / "train_state.json").is_file() or not (out / HISTORY).is_file():
-            raise CheckpointError(f"{out}: nothing to resume (no last/train_state.json and {HISTORY})")
-        saved = read_config(out / "last")
-        if saved.get("task") != TASK:
-            raise CheckpointError(f"{out}: a {saved.get('task') or 'music'!r} run, not a lotto run")
+        saved = saved_run(out, TASK)
+        if not (out / HISTORY).is_file():
+            raise CheckpointError(f"{out}: nothing to resume (no {HISTORY})")
         history, info = import_csv(out / HISTORY), saved["data"]
         named = {"generator": generator if data is None else None, "draws": draws if data is None else None,
                  "data_seed": data_seed if data is None and generator != "os" else None,
                  "sha": None if data is None else _source(data, "mt", 1, 0)[0]}
         if named["sha"] is not None:
             named["sha"] = _sha(named["sha"])
-        diffs = [f"{'history (sha256 prefix)' if k == 'sha' else k} ({info.get(k)!r} -> {v!r})"
-                 for k, v in named.items() if v is not None and v != info.get(k)]
-        if diffs:
-            raise SettingsError(f"{out}: --resume continues the run on its own history; these differ: "
-                                f"{', '.join(diffs)}")
+        refuse(out, [f"{'history (sha256 prefix)' if k == 'sha' else k} ({info.get(k)!r} -> {v!r})"
+                     for k, v in named.items() if v is not None and v != info.get(k)])
         mset = saved["model"]
         tcfg = TrainConfig.from_dict({**saved["train"], "max_steps": max_steps, "device": device})
     else:
@@ -110,7 +99,7 @@ def train(out, *, data=None, generator: str | None = None, draws: int | None = N
                            **tset)
         info = {**info, "sha": _sha(history)}
         if main_process():
-            _prepare_out(out, resume, force)
+            prepare_out(out, resume, force, extra=(HISTORY,))
             out.mkdir(parents=True, exist_ok=True)
             write_csv(out / HISTORY, history)
     sp = splits(len(history))

@@ -50,12 +50,12 @@ from .metrics import (format_baselines, historical_rate, hit_table, roc_auc, roc
                       yesterday)
 from .model import CELL_FEATURES, DEFAULT_MODEL, LAYOUTS, TASK, load_model, model_inputs, predict_series
 from .online import CURRENT, MAX_UPDATE_DAYS, ONLINE, STATE_FILE, forecast, last_complete_day, update
-from .training import DEFAULT_STEPS, SPLIT, Settings, check_settings, split_days, train
+from .training import DEFAULT_STEPS, SPLIT, Settings, check_settings, resume_options, split_days, train
 from .evaluation import METRICS, evaluate, format_evaluation
 from .reporting import report
 from .experiments import experiment_runs, recorded
 
-__all__ = ["Catalog", "ETASParams", "read_comcat", "load_shipped", "write_comcat", "grid", "cell_of", "cell_center",
+__all__ = ["resume_options", "Catalog", "ETASParams", "read_comcat", "load_shipped", "write_comcat", "grid", "cell_of", "cell_center",
            "summed_magnitude", "active_cells", "cell_series", "etas_catalog", "gr_magnitudes", "b_value",
            "roc_auc", "hit_table", "score", "yesterday", "historical_rate", "score_baselines", "format_baselines",
            "NO_QUAKE", "COMCAT_COLUMNS", "REQUIRED", "train", "evaluate", "forecast", "update",

@@ -37,7 +37,7 @@ def _quake_meta(model_dir) -> dict:
 
 def load_model(model_dir):
     """(torch model, config) of a quake checkpoint; CheckpointError for any other task's."""
-    from ...core.checkpoint import load_task_model
+    from ...core.runs import load_task_model
 
     return load_task_model(model_dir, TASK, TASK)
 

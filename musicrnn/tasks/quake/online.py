@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 from pathlib import Path
 from typing import Callable
 
@@ -151,7 +150,7 @@ def update(model_dir, catalog_path, *, through=None, max_days: int | None = None
     from ...core.models import from_checkpoint
     from ...core.checkpoint import load_model_state
     from ...core.objectives import from_dict
-    from ...core.train import training_threads
+    from ...core.train import shape_gradients_, training_threads
     from safetensors.torch import load_file
 
     model_dir = Path(model_dir)
@@ -162,12 +161,13 @@ def update(model_dir, catalog_path, *, through=None, max_days: int | None = None
     meta = _meta_of(folder)
     qm = meta["quake"]
     last = _day(qm["online_state"]["last_day"])
-    cat = read_comcat(catalog_path)
+    now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)  # UTC, read once: every check sees the same day
+    today = np.datetime64(now.date(), "D")
+    cat = read_comcat(catalog_path, now=now)
     if cat.bad_rows:
         log(f"{catalog_path}: {cat.problems()}")
-    through = last_complete_day(cat, through)
+    through = last_complete_day(cat, through, today)
     nxt = last + np.timedelta64(1, "D")
-    today = np.datetime64(_dt.datetime.now(_dt.timezone.utc).date(), "D")
     if through >= today:
         raise DataError(f"--through {through}: today (UTC) is {today}; only days that are over can be read")
     max_days = MAX_UPDATE_DAYS if max_days is None else int(max_days)
@@ -206,12 +206,7 @@ def update(model_dir, catalog_path, *, through=None, max_days: int | None = None
             lossv = objective.per_position(out, y).mean()
             opt.zero_grad(set_to_none=True)
             lossv.backward()
-            norm = float(torch.sqrt(sum((p.grad.double() ** 2).sum() for p in params if p.grad is not None)))
-            if math.isfinite(norm):
-                if norm > on["grad_clip"]:
-                    for p in params:
-                        if p.grad is not None:
-                            p.grad.mul_(on["grad_clip"] / (norm + 1e-6))
+            if shape_gradients_(params, clip=float(on["grad_clip"])):  # the core's clipping; a bad norm skips the day
                 opt.step()
         with torch.no_grad():
             _, state = model(x, state)

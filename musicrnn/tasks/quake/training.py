@@ -12,7 +12,7 @@ import numpy as np
 
 from ...core.checkpoint import sha256 as file_sha256
 from ...core.errors import DataError
-from ...core.settings import check_core
+from ...core.runs import check_core, start
 from .catalog import Catalog, read_comcat, write_comcat
 from .etas import etas_catalog
 from .cells import NO_QUAKE, active_cells, cell_series, grid
@@ -31,12 +31,6 @@ def split_days(n: int, shares=SPLIT) -> tuple[int, int]:
         raise DataError(f"{n} days are too few to split {shares[0]:.0%}/{shares[1]:.0%}/rest into train, "
                         "validation and test (need at least about 20)")
     return tv, tt
-
-
-def _prepare_out(out: Path, resume: bool, force: bool) -> None:
-    from ...core.checkpoint import prepare_out
-
-    prepare_out(out, resume, force, extra=("online", "forecasts"))
 
 
 def _load_catalog(out: Path, catalog, years: float, data_seed: int, log) -> tuple[Path, Catalog, dict | None, bytes | None]:
@@ -59,6 +53,15 @@ def _load_catalog(out: Path, catalog, years: float, data_seed: int, log) -> tupl
         log(f"{path}: {cat.problems()}")
     return path, cat, None, None
 
+
+
+def resume_options(meta: dict) -> dict:
+    """The options a resumed run takes from its record when they are not given again: its
+    settings, and its data (the synthetic catalog's years and seed, or the catalog file)."""
+    data = meta.get("data") or {}
+    syn = data.get("synthetic")
+    own = {"years": syn["years"], "data_seed": syn["seed"]} if syn else {"catalog": data.get("catalog")}
+    return {**((meta.get(TASK) or {}).get("settings") or {}), **own}
 
 @dataclass
 class Settings:
@@ -154,11 +157,7 @@ def train(out, *, catalog=None, years: float = 10, data_seed: int = 2024, seed: 
     settings["layout"] = layout
     if core:
         settings["core"] = dict(sorted(core.items()))
-    if resume:
-        from ...core.checkpoint import check_resume
-
-        check_resume(out, TASK, settings)
-    _prepare_out(out, resume, force)
+    start(out, resume=resume, force=force, task=TASK, settings=settings, extra=("online", "forecasts"))
     if text is not None and not (path.is_file() and path.read_bytes() == text):
         from ...core.files import atomic_write
 

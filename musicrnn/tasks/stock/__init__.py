@@ -66,12 +66,12 @@ from .data import (CLIP, CLOSE_COLUMNS, DATE_COLUMNS, DEFAULT_CSV, HISTORY, MAX_
                    load_closes, log_returns, normalise, normaliser, split_days)
 from .strategy import YEAR_DAYS, backtest, buy_and_hold, directional_accuracy
 from .model import DEFAULT_MODEL, TASK, load_model, predict_z, predictions
-from .training import DEFAULT_STEPS, Settings, check_settings, train
+from .training import DEFAULT_STEPS, Settings, check_settings, resume_options, train
 from .evaluation import METRICS, evaluate
 from .stats import distinguishable, summarise_runs
 from .reporting import report
 from .experiments import experiment, experiment_runs, recorded
 
-__all__ = ["DEFAULT_CSV", "backtest", "buy_and_hold", "directional_accuracy", "distinguishable", "evaluate",
+__all__ = ["resume_options", "DEFAULT_CSV", "backtest", "buy_and_hold", "directional_accuracy", "distinguishable", "evaluate",
            "experiment", "load_closes", "load_model", "log_returns", "normalise", "normaliser", "predict_z",
            "predictions", "report", "split_days", "summarise_runs", "train"]

@@ -53,7 +53,7 @@ def _stock_meta(model_dir) -> dict:
 
 def load_model(model_dir):
     """(torch model, config) of a stock checkpoint; CheckpointError for any other task's."""
-    from ...core.checkpoint import load_task_model
+    from ...core.runs import load_task_model
 
     return load_task_model(model_dir, TASK, TASK)
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ...core.checkpoint import sha256 as file_sha256
 from ...core.errors import SettingsError
-from ...core.settings import check_core
+from ...core.runs import check_core, start
 from .data import DEFAULT_CSV, HISTORY, TEST_FROM, VALID_FROM, load_closes, normalise, normaliser, split_days
 from .model import DEFAULT_MODEL, TASK, predict_z
 
@@ -19,11 +19,11 @@ from .model import DEFAULT_MODEL, TASK, predict_z
 DEFAULT_STEPS = 600  # the run's length when neither steps nor minutes is given
 
 
-def _prepare_out(out: Path, resume: bool, force: bool) -> None:
-    from ...core.checkpoint import prepare_out
 
-    prepare_out(out, resume, force)
-
+def resume_options(meta: dict) -> dict:
+    """The options a resumed run takes from its record when they are not given again: its
+    settings and its CSV of closes."""
+    return {**((meta.get(TASK) or {}).get("settings") or {}), "data": (meta.get("data") or {}).get("csv")}
 
 @dataclass
 class Settings:
@@ -86,11 +86,7 @@ def train(out, *, data=DEFAULT_CSV, seed: int = 0, stateful: bool = True, loss: 
                 "test_from": test_from, "csv_sha256": sha, "patience": int(patience)}
     if core:
         settings["core"] = dict(sorted(core.items()))
-    if resume:
-        from ...core.checkpoint import check_resume
-
-        check_resume(out, TASK, settings)
-    _prepare_out(out, resume, force)
+    start(out, resume=resume, force=force, task=TASK, settings=settings)
     norm = normaliser(dates, closes, valid_from)
     z = normalise(closes, norm)
     objective = Regression(loss)
