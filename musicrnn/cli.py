@@ -75,20 +75,13 @@ def cmd_codec_encode(args) -> int:
 
 def cmd_codec_decode(args) -> int:
     from .codec import Vocab, decode, write_midi
-    from .codec.vocab import parse_tokens
+    from .codec.vocab import read_tokens
 
-    src = _existing(args.file)
-    if src.is_dir():
-        raise UsageError(f"{src}: is a folder; give a file of tokens")
-    try:
-        text = src.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{src}: not a text file of tokens (token names, ids or characters)") from None
     vocab = Vocab()
     try:
-        ids = parse_tokens(text, vocab, args.format)
+        ids = read_tokens(_existing(args.file), vocab, args.format)
     except ValueError as e:
-        raise UsageError(f"{src}: {e}") from None
+        raise UsageError(str(e)) from None
     dec = decode(ids, vocab)
     write_midi(dec.score, args.out)
     print(json.dumps({"out": str(args.out), "notes": dec.score.n_notes, "tokens": dec.n_tokens, "invalid_tokens": dec.n_invalid}))
@@ -216,21 +209,15 @@ def cmd_calibrate(args) -> int:
     if args.bins < 1:
         raise UsageError("--bins must be at least 1")
     _existing(args.data, "file or folder")
-    from .core.calibration import calibration_report, plot_reliability
-    from .tasks.music import held_out, load_model, output_of
+    from .core.calibration import plot_reliability
+    from .tasks.music import calibration_reports
 
-    reports, encoded = {}, {}  # the folder is encoded once per codec and split, not once per model
-    for ckpt in args.checkpoint:
-        model, vocab, meta = load_model(ckpt)
-        d = meta.get("data", {})
-        key = (json.dumps(meta["codec"], sort_keys=True), d.get("valid_fraction"), d.get("test_fraction"))
-        if key not in encoded:
-            encoded[key] = held_out(meta, "valid", args.data, vocab)
-        rep = calibration_report(model, encoded[key], bins=args.bins, output=output_of(meta))
-        reports[f"{Path(ckpt).name} ({output_of(meta)})"] = rep
+    def report(ckpt, rep):
         print(f"{ckpt}: {rep['tokens']} tokens, NLL {rep['nll_bits_per_token']:.4f} bits/token, "
               f"accuracy {rep['accuracy']:.4f}, mean confidence {rep['mean_confidence']:.4f}, ECE {rep['ece']:.4f}",
               file=sys.stderr)
+
+    reports = calibration_reports(args.checkpoint, args.data, bins=args.bins, report=report)
     if args.png:
         plot_reliability(reports, args.png)
     print(json.dumps({name: {k: round(v, 5) if isinstance(v, float) else v for k, v in r.items() if k != "bins"}

@@ -80,7 +80,7 @@ def test_interrupt_at_random_moments_resumes_to_the_same_bytes(folk_dir, tmp_pat
     length = time.perf_counter() - t0  # the run itself, without start-up
     rng = random.Random(int.from_bytes(os.urandom(4), "little"))
     stopped = 0
-    for k, sig in enumerate([signal.SIGINT, signal.SIGTERM, signal.SIGINT]):
+    for k, sig in enumerate([signal.SIGINT, signal.SIGTERM]):
         out = tmp_path / f"run{k}"
         p = launch(out)
         time.sleep(rng.uniform(0.0, 0.8) * length)

@@ -44,6 +44,14 @@ PRESETS: dict[str, list[str]] = {
     "medium from scratch (2x256, like the shipped models)": ["--hidden", "256", "--layers", "2", "--patience", "10"],
 }
 DEFAULT_PRESET = next(iter(PRESETS))
+
+
+def music_task():
+    """The music task's registry entry (``musicrnn.tasks``): its command is what a job runs."""
+    from musicrnn.tasks import registry
+
+    return registry()["music"]
+
 MAX_MINUTES = 120.0
 TRAIN_MEMORY = 8 * 2**30  # a training job's address space (env MUSICRNN_TRAIN_MEMORY_MB); torch itself takes 0.8
 STATES_DONE = ("done", "stopped", "failed", "cancelled")
@@ -178,7 +186,7 @@ class Trainer:
         name = f"{slug(label)}-{time.strftime('%Y%m%d-%H%M%S')}-{jid}"
         out = self.runs / name
         flags = [str(shipped_checkpoint(a[1:])) if a.startswith("@") else a for a in PRESETS[preset]]
-        command = [sys.executable, "-m", "musicrnn", "train", "--data", str(data), "--out", str(out),
+        command = [sys.executable, "-m", *music_task().command.split(), "--data", str(data), "--out", str(out),
                    "--minutes", f"{minutes:g}", "--quiet", *flags]
         job = Job(jid, name, data, out, command, skipped=list(skipped))
         with self._lock:

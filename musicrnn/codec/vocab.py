@@ -185,6 +185,24 @@ class Vocab:
         return [names[i] if 0 <= i < self.size else f"<invalid {i}>" for i in np.asarray(ids).tolist()]
 
 
+def read_tokens(path, vocab: Vocab, fmt: str = "auto") -> np.ndarray:
+    """The ids in a file of tokens (:func:`parse_tokens`); ValueError (one line, naming the
+    file) for a folder, a file that is not text, or a token not in the vocabulary."""
+    from pathlib import Path
+
+    src = Path(path)
+    if src.is_dir():
+        raise ValueError(f"{src}: is a folder; give a file of tokens")
+    try:
+        text = src.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{src}: not a text file of tokens (token names, ids or characters)") from None
+    try:
+        return parse_tokens(text, vocab, fmt)
+    except ValueError as e:
+        raise ValueError(f"{src}: {e}") from None
+
+
 def parse_tokens(text: str, vocab: Vocab, fmt: str = "auto") -> np.ndarray:
     """Tokens as ``codec encode`` writes them -> ids. ``fmt``: names (one a line), ids
     (integers), text (one character a token) or auto (detected). Raises ValueError naming

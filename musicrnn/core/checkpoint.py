@@ -33,6 +33,7 @@ FORMAT = "musicrnn-checkpoint"
 FORMAT_VERSION = 3
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 STATE_T, STATE_J = "train_state.safetensors", "train_state.json"
+UNTAGGED = {"task": None}  # the task of a checkpoint that names none (written before tasks had names): set above
 
 
 def _write_json(path: Path, obj: dict) -> None:
@@ -228,8 +229,6 @@ def check_writable_folder(out: str | os.PathLike) -> None:
 def task_config(folder, task: str, section: str | None = None) -> dict:
     """A checkpoint's config, refusing (one line) a checkpoint of another task, or one
     without the task's own settings ``section`` in config.json."""
-    from .tasks import UNTAGGED
-
     meta = read_config(folder)
     have = meta.get("task", UNTAGGED["task"])  # checkpoints older than task names: the layer above says whose
     if have != task:

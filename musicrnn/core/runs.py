@@ -25,7 +25,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .checkpoint import CONFIG, WEIGHTS, CheckpointError, check_writable_folder, read_config
+from .checkpoint import CONFIG, UNTAGGED, WEIGHTS, CheckpointError, check_writable_folder, read_config
 from .errors import SettingsError
 
 RESUME_MAY_CHANGE = ("max_steps", "minutes", "device", "compile")  # every other setting must match the run's
@@ -56,8 +56,6 @@ def saved(out: str | os.PathLike, task: str | None = None) -> dict:
         raise CheckpointError(f"{out}: nothing to resume (no last/train_state.json)")
     meta = read_config(out / "last")
     if task is not None:
-        from .tasks import UNTAGGED
-
         have = meta.get("task", UNTAGGED["task"])
         if have != task:
             raise CheckpointError(f"{out}: a {have!r} run, not a {task} model")

@@ -36,6 +36,7 @@ import importlib
 import os
 from dataclasses import dataclass, field
 
+from .checkpoint import UNTAGGED  # noqa: F401  (the layer above names the task of untagged checkpoints)
 from .errors import SettingsError
 
 
@@ -117,7 +118,6 @@ def resolve(spec: str):
 
 
 TASKS: dict[str, Task] = {}
-UNTAGGED = {"task": None}  # the task of a checkpoint that names none (written before tasks had names)
 _PLUGINS_READ = False
 
 

@@ -266,6 +266,29 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, family: str = "rnn", o
 
 
 # --- statistics: generated music against its corpus ---------------------------------------------
+def calibration_reports(checkpoints, data, *, bins: int = 15, report=None) -> dict:
+    """``musicrnn calibrate``: each checkpoint's calibration (``core.calibration``) on the
+    validation split of the folder ``data`` it was trained on, keyed "name (output)"; the
+    folder is encoded once per codec and split, not once per model. ``report(checkpoint,
+    result)`` is called after each."""
+    import json
+
+    from ..core.calibration import calibration_report
+
+    reports, encoded = {}, {}
+    for ckpt in checkpoints:
+        model, vocab, meta = load_model(ckpt)
+        d = meta.get("data", {})
+        key = (json.dumps(meta["codec"], sort_keys=True), d.get("valid_fraction"), d.get("test_fraction"))
+        if key not in encoded:
+            encoded[key] = held_out(meta, "valid", data, vocab)
+        rep = calibration_report(model, encoded[key], bins=bins, output=output_of(meta))
+        reports[f"{Path(ckpt).name} ({output_of(meta)})"] = rep
+        if report:
+            report(ckpt, rep)
+    return reports
+
+
 REFERENCE_PIECES = 200  # the corpus side of the comparison: 200 held-out pieces, evenly spread
 
 
