@@ -129,3 +129,11 @@ def chorale_zip(tmp_path_factory):
 
 
 SCREENSHOTS = Path(os.environ.get("MUSICRNN_SCREENSHOTS", ROOT / "runs" / "screenshots"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """The modules holding slow end-to-end tests first, each module's tests kept together
+    and in order (their shared fixtures are made once), so that with two workers no slow
+    test starts last and leaves one worker running alone at the end."""
+    slow = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.module.__name__ not in slow)

@@ -118,12 +118,13 @@ def test_bad_primer_shows_a_message_and_the_page_keeps_working(tab, tmp_path):
     wait_for_song(pg)
 
 
+@pytest.mark.slow
 def test_train_tab_trains_from_a_zip_and_lists_the_model(tab, chorale_zip, page_server):
     pg = tab
     pg.get_by_role("tab", name="Train").click()
     pg.set_input_files("#train-files input[type=file]", str(chorale_zip))
     pg.wait_for_selector("#train-files >> text=chorales12")
-    pg.fill("#minutes input", "0.15")
+    pg.fill("#minutes input", "0.08")
     pg.click("#train-btn")
     pg.wait_for_function("() => /done|failed|stopped/.test(document.querySelector('#train-status').innerText)",
                          timeout=180_000)
@@ -172,6 +173,7 @@ def test_style_transfer_tab_converts_the_demo_and_a_recorded_upload(tab, tmp_pat
     pg.wait_for_selector("text=is silent")
 
 
+@pytest.mark.slow
 def test_a_hummed_primer_is_continued(tab, tmp_path):
     import numpy as np
     import soundfile as sf

@@ -138,6 +138,7 @@ def _torchrun(*args, timeout=240):
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=timeout, env=env)
 
 
+@pytest.mark.slow
 def test_data_parallel_two_processes_stay_identical_and_resume_exactly(folk20, tmp_path):
     flags = ["--data", folk20, "--hidden", 16, "--embed", 8, "--layers", 1, "--batch", 4, "--bptt", 32,
              "--epochs", 1, "--warmup", 5, "--patience", 9, "--seed", 3, "-q"]

@@ -40,6 +40,7 @@ def test_budget_and_preset_are_checked(tmp_path):
         tr.submit(jid, _data(tmp_path, folder), "x", "huge", 1, [])
 
 
+@pytest.mark.slow
 def test_jobs_run_one_at_a_time_and_stop_keeps_the_best_model(tmp_path):
     tr = Trainer(tmp_path / "runs", tmp_path / "work")
     jid1, f1 = tr.new_job_folder()
@@ -83,6 +84,8 @@ def test_cancel_a_waiting_job(tmp_path):
     jid2, f2 = tr.new_job_folder()
     b = tr.submit(jid2, _data(tmp_path, f2), "second", TINY, 0.1, [])
     assert tr.stop(b.id) == "cancelled before it started" and b.state == "cancelled"
+    _wait(a, ("running",))
+    tr.stop(a.id)  # the first need not train on: only the cancelled one is looked at
     _wait(a, ("done", "stopped", "failed"))
     time.sleep(0.5)
     assert not b.out.exists() and not f2.exists()

@@ -165,6 +165,7 @@ def test_bad_training_uploads_give_a_message_and_write_nothing(client, page_serv
     _check_song(client.predict(seconds=3, seed=5, api_name="/generate"), min_seconds=2)
 
 
+@pytest.mark.slow
 def test_training_from_a_zip_with_traversal_names_lists_the_new_model(client, page_server, tmp_path, chorale_zip):
     evil = tmp_path / "evil.zip"
     with zipfile.ZipFile(chorale_zip) as src, zipfile.ZipFile(evil, "w") as zf:
@@ -172,7 +173,7 @@ def test_training_from_a_zip_with_traversal_names_lists_the_new_model(client, pa
             name = ["../../escaped.mid", "/tmp/abs.mid", "..\\..\\win.mid", info.filename][min(i, 3)]
             zf.writestr(name, src.read(info))
     shipped = _tree(ROOT / "checkpoints")
-    result = client.predict(files=[handle_file(evil)], preset="tiny from scratch (1x64, quick test)", minutes=0.1,
+    result = client.predict(files=[handle_file(evil)], preset="tiny from scratch (1x64, quick test)", minutes=0.06,
                             api_name="/train")
     status, curve, skipped, name = result
     assert "done" in status and name, status
@@ -248,6 +249,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
 def test_stopping_the_server_leaves_no_processes_and_no_files(tmp_path, how):
     """`kill` stops the page cleanly: worker processes gone, temporary files deleted. Even

@@ -45,6 +45,7 @@ def test_default_sample_command(tmp_path):
     assert info["notes"] > 5 and (tmp_path / "song.mid").stat().st_size > 50
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["jsb", "nottingham", "musedata", "piano"])
 def test_polymusic_checkpoints_reproduce_their_test_figure(name):
     """Each benchmark checkpoint alone reproduces the test figure its run recorded."""

@@ -61,6 +61,7 @@ def _train(*args, out, data):
     return run_cli("train", "--data", data, "--out", out, *TINY, "-q", *args)
 
 
+@pytest.mark.slow
 def test_interrupt_at_random_moments_resumes_to_the_same_bytes(folk_dir, tmp_path):
     """SIGINT/SIGTERM at a random moment mid-run, then --resume: same bytes as no stop."""
     args = ["--epochs", 3, "--seed", 5]

@@ -53,15 +53,15 @@ def tiny_voice(voice_data, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_voice_training_is_deterministic_and_resumes_exactly(voice_data, tiny_voice, tmp_path):
-    again = tmp_path / "again"
-    s = _train(voice_data, again)
-    assert s["steps"] == 8 and np.isfinite(s["best_valid_spectral_loss"])
-    assert (again / "model.safetensors").read_bytes() == (tiny_voice / "model.safetensors").read_bytes()
+    # a second run of the same seed, stopped after 3 steps and resumed, ends in the same
+    # bytes as the fixture's uninterrupted run: deterministic and exactly resumable at once
     split = tmp_path / "split"
     first = _train(voice_data, split, max_steps=3)
     assert first["stopped_by"] == "max_steps"
-    _train(voice_data, split, resume=True)
+    s = _train(voice_data, split, resume=True)
+    assert s["steps"] == 8 and np.isfinite(s["best_valid_spectral_loss"])
     assert (split / "model.safetensors").read_bytes() == (tiny_voice / "model.safetensors").read_bytes()
     other = tmp_path / "seed1"
     _train(voice_data, other, seed=1)

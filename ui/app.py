@@ -222,17 +222,23 @@ def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, runs:
     threadpool_limits(1, user_api="blas")  # process-wide, so overlapping requests never oversubscribe
     page = Page(runs, max_train_minutes=max_train_minutes, concurrency=concurrency)
     page.warm_up()
+    started = []  # the running demo, for the signal handler
     if block:  # `kill` (SIGTERM) stops the page like Ctrl-C does: cleanly, files deleted
         import signal
 
         def _terminate(signum, frame):
+            server = getattr(started[0], "server", None) if started else None
+            if server is not None:  # close the open connections at once (uvicorn waits for them, up to 5 s)
+                server.force_exit = True
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, _terminate)
+        signal.signal(signal.SIGINT, _terminate)  # Ctrl-C: the same, as fast
         print(f"musicrnn ui: temporary files in {page.work} (deleted when the page stops)", flush=True)
     os.environ["GRADIO_TEMP_DIR"] = str(page.work / "gradio")  # uploads and served copies: cleaned with the page
     atexit.register(page.cleanup)
     demo = build(page)
+    started.append(demo)
     demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
                 allowed_paths=[str(page.work)], max_file_size="250mb", show_error=True, quiet=not block,
                 footer_links=["api"])

@@ -268,10 +268,10 @@ def objective():
     class FrameTokens(NextToken):
         primary, unit, progress_valid = "nll_per_frame", "nats/frame", "valid_nll_per_frame"
 
-        def score(self, model, seqs) -> dict:
+        def score(self, model, seqs, batch: int = 16) -> dict:
             from ..core.evaluate import score_tokens
 
-            ll = score_tokens(model, seqs, mask=self.mask, details=False)["loglik"]
+            ll = score_tokens(model, seqs, batch=batch, mask=self.mask, details=False)["loglik"]
             return {"nll_per_frame": nll_per_frame(ll, seqs), "bits_per_token": float(-ll.mean() / np.log(2)),
                     "frames": frames_of(seqs), "pieces": len(seqs)}
 
@@ -325,6 +325,9 @@ def train_benchmark(dataset: str, out, family: str, model_cfg: dict, train_cfg, 
                meta=meta, resume=resume, valid_size=sum(len(s) for s in valid), progress=progress, log=log)
 
 
+SCORE_BATCH = 4  # pieces scored at once: on the CPU, 4 long pieces score 1.5x faster than 16 (less padding)
+
+
 def evaluate_checkpoint(checkpoint, split: str = "test", root=None) -> dict:
     """The literature's metric for a benchmark checkpoint on its own dataset's ``split``,
     next to the frame-independent Bernoulli baseline."""
@@ -343,7 +346,7 @@ def evaluate_checkpoint(checkpoint, split: str = "test", root=None) -> dict:
     dataset = meta["data"]["dataset"]
     model = from_checkpoint(state, meta)
     seqs = encoded(dataset, split, root)
-    scores = objective().score(model, seqs)
+    scores = objective().score(model, seqs, batch=SCORE_BATCH)
     return {"dataset": dataset, "split": split, "nll": round(scores["nll_per_frame"], 4),
             "baseline_nll": round(bernoulli_baseline(load(dataset, "train", root), load(dataset, split, root)), 4),
             "frames": scores["frames"], "pieces": scores["pieces"], "bits_per_token": round(scores["bits_per_token"], 4),
