@@ -169,7 +169,10 @@ def cmd_sample(args) -> int:
         _existing(args.primer)
 
     def report(r):
+        bad = r["invalid_tokens"]
         print(f"wrote {r['midi']}: {r['notes']} notes, {r['seconds']} s"
+              + (f", seed {r['seed']}" if args.num > 1 else "")
+              + (f", {bad} invalid token{'s' * (bad != 1)} of {r['tokens']} skipped" if bad else "")
               + (f", audio {r['wav']} ({r['engine']})" if "wav" in r else ""), file=sys.stderr)
 
     res = sample_to_files(args.checkpoint, args.out, n=args.num, seconds=args.seconds, tokens=args.tokens,
@@ -177,10 +180,11 @@ def cmd_sample(args) -> int:
                           seed=args.seed, wav=args.wav, report=report,
                           report_note=lambda line: print(line, file=sys.stderr))
     if args.seed is None:
-        print(f"seed {res['seed']} (add --seed {res['seed']} to make the same music again)", file=sys.stderr)
+        alone = "" if args.num == 1 else "; a piece's own seed, on its line, makes that piece alone"
+        print(f"seed {res['seed']} (add --seed {res['seed']} to make the same music again{alone})", file=sys.stderr)
     if args.temperature is None and res["own_temperature"]:
         print(f"temperature {res['temperature']:g}, the model's own (--temperature to change it)", file=sys.stderr)
-    pieces = [dict(r, seed=res["seed"], temperature=res["temperature"]) for r in res["pieces"]]
+    pieces = [dict(r, temperature=res["temperature"]) for r in res["pieces"]]
     print(json.dumps(pieces[0] if args.num == 1 else pieces))
     return 0
 
@@ -192,6 +196,8 @@ def cmd_evaluate(args) -> int:
     _existing(args.data, "file or folder")
     report = evaluation_report(args.checkpoint, args.data, split=args.split, samples=args.samples, seconds=args.seconds,
                                temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+    if report.get("note"):
+        print(f"note: {report['note']}", file=sys.stderr)
     w = max(len(m) for m in ms.METRICS)
     print(f"{args.split}: {report['bits_per_token']:.4f} bits/token over {report['pieces']} pieces "
           f"({report['tokens_scored']:,} tokens, each scored once); {args.samples} samples of {args.seconds:g} s, "
@@ -586,7 +592,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("evaluate", help="bits per token on held-out files and music statistics of samples vs the corpus")
     c.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped folk model)")
     c.add_argument("--data", required=True, help="the folder the model was trained on (its held-out files are scored)")
-    c.add_argument("--split", choices=["valid", "test", "all"], default="valid", help="which files of DATA to score")
+    c.add_argument("--split", choices=["valid", "test", "all"], default="valid",
+                   help="which files of DATA to score (all: every file, the training files included)")
     c.add_argument("--samples", type=INT, default=20, help="pieces to generate for the statistics")
     c.add_argument("--seconds", type=FLOAT, default=30.0, help="length of each generated piece")
     _add_sampling_args(c)

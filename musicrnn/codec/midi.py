@@ -81,6 +81,26 @@ class Score:
         i = np.searchsorted(t0, ticks, side="right") - 1
         return seg_start[i] + (ticks - t0[i]) * sec_per_tick[i]
 
+    def ticks(self, seconds: float) -> int:
+        """The tick at ``seconds`` through the tempo map (the inverse of :meth:`seconds`), rounded down."""
+        t0 = np.concatenate([[0], self.tempo_time]).astype(np.float64)
+        qpm = np.concatenate([[120.0], self.tempo_qpm])
+        sec_per_tick = 60.0 / (qpm * self.tpq)
+        seg_start = np.concatenate([[0.0], np.cumsum(np.diff(t0) * sec_per_tick[:-1])])
+        i = int(np.searchsorted(seg_start, seconds, side="right") - 1)
+        return int(np.floor(t0[i] + (seconds - seg_start[i]) / sec_per_tick[i] + 1e-9))
+
+    def cut_at(self, seconds: float) -> int:
+        """End every note at ``seconds`` at the latest and drop notes that start there or
+        later (in place); returns how many notes were shortened or dropped."""
+        limit = self.ticks(seconds)
+        keep = self.start < limit
+        over = int((self.end > limit).sum())
+        for name in ("start", "end", "pitch", "velocity", "program", "drum"):
+            setattr(self, name, getattr(self, name)[keep])
+        self.end = np.minimum(self.end, limit)
+        return over
+
 
 def _from_symusic(s: symusic.Score) -> Score:
     cols = {k: [] for k in ("start", "end", "pitch", "velocity", "program", "drum")}

@@ -710,7 +710,8 @@ def _fit(run: _Run, validation, test, resume, valid_size, init, hint, progress, 
         # end of epoch (or of the run): validate, keep the best, maybe stop early
         pos["epoch"], pos["window"], run.state = epoch + 1, 0, None
         early = _validate(run, validation, say, plog)
-        if early:
+        if early:  # a finished run, stopped before its planned length: the summary says so
+            pos["stopped_by"] = "early_stop"
             break
         due, = run.dist.any(time.perf_counter() - last_save > SAVE_EVERY_S)  # one decision for every rank
         if due:  # so that even a killed run can --resume

@@ -363,7 +363,12 @@ def evaluation_report(checkpoint, data, *, split: str = "valid", samples: int = 
             "pitch_class_distance": round(ms.pc_distance(ref_stats, gen_stats), 4),
             "pitch_class_distance_absolute": round(ms.pc_distance(ref_stats, gen_stats, key_relative=False), 4),
             "corpus": {k: round(v, 4) for k, v in ref_stats.items() if k in ms.METRICS},
-            "generated": {k: round(v, 4) for k, v in gen_stats.items() if k in ms.METRICS}}
+            "generated": {k: round(v, 4) for k, v in gen_stats.items() if k in ms.METRICS},
+            **({"note": SPLIT_ALL_NOTE} if split == "all" else {})}
+
+
+SPLIT_ALL_NOTE = ("--split all scores every file of DATA, the model's training files included: its bits/token "
+                  "is not a held-out figure (use --split valid or test for one)")
 
 
 # --- generation -----------------------------------------------------------------------------
@@ -394,12 +399,25 @@ def check_sampling(*, temperature: float = DEFAULT_TEMPERATURE, top_k: int = 0, 
         raise SettingsError(f"{n_flag} {n}: must be at least 1")
     if n > 1000:
         raise SettingsError(f"{n_flag} {n}: at most 1000 pieces at a time")
-    if seed is not None and not 0 <= seed < 2**63:
-        raise SettingsError(f"--seed {seed}: must be a whole number >= 0")
+    if seed is not None and not 0 <= seed <= 2**63 - n:
+        raise SettingsError(f"--seed {seed}: must be a whole number >= 0 (and below 2**63 - {n_flag})")
     if seconds is not None and not (0 < seconds <= 3600):
         raise SettingsError(f"--seconds {seconds}: must be > 0 and at most 3600")
     if tokens is not None and not (0 < tokens <= 1_000_000):
         raise SettingsError(f"--tokens {tokens}: must be > 0 and at most 1000000")
+
+
+def _prompt(primer) -> list[int]:
+    return [BOS] if primer is None else [BOS] + [int(t) for t in primer if t not in (BOS, EOS)]
+
+
+def prompt_seconds(primer, vocab: Vocab) -> float:
+    """Where a continuation of ``primer`` (token ids, or None) starts, in seconds: the time
+    :func:`generate` counts ``seconds`` from."""
+    clock = Clock(vocab)
+    for t in _prompt(primer):
+        clock.feed(t)
+    return clock.seconds
 
 
 def generate(model, vocab: Vocab, *, n: int = 1, seconds: float | None = 30.0, tokens: int | None = None,
@@ -418,7 +436,7 @@ def generate(model, vocab: Vocab, *, n: int = 1, seconds: float | None = 30.0, t
         from ..core.models import stepper_for
 
         model = stepper_for(model, output)
-    prompt = [BOS] if primer is None else [BOS] + [int(t) for t in primer if t not in (BOS, EOS)]
+    prompt = _prompt(primer)
     clocks = [Clock(vocab) for _ in range(n)]
     for c in clocks:
         for t in prompt:
@@ -540,15 +558,20 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
     primer_tokens, primer_info = primer_ids(primer, vocab) if primer else (None, None)
     if primer_info and primer_info["note"] and report_note:
         report_note(primer_info["note"])
-    seqs = generate(stepper, vocab, n=n, seconds=seconds, tokens=tokens, primer=primer_tokens,
-                    temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    # each piece has its own seed (the run's seed + i), so any one of them can be made again alone
+    seqs = [generate(stepper, vocab, n=1, seconds=seconds, tokens=tokens, primer=primer_tokens,
+                     temperature=temperature, top_k=top_k, top_p=top_p, seed=seed + i)[0] for i in range(n)]
+    end = None if seconds is None else prompt_seconds(primer_tokens, vocab) + seconds
     pieces = []
     for i, ids in enumerate(seqs):
         dec = decode(ids, vocab)
+        if end is not None:  # the length asked for: notes still sounding at the end stop there
+            dec.score.cut_at(end)
         if program is not None:
             dec.score.program[~dec.score.drum] = program
         path = _writable(numbered(out, i, n), lambda p: write_midi(dec.score, p))
-        r = {"midi": str(path), "tokens": len(ids), "notes": dec.score.n_notes, "invalid_tokens": dec.n_invalid,
+        r = {"midi": str(path), "seed": seed + i, "tokens": len(ids), "notes": dec.score.n_notes,
+             "invalid_tokens": dec.n_invalid,
              "seconds": round(float(dec.score.seconds(dec.score.end.max(initial=0))), 2)}
         if wav:
             from ..render import render_wav
