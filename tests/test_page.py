@@ -278,6 +278,8 @@ def test_stopping_the_server_leaves_no_processes_and_no_files(tmp_path, how):
         assert len(workers) >= 1
         server.send_signal(getattr(signal, how))
         server.wait(timeout=60)
+        said = server.stdout.read()
+        assert "Traceback" not in said and "ERROR" not in said, said  # open streams closed quietly
         t = time.time()
         while any(_alive(w) for w in workers) and time.time() - t < 15:
             time.sleep(0.2)

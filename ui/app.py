@@ -229,7 +229,12 @@ def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, runs:
         def _terminate(signum, frame):
             server = getattr(started[0], "server", None) if started else None
             if server is not None:  # close the open connections at once (uvicorn waits for them, up to 5 s)
+                import logging
+
                 server.force_exit = True
+                # the visitors' open streams are cancelled: expected now, not an error to print
+                for name in ("uvicorn.error", "uvicorn.asgi", "uvicorn"):
+                    logging.getLogger(name).setLevel(logging.CRITICAL)
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, _terminate)
