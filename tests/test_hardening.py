@@ -111,8 +111,9 @@ def test_a_long_primer_is_continued_from_its_opening_bars(tmp_path, monkeypatch,
     notes = []
     res = music.sample_to_files(None, tmp_path / "o.mid", seconds=3, primer=chorale, seed=1, report_note=notes.append)
     assert res["primer"]["used_tokens"] == len(kept) and res["primer"]["tokens"] == len(ids)
-    assert notes == [f"primer {chorale.name}: continuing its first {bars} bars ({len(kept)} of {len(ids)} tokens; "
-                     f"a primer is cut to 100 tokens and 600 s)"]
+    assert notes[0] == (f"primer {chorale.name}: continuing its first {bars} bars ({len(kept)} of {len(ids)} tokens; "
+                        f"a primer is cut to 100 tokens and 600 s)")
+    assert notes[1:] == [res["primer"]["fit_note"]] and "chorales fits it better" in notes[1]  # folk model, chorale
 
 
 def test_a_piece_over_the_token_limit_is_skipped_and_named_by_the_corpus_loader(tmp_path, monkeypatch, vocab):

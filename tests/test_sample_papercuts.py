@@ -68,3 +68,21 @@ def test_an_early_stop_is_recorded_and_split_all_says_what_it_scores(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "the model's training files included: its bits/token is not a held-out figure" in r.stderr
     assert "not a held-out figure" in json.loads(r.stdout)["note"]
+
+
+def test_a_primer_far_from_the_corpus_is_named_with_the_model_that_fits_it(tmp_path):
+    """The folk model continuing a Bach chorale says the primer is far from what it learned
+    and names the chorale model; a folk tune gets no such line."""
+    r = run_cli("sample", "--primer", CHORALE, "--seconds", 4, "--seed", 1, "--out", tmp_path / "c.mid")
+    [p] = _pieces(r)
+    assert re.search(r"primer: [\d.]+ bits/token under folk-attention, against 0\.84 on its own held-out pieces: "
+                     r"far from what it learned.*chorales fits it better \([\d.]+ bits/token\): --checkpoint \S+chorales",
+                     r.stderr), r.stderr
+    from musicrnn.tasks.music import primer_ids, load_generator, primer_fit
+
+    stepper, vocab, meta = load_generator()
+    fit = primer_fit(primer_ids(CHORALE, vocab)[0], stepper, meta, vocab)
+    assert fit["far"] and fit["better"]["name"] == "chorales" and fit["better"]["bits_per_token"] < fit["bits_per_token"]
+    tune = sorted((CORPORA / "folk").rglob("*.mid"))[0]
+    r = run_cli("sample", "--primer", tune, "--seconds", 4, "--seed", 1, "--out", tmp_path / "t.mid")
+    assert r.returncode == 0 and "far from what it learned" not in r.stderr, r.stderr

@@ -138,8 +138,9 @@ def info_markdown(res: dict, i: int = 0) -> str:
     text = (f"**{res['model']}**, seed **{res['seed']}**, temperature {res['temperature']:g}: "
             f"{p['notes']} notes, {p['seconds']} s"
             + (f", {p['invalid_tokens']} tokens rejected by the decoder" if p["invalid_tokens"] else ""))
-    if (res.get("primer") or {}).get("note"):
-        text += f"\n\n**Primer:** {res['primer']['note']}"
+    for key in ("note", "fit_note"):  # a primer cut to its opening; a primer far from the model's corpus
+        if (res.get("primer") or {}).get(key):
+            text += f"\n\n**Primer:** {res['primer'][key]}"
     if p.get("engine") == "sine":
         text += f"\n\n**Note:** {NO_FLUIDSYNTH_NOTE}"
     return text

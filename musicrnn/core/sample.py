@@ -173,6 +173,23 @@ class NumpyStepper:
         return x @ self.head_w + self.head_b, new
 
 
+def score_sequence(stepper: Stepper, ids: Sequence[int]) -> np.ndarray:
+    """The log-likelihood (nats) of each of ``ids[1:]`` given the ones before it, under the
+    distribution the stepper samples from: the streaming model, one token at a time."""
+    from threadpoolctl import threadpool_limits
+
+    ids = [int(t) for t in ids]
+    out = np.zeros(max(len(ids) - 1, 0))
+    with threadpool_limits(limits=1, user_api="blas"):
+        logits, state = stepper.start(ids[:1], 1)
+        for i, t in enumerate(ids[1:]):
+            z = sampling_logits(logits, stepper.output)[0].astype(np.float64)
+            out[i] = z[t] - (z.max() + np.log(np.exp(z - z.max()).sum()))
+            if i + 2 < len(ids):
+                logits, state = stepper.step(np.array([t]), state)
+    return out
+
+
 def sample(stepper: Stepper, prompt: Sequence[int], n: int, max_tokens: int, *, temperature: float = DEFAULT_TEMPERATURE,
            top_k: int = 0, top_p: float = 1.0, seed: int = 0, stop: StopFn | None = None,
            forbid: Sequence[int] = ()) -> list[list[int]]:

@@ -512,6 +512,53 @@ def primer_ids(path, vocab: Vocab) -> tuple[np.ndarray, dict]:
     return kept, {"tokens": len(ids), "used_tokens": used, "bars": bars, "notes_cut": score.notes_cut, "note": note}
 
 
+FIT_TOKENS = 1000  # a primer's fit is measured on its first tokens (about 1 s at most)
+FAR = 1.6  # a primer whose bits/token exceed FAR x the model's held-out figure is far from its corpus
+
+
+def primer_fit(primer_tokens: np.ndarray, stepper, meta: dict, vocab: Vocab) -> dict:
+    """How well a primer fits a model: its bits/token under the model (on its first
+    ``FIT_TOKENS``) against the model's own held-out bits/token. When it is far (``FAR``),
+    the shipped music models are tried too and the best named: {"bits_per_token",
+    "corpus_bits_per_token", "far", "better": {"checkpoint", "bits_per_token"} or None}."""
+    from ..core.sample import score_sequence
+    from ..shipped import names, shipped_checkpoint
+
+    ids = _prompt(primer_tokens)[:FIT_TOKENS + 1]
+    bits = float(-score_sequence(stepper, ids).mean() / math.log(2)) if len(ids) > 1 else float("nan")
+    own = (meta.get("metrics") or {}).get("valid_bits_per_token")
+    far = bool(own and bits > FAR * own)
+    better = None
+    if far:
+        here = Path(meta.get("_folder", "")).resolve()
+        for name in names():
+            path = shipped_checkpoint(name)
+            if path.resolve() == here:
+                continue
+            try:
+                other, other_vocab, other_meta = load_generator(path)
+            except (CheckpointError, SettingsError):
+                continue  # not a music model (the benchmark and voice checkpoints)
+            if other_meta.get("task", "music") != "music" or other_vocab.cfg != vocab.cfg:
+                continue
+            b = float(-score_sequence(other, ids).mean() / math.log(2))
+            if b < bits and (better is None or b < better["bits_per_token"]):
+                better = {"checkpoint": str(path), "name": name, "bits_per_token": round(b, 3)}
+    return {"bits_per_token": round(bits, 3), "corpus_bits_per_token": own, "far": far, "better": better}
+
+
+def fit_note(fit: dict, model: str) -> str | None:
+    """One line about a primer far from the model's corpus (None when it is not)."""
+    if not fit["far"]:
+        return None
+    line = (f"primer: {fit['bits_per_token']:.2f} bits/token under {model}, against {fit['corpus_bits_per_token']:.2f} "
+            f"on its own held-out pieces: far from what it learned, so the continuation may not follow it")
+    if fit["better"]:
+        line += (f"; {fit['better']['name']} fits it better ({fit['better']['bits_per_token']:.2f} bits/token): "
+                 f"--checkpoint {fit['better']['checkpoint']}")
+    return line
+
+
 def new_seed() -> int:
     """A fresh seed for a run without ``--seed`` (printed, so the song can be made again)."""
     return int.from_bytes(os.urandom(4), "little") % 1_000_000_000
@@ -558,6 +605,11 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
     primer_tokens, primer_info = primer_ids(primer, vocab) if primer else (None, None)
     if primer_info and primer_info["note"] and report_note:
         report_note(primer_info["note"])
+    if primer_info is not None:
+        primer_info["fit"] = primer_fit(primer_tokens, stepper, meta, vocab)
+        note = primer_info["fit_note"] = fit_note(primer_info["fit"], Path(meta["_folder"]).name)
+        if note and report_note:
+            report_note(note)
     # each piece has its own seed (the run's seed + i), so any one of them can be made again alone
     seqs = [generate(stepper, vocab, n=1, seconds=seconds, tokens=tokens, primer=primer_tokens,
                      temperature=temperature, top_k=top_k, top_p=top_p, seed=seed + i)[0] for i in range(n)]
