@@ -114,6 +114,17 @@ def test_durations_do_not_count(vocab):
     assert bar == 1 / 2
 
 
+def test_aligned_phrases_count_only_pairs_where_phrases_start(vocab):
+    # A B A B: the aligned pairs (1-2, 3-4) are AB and AB, a repeat; at any offset BA is new
+    s = ms.piece_stats(encode(score([A1, A2, A1, A2]), vocab), vocab)
+    assert s["aligned_phrase_repeat_rate"] == 1 / 2 and s["phrase_repeat_rate"] == 1 / 3
+    # X A B A B: the same repeat one bar late is not aligned (aligned pairs XA, BA; at any
+    # offset XA AB BA AB: one repeat in four)
+    late = ms.piece_stats(encode(score([B2, A1, A2, A1, A2]), vocab), vocab)
+    assert late["aligned_phrase_repeat_rate"] == 0.0 and late["phrase_repeat_rate"] == 1 / 4
+    assert nan(ms.aligned_phrase_rate([frozenset(A1)]))  # one bar: no pair
+
+
 def test_drums_are_ignored(vocab):
     drums = [(0, 36), (24, 38), (48, 36), (60, 38), (84, 42)]  # different drum patterns in bars 1 and 2
     assert rates([A1, A1], vocab, drums=drums)[0] == 1 / 2

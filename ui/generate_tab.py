@@ -54,6 +54,7 @@ def stats_markdown(result: dict, model_name: str) -> str:
              "pitch_range": "pitch range (semitones)", "invalid_token_rate": "tokens the decoder rejected (share)",
              "bar_repeat_rate": "bars that repeat an earlier bar exactly (share)",
              "phrase_repeat_rate": "2-bar phrases that repeat an earlier one exactly (share)",
+             "aligned_phrase_repeat_rate": "the same, phrases at bars 1-2, 3-4, ... only (share)",
              "pitch_class_distance": "pitch-class distance to the corpus (0 = same)"}
     head = f"corpus ({corpus['pieces']} held-out pieces)" if corpus else "corpus"
     lines = [f"| statistic | this song ({gen['pieces']} piece{'s' if gen['pieces'] != 1 else ''}) | {head} |",

@@ -22,6 +22,10 @@ the same way for corpus pieces and for samples:
   (overlapping pairs: i = 0, 1, 2, ...; an empty bar breaks a phrase). It repeats when
   the pair of contents equals an earlier such pair (j, j+1), j < i.
   ``phrase_repeat_rate`` = repeating phrases / phrases.
+* An *aligned* 2-bar phrase is a pair of bars where a tune's phrases start: bars 1-2,
+  3-4, 5-6, ... of the piece (i = 0, 2, 4, ...), both with onsets. It repeats when it
+  equals an earlier aligned pair. ``aligned_phrase_repeat_rate`` = repeating aligned
+  phrases / aligned phrases: repetition where an AABB tune puts it, not at any offset.
 * A piece with no such bar (or phrase) has no rate (NaN), and ``summarize`` leaves it
   out of the mean; the mean is over pieces, each piece weighted equally.
 
@@ -38,7 +42,7 @@ from ..codec import BAR, Score, Vocab, decode
 DIATONIC = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], bool)
 SCALES = np.stack([np.roll(DIATONIC, k) for k in range(12)])  # 12 major = 12 natural-minor sets
 METRICS = ("scale_consistency", "empty_bar_rate", "notes_per_bar", "pitch_range", "invalid_token_rate",
-           "bar_repeat_rate", "phrase_repeat_rate")
+           "bar_repeat_rate", "phrase_repeat_rate", "aligned_phrase_repeat_rate")
 
 
 def bar_contents(score: Score, vocab: Vocab) -> list[frozenset]:
@@ -95,6 +99,19 @@ def repeat_rates(bars: list[frozenset]) -> tuple[float, float]:
     return bar_rate, (repeats / counted if counted else float("nan"))
 
 
+def aligned_phrase_rate(bars: list[frozenset]) -> float:
+    """``aligned_phrase_repeat_rate`` of one piece's bar contents: pairs (0, 1), (2, 3), ...
+    both with onsets, repeating an earlier such pair; NaN when there is none."""
+    seen, repeats, counted = set(), 0, 0
+    for i in range(0, len(bars) - 1, 2):
+        pair = (bars[i], bars[i + 1])
+        if pair[0] and pair[1]:
+            counted += 1
+            repeats += pair in seen
+            seen.add(pair)
+    return repeats / counted if counted else float("nan")
+
+
 def piece_stats(ids: np.ndarray, vocab: Vocab) -> dict:
     dec = decode(ids, vocab)
     s = dec.score
@@ -106,7 +123,8 @@ def piece_stats(ids: np.ndarray, vocab: Vocab) -> dict:
     ids = np.asarray(ids)
     bar_of = np.cumsum(ids == BAR)
     note_bars = np.unique(bar_of[(ids >= pp) & (ids < pp + 128)])
-    bar_rep, phrase_rep = repeat_rates(bar_contents(s, vocab))
+    contents = bar_contents(s, vocab)
+    bar_rep, phrase_rep = repeat_rates(contents)
     return {
         "notes": s.n_notes,
         "bars": n_bars,
@@ -119,6 +137,7 @@ def piece_stats(ids: np.ndarray, vocab: Vocab) -> dict:
         "invalid_token_rate": dec.invalid_rate,
         "bar_repeat_rate": bar_rep,
         "phrase_repeat_rate": phrase_rep,
+        "aligned_phrase_repeat_rate": aligned_phrase_rate(contents),
     }
 
 
