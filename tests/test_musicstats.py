@@ -125,6 +125,27 @@ def test_aligned_phrases_count_only_pairs_where_phrases_start(vocab):
     assert nan(ms.aligned_phrase_rate([frozenset(A1)]))  # one bar: no pair
 
 
+def test_a_band_is_counted_instruments_drums_and_their_repeats(vocab):
+    from conftest import OPENMSX
+
+    s = score([A1, A2, A1, A2])
+    n = s.n_notes
+    drums = score([[(0, 36), (24, 38)]] * 3 + [[(0, 36), (12, 42)]])  # a pattern three times, then a fill
+    for k in ("start", "end", "pitch", "velocity"):
+        setattr(s, k, np.concatenate([getattr(s, k), getattr(drums, k)]))
+    s.program = np.concatenate([s.program[:n] * 0 + 33, np.zeros(drums.n_notes, np.int64)])  # bass + drums
+    s.drum = np.concatenate([np.zeros(n, bool), np.ones(drums.n_notes, bool)])
+    st = ms.piece_stats(encode(s, vocab), vocab)
+    assert (st["instruments"], st["has_drums"]) == (2.0, 1.0)
+    assert st["drum_bar_repeat_rate"] == 2 / 4 and st["bar_repeat_rate"] == 1 / 2  # pitched bars as before
+    solo = ms.piece_stats(encode(score([A1, A2]), vocab), vocab)
+    assert (solo["instruments"], solo["has_drums"]) == (1.0, 0.0) and nan(solo["drum_bar_repeat_rate"])
+    # real multi-track songs: several instruments, drums, repeating drum bars
+    songs = [ms.piece_stats(encode(read_midi(f), vocab), vocab) for f in sorted(OPENMSX.glob("*.mid"))[:6]]
+    summary = ms.summarize(songs)
+    assert summary["instruments"] > 2 and summary["has_drums"] > 0.5 and summary["drum_bar_repeat_rate"] > 0.2
+
+
 def test_drums_are_ignored(vocab):
     drums = [(0, 36), (24, 38), (48, 36), (60, 38), (84, 42)]  # different drum patterns in bars 1 and 2
     assert rates([A1, A1], vocab, drums=drums)[0] == 1 / 2

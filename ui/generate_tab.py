@@ -55,6 +55,9 @@ def stats_markdown(result: dict, model_name: str) -> str:
              "bar_repeat_rate": "bars that repeat an earlier bar exactly (share)",
              "phrase_repeat_rate": "2-bar phrases that repeat an earlier one exactly (share)",
              "aligned_phrase_repeat_rate": "the same, phrases at bars 1-2, 3-4, ... only (share)",
+             "instruments": "instruments (pitched programs, plus drums)",
+             "has_drums": "pieces with drums (share)",
+             "drum_bar_repeat_rate": "bars whose drum pattern repeats an earlier bar's (share)",
              "pitch_class_distance": "pitch-class distance to the corpus (0 = same)"}
     head = f"corpus ({corpus['pieces']} held-out pieces)" if corpus else "corpus"
     lines = [f"| statistic | this song ({gen['pieces']} piece{'s' if gen['pieces'] != 1 else ''}) | {head} |",

@@ -26,6 +26,10 @@ the same way for corpus pieces and for samples:
   3-4, 5-6, ... of the piece (i = 0, 2, 4, ...), both with onsets. It repeats when it
   equals an earlier aligned pair. ``aligned_phrase_repeat_rate`` = repeating aligned
   phrases / aligned phrases: repetition where an AABB tune puts it, not at any offset.
+* A band: ``instruments`` is the number of pitched General MIDI programs a piece uses,
+  plus one for drums; ``has_drums`` is 1 when it has drum notes (its mean: the share of
+  pieces with drums); ``drum_bar_repeat_rate`` is ``bar_repeat_rate`` over the drum notes
+  (a bar's drum pattern repeating an earlier bar's).
 * A piece with no such bar (or phrase) has no rate (NaN), and ``summarize`` leaves it
   out of the mean; the mean is over pieces, each piece weighted equally.
 
@@ -42,13 +46,14 @@ from ..codec import BAR, Score, Vocab, decode
 DIATONIC = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], bool)
 SCALES = np.stack([np.roll(DIATONIC, k) for k in range(12)])  # 12 major = 12 natural-minor sets
 METRICS = ("scale_consistency", "empty_bar_rate", "notes_per_bar", "pitch_range", "invalid_token_rate",
-           "bar_repeat_rate", "phrase_repeat_rate", "aligned_phrase_repeat_rate")
+           "bar_repeat_rate", "phrase_repeat_rate", "aligned_phrase_repeat_rate", "instruments", "has_drums",
+           "drum_bar_repeat_rate")
 
 
-def bar_contents(score: Score, vocab: Vocab) -> list[frozenset]:
+def bar_contents(score: Score, vocab: Vocab, drums: bool = False) -> list[frozenset]:
     """Per bar of a decoded score, the frozenset of (position in grid steps, pitch) of the
-    pitched notes starting in it (empty bars give an empty set; trailing empty bars are
-    not listed).
+    pitched notes starting in it (with ``drums``: of the drum notes, the pitch naming the
+    drum) (empty bars give an empty set; trailing empty bars are not listed).
 
     Bars are rebuilt as :func:`~musicrnn.codec.decode` lays them out: from time 0, each as
     long as the time signature in force, a change taking effect at the bar it is set in.
@@ -58,7 +63,7 @@ def bar_contents(score: Score, vocab: Vocab) -> list[frozenset]:
     def grid(ticks: np.ndarray) -> np.ndarray:  # ticks -> grid steps, rounded half up, in integers
         return (np.asarray(ticks, np.int64) * (2 * g) + tpq) // (2 * tpq)
 
-    pitched = ~score.drum
+    pitched = score.drum if drums else ~score.drum
     on, pitch = grid(score.start[pitched]), score.pitch[pitched]
     if on.size == 0:
         return []
@@ -138,6 +143,9 @@ def piece_stats(ids: np.ndarray, vocab: Vocab) -> dict:
         "bar_repeat_rate": bar_rep,
         "phrase_repeat_rate": phrase_rep,
         "aligned_phrase_repeat_rate": aligned_phrase_rate(contents),
+        "instruments": float(len(np.unique(s.program[~s.drum])) + bool(s.drum.any())),
+        "has_drums": float(s.drum.any()),
+        "drum_bar_repeat_rate": repeat_rates(bar_contents(s, vocab, drums=True))[0],
     }
 
 
