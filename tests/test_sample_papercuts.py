@@ -86,3 +86,13 @@ def test_a_primer_far_from_the_corpus_is_named_with_the_model_that_fits_it(tmp_p
     tune = sorted((CORPORA / "folk").rglob("*.mid"))[0]
     r = run_cli("sample", "--primer", tune, "--seconds", 4, "--seed", 1, "--out", tmp_path / "t.mid")
     assert r.returncode == 0 and "far from what it learned" not in r.stderr, r.stderr
+
+
+def test_a_primer_no_shipped_model_fits_is_said_so(tmp_path):
+    """A multi-track song (OpenMSX) is far from every shipped model: no model is named."""
+    from conftest import OPENMSX
+
+    song = sorted(OPENMSX.glob("*.mid"))[2]
+    r = run_cli("sample", "--primer", song, "--seconds", 2, "--seed", 3, "--out", tmp_path / "b.mid")
+    assert r.returncode == 0, r.stderr
+    assert "far from what it learned" in r.stderr and "no shipped model fits it closely" in r.stderr, r.stderr

@@ -71,22 +71,23 @@ class Score:
     def n_notes(self) -> int:
         return int(self.start.shape[0])
 
+    def _tempo_segments(self):
+        """(segment start ticks, seconds per tick, segment start seconds) of the tempo map
+        (120 qpm before the first tempo)."""
+        t0 = np.concatenate([[0], self.tempo_time]).astype(np.float64)
+        sec_per_tick = 60.0 / (np.concatenate([[120.0], self.tempo_qpm]) * self.tpq)
+        return t0, sec_per_tick, np.concatenate([[0.0], np.cumsum(np.diff(t0) * sec_per_tick[:-1])])
+
     def seconds(self, ticks: np.ndarray) -> np.ndarray:
         """Convert tick times to seconds through the tempo map (120 qpm before the first tempo)."""
         ticks = np.asarray(ticks, dtype=np.float64)
-        t0 = np.concatenate([[0], self.tempo_time]).astype(np.float64)
-        qpm = np.concatenate([[120.0], self.tempo_qpm])
-        sec_per_tick = 60.0 / (qpm * self.tpq)
-        seg_start = np.concatenate([[0.0], np.cumsum(np.diff(t0) * sec_per_tick[:-1])])
+        t0, sec_per_tick, seg_start = self._tempo_segments()
         i = np.searchsorted(t0, ticks, side="right") - 1
         return seg_start[i] + (ticks - t0[i]) * sec_per_tick[i]
 
     def ticks(self, seconds: float) -> int:
         """The tick at ``seconds`` through the tempo map (the inverse of :meth:`seconds`), rounded down."""
-        t0 = np.concatenate([[0], self.tempo_time]).astype(np.float64)
-        qpm = np.concatenate([[120.0], self.tempo_qpm])
-        sec_per_tick = 60.0 / (qpm * self.tpq)
-        seg_start = np.concatenate([[0.0], np.cumsum(np.diff(t0) * sec_per_tick[:-1])])
+        t0, sec_per_tick, seg_start = self._tempo_segments()
         i = int(np.searchsorted(seg_start, seconds, side="right") - 1)
         return int(np.floor(t0[i] + (seconds - seg_start[i]) / sec_per_tick[i] + 1e-9))
 

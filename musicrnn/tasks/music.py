@@ -21,7 +21,7 @@ from .. import __version__
 from ..codec import BOS, EOS, PAD, CodecConfig, MidiError, Vocab, decode, encode, iter_midi_files, read_midi, transpose, write_midi
 from ..codec.audio import AUDIO_SUFFIXES
 from ..codec.tokens import Clock
-from ..core.checkpoint import CONFIG, load_arrays
+from ..core.checkpoint import CONFIG, load_arrays, read_config
 from ..core.errors import CheckpointError, DataError, SettingsError
 from ..core.sample import DEFAULT_TEMPERATURE, sample
 from ..shipped import default_checkpoint
@@ -519,7 +519,8 @@ FAR = 1.6  # a primer whose bits/token exceed FAR x the model's held-out figure 
 def primer_fit(primer_tokens: np.ndarray, stepper, meta: dict, vocab: Vocab) -> dict:
     """How well a primer fits a model: its bits/token under the model (on its first
     ``FIT_TOKENS``) against the model's own held-out bits/token. When it is far (``FAR``),
-    the shipped music models are tried too and the best named: {"bits_per_token",
+    the shipped music models are tried too and the best one the primer is not far from
+    named: {"bits_per_token",
     "corpus_bits_per_token", "far", "better": {"checkpoint", "bits_per_token"} or None}."""
     from ..core.sample import score_sequence
     from ..shipped import names, shipped_checkpoint
@@ -533,16 +534,17 @@ def primer_fit(primer_tokens: np.ndarray, stepper, meta: dict, vocab: Vocab) -> 
         here = Path(meta.get("_folder", "")).resolve()
         for name in names():
             path = shipped_checkpoint(name)
-            if path.resolve() == here:
-                continue
+            if path.resolve() == here or read_config(path).get("task", "music") != "music":
+                continue  # the model itself; the benchmark and voice checkpoints (their weights are not read)
             try:
                 other, other_vocab, other_meta = load_generator(path)
             except (CheckpointError, SettingsError):
-                continue  # not a music model (the benchmark and voice checkpoints)
-            if other_meta.get("task", "music") != "music" or other_vocab.cfg != vocab.cfg:
+                continue
+            if other_vocab.cfg != vocab.cfg:
                 continue
             b = float(-score_sequence(other, ids).mean() / math.log(2))
-            if b < bits and (better is None or b < better["bits_per_token"]):
+            fits = b <= FAR * ((other_meta.get("metrics") or {}).get("valid_bits_per_token") or 0)
+            if fits and b < bits and (better is None or b < better["bits_per_token"]):
                 better = {"checkpoint": str(path), "name": name, "bits_per_token": round(b, 3)}
     return {"bits_per_token": round(bits, 3), "corpus_bits_per_token": own, "far": far, "better": better}
 
@@ -556,6 +558,8 @@ def fit_note(fit: dict, model: str) -> str | None:
     if fit["better"]:
         line += (f"; {fit['better']['name']} fits it better ({fit['better']['bits_per_token']:.2f} bits/token): "
                  f"--checkpoint {fit['better']['checkpoint']}")
+    else:
+        line += "; no shipped model fits it closely"
     return line
 
 
