@@ -51,6 +51,19 @@ def shot(pg, name: str) -> Path:
     return path
 
 
+def upload(pg, box: str, path: Path) -> None:
+    """Put a file into a gr.File box and wait until the box shows its name. One retry: on a
+    loaded machine the first change event can be dropped before the upload widget is wired."""
+    for attempt in range(2):
+        pg.set_input_files(f"{box} input[type=file]", str(path))
+        try:
+            pg.wait_for_selector(f"{box} >> text={path.name}", timeout=TIMEOUT_MS // 2)
+            return
+        except sync_api.TimeoutError:
+            if attempt:
+                raise
+
+
 def wait_for_song(pg, previous_href: str | None = None) -> float:
     """Wait until the audio player holds a new song and knows its length (it has fetched and
     decoded the WAV: ready to play). Returns the seconds waited."""
@@ -107,8 +120,7 @@ def test_bad_primer_shows_a_message_and_the_page_keeps_working(tab, tmp_path):
     pg = tab
     fake = tmp_path / "tune.mid"
     fake.write_text("definitely not MIDI")
-    pg.set_input_files("#primer input[type=file]", str(fake))
-    pg.wait_for_selector("#primer >> text=tune.mid")
+    upload(pg, "#primer", fake)
     pg.click("#generate-btn")
     pg.wait_for_selector("text=not a MIDI file")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -122,8 +134,7 @@ def test_bad_primer_shows_a_message_and_the_page_keeps_working(tab, tmp_path):
 def test_train_tab_trains_from_a_zip_and_lists_the_model(tab, chorale_zip, page_server):
     pg = tab
     pg.get_by_role("tab", name="Train").click()
-    pg.set_input_files("#train-files input[type=file]", str(chorale_zip))
-    pg.wait_for_selector("#train-files >> text=chorales12")
+    upload(pg, "#train-files", Path(chorale_zip))
     pg.fill("#minutes input", "0.08")
     pg.click("#train-btn")
     pg.wait_for_function("() => /done|failed|stopped/.test(document.querySelector('#train-status').innerText)",
