@@ -163,7 +163,7 @@ def cmd_bench_polymusic(args) -> int:
 
 # --- sample / evaluate / calibrate ------------------------------------------------------
 def cmd_sample(args) -> int:
-    from .tasks.music import sample_to_files
+    from .tasks.music import band_line, sample_to_files
 
     if args.primer:
         _existing(args.primer)
@@ -173,11 +173,12 @@ def cmd_sample(args) -> int:
         print(f"wrote {r['midi']}: {r['notes']} notes, {r['seconds']} s"
               + (f", seed {r['seed']}" if args.num > 1 else "")
               + (f", {bad} invalid token{'s' * (bad != 1)} of {r['tokens']} skipped" if bad else "")
+              + f"; {band_line(r['instruments'])}"
               + (f", audio {r['wav']} ({r['engine']})" if "wav" in r else ""), file=sys.stderr)
 
     res = sample_to_files(args.checkpoint, args.out, n=args.num, seconds=args.seconds, tokens=args.tokens,
                           primer=args.primer, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                          seed=args.seed, wav=args.wav, report=report,
+                          seed=args.seed, wav=args.wav, instruments=args.instruments, report=report,
                           report_note=lambda line: print(line, file=sys.stderr))
     if args.seed is None:
         alone = "" if args.num == 1 else "; a piece's own seed, on its line, makes that piece alone"
@@ -580,6 +581,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seconds", type=FLOAT, default=None, help="length of music to generate (default: 30)")
     g.add_argument("--tokens", type=INT, default=None, help="number of tokens to generate instead of --seconds (default: off)")
     c.add_argument("--num", type=INT, default=1, help="how many pieces (OUT gets _1, _2, ...)")
+    c.add_argument("--instruments", default=None, metavar="LIST",
+                   help="the band, comma-separated General MIDI names or numbers and 'drums' "
+                        "(e.g. 'acoustic grand piano, 33, drums'); the piece plays only these "
+                        "(default: the primer's instruments, or the model's own choice)")
     c.add_argument("--out", required=True, type=Path, help="MIDI file to write")
     c.add_argument("--wav", type=Path, default=None, help="also render audio to this WAV file (FluidSynth + General MIDI SoundFont)")
     c.set_defaults(func=cmd_sample)

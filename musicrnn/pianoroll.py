@@ -134,6 +134,32 @@ def program_number(instrument) -> int:
     raise ValueError(f"instrument {instrument!r}: choose a General MIDI instrument from the list (0 to 127)")
 
 
+DRUM_WORDS = ("drums", "drum kit", "drumkit", "percussion kit", "kit", "128")
+
+
+def instrument_keys(instruments) -> list[int]:
+    """A band: the program keys (0..127, 128 for drums) that ``instruments`` names, a list
+    of :func:`program_number` names or one comma-separated string ("flute, 33, drums").
+    Ascending, each once; a ValueError names any word that is not an instrument."""
+    words = [w.strip() for w in instruments.split(",")] if isinstance(instruments, str) else list(instruments)
+    keys = set()
+    for w in words:
+        if w in ("", None):
+            continue
+        if str(w).strip().lower() in DRUM_WORDS or str(w).strip().lower().startswith("128 "):
+            keys.add(128)
+        else:
+            keys.add(program_number(w))
+    if not keys:
+        raise ValueError("no instruments named: give General MIDI names or numbers, or drums")
+    return sorted(keys)
+
+
+def key_name(key: int) -> str:
+    """The name of a program key: "Drums" for 128, else :func:`program_name`."""
+    return "Drums" if int(key) == 128 else program_name(key)
+
+
 def note_name(pitch: int) -> str:
     """Scientific pitch name with MIDI 60 = C4, e.g. ``note_name(69) == "A4"``."""
     p = int(pitch)

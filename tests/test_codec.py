@@ -78,7 +78,8 @@ def test_tempo_and_metre_changes_survive(vocab):
     )
     ids = encode(s, vocab)
     names = vocab.describe(ids)
-    assert names[:5] == ["BOS", "Bar", "TimeSig_4/4", "Position_0", names[4]] and names[4].startswith("Tempo_")
+    # the header declares the band (one violin), then the first bar
+    assert names[:6] == ["BOS", "Program_40", "Bar", "TimeSig_4/4", "Position_0", names[5]] and names[5].startswith("Tempo_")
     assert "TimeSig_3/4" in names and names.count("Bar") == 2 + 4  # 2 bars of 4/4, 12 beats of 3/4
     d = decode(ids, vocab).score
     assert d.ts_num.tolist() == [4, 3] and d.ts_time.tolist() == [0, 480 * 8]

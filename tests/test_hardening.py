@@ -98,6 +98,7 @@ def test_a_long_primer_is_continued_from_its_opening_bars(tmp_path, monkeypatch,
     from musicrnn.tasks import music
 
     chorale = sorted((CORPORA / "chorales").glob("*.mid"))[0]
+    vocab = music.load_generator(None)[1]  # the folk model's codec (no instruments header)
     ids = encode(read_midi(chorale), vocab)
     kept, bars = opening(ids, vocab, 100, 600.0)
     assert len(kept) <= 100 and kept[0] == BOS and ids[len(kept)] == BAR  # cut at a bar line

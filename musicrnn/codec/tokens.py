@@ -2,6 +2,10 @@
 
 A piece reads ``BOS Bar TimeSig Position Tempo [Program] [Velocity] Pitch Duration ... Bar ... EOS``:
 
+* With ``CodecConfig.instruments_header`` (every model trained since it existed), the piece
+  first declares its band: ``BOS Program_a Program_b ... Bar``, each instrument that plays
+  once, pitched programs ascending, drums last. The sampler (:mod:`.grammar`) then keeps
+  to those instruments.
 * ``Bar`` opens the next bar; a ``TimeSig`` follows it whenever the metre changes.
 * ``Position_p`` is the onset inside the bar in grid steps (``resolution`` per quarter
   note), so bar lines and beats are explicit symbols a model can learn.
@@ -117,8 +121,9 @@ def encode(score: Score, vocab: Vocab, max_tokens: int = MAX_TOKENS) -> np.ndarr
 
     # positions: every distinct onset or tempo-change time
     pos_t = np.union1d(on, tp_t)
+    head = off["Program"] + np.unique(prog) if cfg.instruments_header else np.zeros(0, np.int64)
     count = (bar_t.size + int(ts_changed.sum()) + pos_t.size + tp_t.size + int(prog_chg.sum()) + int(vel_chg.sum())
-             + 2 * n + int(n_full.sum()) + 2)
+             + 2 * n + int(n_full.sum()) + 2 + head.size)
     if count > max_tokens:
         raise MidiError(None, f"{count:,} tokens long; at most {max_tokens:,} in one piece")
     pos_bar = np.searchsorted(bar_t, pos_t, side="right") - 1
@@ -139,7 +144,40 @@ def encode(score: Score, vocab: Vocab, max_tokens: int = MAX_TOKENS) -> np.ndarr
     S = np.concatenate([np.broadcast_to(p[2], p[3].shape) for p in parts])
     tok = np.concatenate([p[3] for p in parts])
     body = tok[np.lexsort((S, R, T))]
-    return np.concatenate([[BOS], body, [EOS]]).astype(np.int64)
+    return np.concatenate([[BOS], head, body, [EOS]]).astype(np.int64)
+
+
+def header_programs(ids, vocab: Vocab) -> list[int]:
+    """The instruments a piece declares (program keys, 128 = drums): the Program tokens
+    between BOS and the first Bar. Empty for a piece without a header."""
+    po = vocab.offset["Program"]
+    out = []
+    for t in np.asarray(ids, dtype=np.int64).ravel().tolist():
+        if t == BOS:
+            continue
+        if not po <= t < po + 129:
+            break
+        out.append(t - po)
+    return out
+
+
+def programs_played(ids, vocab: Vocab) -> list[int]:
+    """The program keys (128 = drums) of the notes in a token sequence, ascending."""
+    ids = np.asarray(ids, dtype=np.int64).ravel()
+    po, pp = vocab.offset["Program"], vocab.offset["Pitch"]
+    is_prog = (ids >= po) & (ids < po + 129)
+    last = np.maximum.accumulate(np.where(is_prog, np.arange(ids.size), -1))
+    pitch = (ids >= pp) & (ids < pp + 128)
+    keys = np.where(last[pitch] >= 0, ids[np.maximum(last[pitch], 0)] - po, 0)
+    return sorted(set(keys.tolist()))
+
+
+def with_header(ids, programs, vocab: Vocab) -> np.ndarray:
+    """``ids`` with its header replaced by one declaring ``programs`` (keys, 128 = drums)."""
+    ids = np.asarray(ids, dtype=np.int64).ravel()
+    body = ids[1 + len(header_programs(ids, vocab)):] if ids.size and ids[0] == BOS else ids
+    head = vocab.offset["Program"] + np.array(sorted(set(int(p) for p in programs)), np.int64)
+    return np.concatenate([[BOS], head, body]).astype(np.int64)
 
 
 @dataclass

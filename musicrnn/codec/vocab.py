@@ -38,10 +38,14 @@ class CodecConfig:
     tempo_max: float = 320.0
     velocity_bins: int = 16
     max_duration_quarters: int = 4  # one Duration token covers up to this; longer ones chain
+    # a piece declares its instruments up front: BOS Program_a Program_b ... Bar (ascending,
+    # drums last), and the sampler keeps to them (codec.grammar)
+    instruments_header: bool = True
 
     @classmethod
     def from_dict(cls, d: dict) -> "CodecConfig":
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        """A stored config; one written before ``instruments_header`` existed has none."""
+        return cls(**{"instruments_header": False, **{k: v for k, v in d.items() if k in cls.__dataclass_fields__}})
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,6 +62,8 @@ class CodecConfig:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 1 <= v <= 1000):
                 raise ValueError(f"codec.{name} {v!r}: must be a number from 1 to 1000 (quarter notes a minute)")
+        if not isinstance(self.instruments_header, bool):
+            raise ValueError(f"codec.instruments_header {self.instruments_header!r}: must be true or false")
         if not self.tempo_min < self.tempo_max:
             raise ValueError(f"codec.tempo_min ({self.tempo_min}) must be below codec.tempo_max ({self.tempo_max})")
         return self

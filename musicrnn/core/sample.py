@@ -24,6 +24,18 @@ from .config import RNNConfig
 StopFn = Callable[[int, int], bool]  # (row, token) -> True to end that row *before* keeping token
 
 
+class Grammar(Protocol):
+    """What may come next in each row (a task's token language), for :func:`sample`."""
+
+    def route(self, row: int) -> np.ndarray:
+        """Where each token's probability goes in row ``row`` now (int (V,)): to itself when
+        it may be drawn, to another token that stands in for it, or nowhere (-1). At least
+        one token routes to itself."""
+
+    def feed(self, row: int, token: int) -> None:
+        """Row ``row`` kept ``token``."""
+
+
 class Stepper(Protocol):
     output: str
 
@@ -173,6 +185,17 @@ class NumpyStepper:
         return x @ self.head_w + self.head_b, new
 
 
+def routed(z: np.ndarray, route: np.ndarray) -> np.ndarray:
+    """Logits (V,) with each token's probability moved where ``route`` says (-1: dropped):
+    a token's new logit is the log of the summed exp of the logits routed to it."""
+    keep = route >= 0
+    if keep.all() and (route == np.arange(route.size)).all():
+        return z
+    out = np.full(z.shape, -np.inf)
+    np.logaddexp.at(out, route[keep], z[keep].astype(np.float64))
+    return out
+
+
 def score_sequence(stepper: Stepper, ids: Sequence[int]) -> np.ndarray:
     """The log-likelihood (nats) of each of ``ids[1:]`` given the ones before it, under the
     distribution the stepper samples from: the streaming model, one token at a time."""
@@ -192,10 +215,13 @@ def score_sequence(stepper: Stepper, ids: Sequence[int]) -> np.ndarray:
 
 def sample(stepper: Stepper, prompt: Sequence[int], n: int, max_tokens: int, *, temperature: float = DEFAULT_TEMPERATURE,
            top_k: int = 0, top_p: float = 1.0, seed: int = 0, stop: StopFn | None = None,
-           forbid: Sequence[int] = ()) -> list[list[int]]:
+           forbid: Sequence[int] = (), grammar: Grammar | None = None) -> list[list[int]]:
     """Draw ``n`` continuations of ``prompt`` in one batch; each is at most ``max_tokens`` long.
 
-    A row ends when ``stop(row, token)`` says so. Tokens in ``forbid`` are never drawn.
+    A row ends when ``stop(row, token)`` says so. Tokens in ``forbid`` are never drawn. A
+    ``grammar`` (it has read the prompt; each kept token is fed to it) routes each token's
+    probability before the draw (:func:`routed`): only what may come next is drawn, and a
+    token that may not can hand its probability to one that stands in for it.
     Tokens are drawn from the distribution the model's output activation defines
     (:func:`~musicrnn.core.activations.sampling_logits`).
     """
@@ -210,6 +236,8 @@ def sample(stepper: Stepper, prompt: Sequence[int], n: int, max_tokens: int, *, 
         alive = [True] * n
         for _ in range(max_tokens):
             z = np.where(banned, -np.inf, sampling_logits(logits, stepper.output))
+            if grammar is not None:
+                z = np.stack([routed(z[r], grammar.route(r)) for r in range(n)])
             tok = draw(filter_probs(z, temperature, top_k, top_p), rng)
             for r, t in enumerate(tok.tolist()):
                 if alive[r]:
@@ -217,6 +245,8 @@ def sample(stepper: Stepper, prompt: Sequence[int], n: int, max_tokens: int, *, 
                         alive[r] = False
                     else:
                         out[r].append(t)
+                        if grammar is not None:
+                            grammar.feed(r, t)
             if not any(alive):
                 break
             logits, state = stepper.step(tok, state)

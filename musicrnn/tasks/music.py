@@ -13,14 +13,15 @@ import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from .. import __version__
 from ..codec import BOS, EOS, PAD, CodecConfig, MidiError, Vocab, decode, encode, iter_midi_files, read_midi, transpose, write_midi
 from ..codec.audio import AUDIO_SUFFIXES
-from ..codec.tokens import Clock
+from ..codec.grammar import Grammars
+from ..codec.tokens import Clock, header_programs, programs_played, with_header
 from ..core.checkpoint import CONFIG, load_arrays, read_config
 from ..core.errors import CheckpointError, DataError, SettingsError
 from ..core.sample import DEFAULT_TEMPERATURE, sample
@@ -124,7 +125,10 @@ def _vocab_of(path, meta: dict) -> Vocab:
     from ..core.settings import typed
 
     try:
-        vocab = Vocab(typed(CodecConfig, meta.get("codec", {}), "codec").validate())
+        codec = meta.get("codec", {})
+        if isinstance(codec, dict):  # written before pieces declared their instruments: no header
+            codec = {"instruments_header": False, **codec}
+        vocab = Vocab(typed(CodecConfig, codec, "codec").validate())
     except (SettingsError, ValueError) as e:
         raise CheckpointError(f"{path}: config.json {e}") from None
     if meta.get("vocabulary") and meta["vocabulary"] != vocab.names:
@@ -411,6 +415,23 @@ def _prompt(primer) -> list[int]:
     return [BOS] if primer is None else [BOS] + [int(t) for t in primer if t not in (BOS, EOS)]
 
 
+def band_prompt(primer, vocab: Vocab, programs: Sequence[int] | None = None) -> tuple[list[int], list[int] | None]:
+    """The prompt a piece starts from and the instruments its continuation may play.
+
+    ``programs`` given: those (a header model's prompt declares them, the primer's own
+    instruments too). Else a primer's instruments. Else None: with an instruments header
+    the model declares its band itself."""
+    prompt = _prompt(primer)
+    if programs is None and primer is not None and len(prompt) > 1:
+        programs = programs_played(prompt, vocab) or None
+    if programs is not None:
+        programs = sorted(set(int(p) for p in programs))
+        if vocab.cfg.instruments_header:
+            declared = set(header_programs(prompt, vocab)) | set(programs_played(prompt, vocab))
+            prompt = with_header(prompt, declared | set(programs), vocab).tolist()
+    return prompt, programs
+
+
 def prompt_seconds(primer, vocab: Vocab) -> float:
     """Where a continuation of ``primer`` (token ids, or None) starts, in seconds: the time
     :func:`generate` counts ``seconds`` from."""
@@ -422,8 +443,13 @@ def prompt_seconds(primer, vocab: Vocab) -> float:
 
 def generate(model, vocab: Vocab, *, n: int = 1, seconds: float | None = 30.0, tokens: int | None = None,
              primer: np.ndarray | None = None, temperature: float = DEFAULT_TEMPERATURE, top_k: int = 0, top_p: float = 1.0,
-             seed: int = 0, output: str = "softmax") -> list[np.ndarray]:
+             seed: int = 0, output: str = "softmax", programs: Sequence[int] | None = None) -> list[np.ndarray]:
     """Sample ``n`` pieces; each is the prompt (BOS [+ primer]) plus its continuation.
+
+    Only tokens the codec's grammar allows are drawn (``codec.grammar``), so no piece holds
+    an invalid token, and the band is kept: ``programs`` (program keys, 128 = drums) are
+    the instruments the continuation may play; None: the primer's, or with no primer the
+    ones the model declares in the piece's header (any, for a model without headers).
 
     ``model``: a stepper (``load_generator``) or a torch model of any family (then
     ``output`` is its objective's output activation).
@@ -436,7 +462,7 @@ def generate(model, vocab: Vocab, *, n: int = 1, seconds: float | None = 30.0, t
         from ..core.models import stepper_for
 
         model = stepper_for(model, output)
-    prompt = _prompt(primer)
+    prompt, programs = band_prompt(primer, vocab, programs)
     clocks = [Clock(vocab) for _ in range(n)]
     for c in clocks:
         for t in prompt:
@@ -459,7 +485,7 @@ def generate(model, vocab: Vocab, *, n: int = 1, seconds: float | None = 30.0, t
 
     forbid = [PAD, BOS] + ([EOS] if limit is not None else [])
     rows = sample(model, prompt, n, max_new, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
-                  stop=stop, forbid=forbid)
+                  stop=stop, forbid=forbid, grammar=Grammars(vocab, prompt, n, programs))
     return [np.array(prompt + r + [EOS], dtype=np.int64) for r in rows]
 
 
@@ -577,15 +603,17 @@ def numbered(path: Path, i: int, n: int) -> Path:
 def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: int = 1, seconds: float | None = None,
                     tokens: int | None = None, primer: str | os.PathLike | None = None, temperature: float | None = None,
                     top_k: int = 0, top_p: float = 1.0, seed: int | None = None, wav: str | os.PathLike | None = None,
-                    program: int | None = None, stats: bool = False,
+                    program: int | None = None, instruments=None, stats: bool = False,
                     report: Callable[[dict], None] | None = None,
                     report_note: Callable[[str], None] | None = None) -> dict:
     """Generate ``n`` pieces and write them as MIDI (and WAV); the one function behind
     ``musicrnn sample`` and the page. ``seed=None`` draws a new seed (returned);
     ``temperature=None`` uses the checkpoint's own (:func:`sampling_temperature`; returned).
 
-    ``program``: play every pitched part with this General MIDI program (0-127; None: as
-    generated). ``stats``: also return the pieces' statistics ("statistics") next to the
+    ``instruments``: the band the pieces play (names or numbers, a list or one
+    comma-separated string; ``pianoroll.instrument_keys``); None: the primer's, or the
+    model's own choice. ``program``: play every pitched part with this General MIDI
+    program (0-127; None: as generated). ``stats``: also return the pieces' statistics ("statistics") next to the
     corpus's ("corpus_statistics", from the checkpoint; None if it has none).
 
     Returns {"seed", "checkpoint", "pieces": [per piece: midi, tokens, notes,
@@ -603,6 +631,14 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
     for p in (out, wav):
         if p is not None and Path(p).is_dir():
             raise SettingsError(f"{p}: is a folder; give a file name such as {Path(p) / 'song.mid'}")
+    band = None
+    if instruments not in (None, "", []):
+        from ..pianoroll import instrument_keys
+
+        try:
+            band = instrument_keys(instruments)
+        except ValueError as e:
+            raise SettingsError(f"--instruments: {e}") from None
     seed = new_seed() if seed is None else int(seed)
     stepper, vocab, meta = load_generator(checkpoint)
     asked, temperature = temperature, sampling_temperature(meta, temperature)
@@ -616,7 +652,8 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
             report_note(note)
     # each piece has its own seed (the run's seed + i), so any one of them can be made again alone
     seqs = [generate(stepper, vocab, n=1, seconds=seconds, tokens=tokens, primer=primer_tokens,
-                     temperature=temperature, top_k=top_k, top_p=top_p, seed=seed + i)[0] for i in range(n)]
+                     temperature=temperature, top_k=top_k, top_p=top_p, seed=seed + i, programs=band)[0]
+            for i in range(n)]
     end = None if seconds is None else prompt_seconds(primer_tokens, vocab) + seconds
     pieces = []
     for i, ids in enumerate(seqs):
@@ -627,7 +664,7 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
             dec.score.program[~dec.score.drum] = program
         path = _writable(numbered(out, i, n), lambda p: write_midi(dec.score, p))
         r = {"midi": str(path), "seed": seed + i, "tokens": len(ids), "notes": dec.score.n_notes,
-             "invalid_tokens": dec.n_invalid,
+             "invalid_tokens": dec.n_invalid, "instruments": instruments_of(dec.score),
              "seconds": round(float(dec.score.seconds(dec.score.end.max(initial=0))), 2)}
         if wav:
             from ..render import render_wav
@@ -644,6 +681,20 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
         result["statistics"] = sample_stats(seqs, vocab)
         result["corpus_statistics"] = meta.get("corpus_stats")  # None for models trained before they were kept
     return result
+
+
+def instruments_of(score) -> list[int]:
+    """The program keys (128 = drums) a score plays, ascending."""
+    keys = np.where(score.drum, 128, score.program)
+    return sorted(set(keys.tolist()))
+
+
+def band_line(keys: Sequence[int]) -> str:
+    """'3 instruments: Flute, Acoustic Bass, Drums' (for the wrote line and the page)."""
+    from ..pianoroll import key_name
+
+    names = ", ".join(key_name(k) for k in keys)
+    return f"{len(keys)} instrument{'s' * (len(keys) != 1)}: {names}" if keys else "no instruments"
 
 
 def _writable(path: Path, write):

@@ -1,0 +1,191 @@
+"""Which tokens may come next: the token language's grammar, for a sampler.
+
+:class:`Grammar` follows a token stream exactly as :func:`~musicrnn.codec.tokens.decode`
+reads it and says, before each draw, which tokens keep the piece valid: a TimeSig only
+straight after Bar, Positions only forward inside the bar, a Pitch always followed by its
+Duration, no note before the first Position. A sampler that draws only allowed tokens
+writes no invalid token, whatever the model or the primer.
+
+It also keeps a band a band. The instruments a piece may play are fixed once known:
+
+* ``programs`` given (the user's choice, or a primer's instruments): only those;
+* else, for a piece with an instruments header (``CodecConfig.instruments_header``), the
+  instruments its header declares: the model picks its band up front (ascending, at least
+  one), then cannot start another program mid-piece;
+* else any program (a model trained before headers existed, with no primer).
+
+Program keys are General MIDI programs 0-127 and 128 for drums.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from .vocab import BAR, BOS, EOS, Vocab
+
+DRUMS = 128
+
+
+class Grammar:
+    """One row's grammar state: ``feed`` each token (the prompt's too), ask ``allowed``."""
+
+    def __init__(self, vocab: Vocab, programs: Iterable[int] | None = None):
+        self.v = vocab
+        off = vocab.offset
+        self.po, self.n_pos = off["Program"], vocab.max_position
+        self.lock = None if programs is None else frozenset(int(p) for p in programs)
+        if self.lock is not None and not self.lock:
+            raise ValueError("a band needs at least one instrument")
+        self.header = vocab.cfg.instruments_header
+        self.in_header = False  # between BOS and the first Bar of a piece with a header
+        self.declared: list[int] = []
+        self.bar_start, self.pos, self.after_bar = -1, -1, False
+        self.bar_len = vocab.bar_length(vocab.ts_index[(4, 4)])
+        self.program = 0
+        self.pending = 0  # 1: a Pitch waits for its Duration; 2: a full Duration may chain on
+        self._cache: dict[tuple, np.ndarray] = {}
+        V = vocab.size
+        fam = {f: np.zeros(V, bool) for f in off}
+        for f in off:
+            fam[f][vocab.family_range(f)] = True
+        self._fam = fam
+        self._dmax = off["Duration"] + vocab.max_duration - 1
+
+    # --- state ------------------------------------------------------------------------
+    def band(self) -> frozenset | None:
+        """The programs notes may use now (None: any)."""
+        if self.lock is not None:
+            return self.lock
+        if self.header and not self.in_header and self.declared:
+            return frozenset(self.declared)
+        return None
+
+    def feed(self, tok: int) -> None:
+        v, off = self.v, self.v.offset
+        if tok == BOS:
+            self.in_header = self.header
+            self.declared = []
+            return
+        f = v.family(tok) if 0 <= tok < v.size else None
+        if f == "Duration":
+            self.pending = 2 if (self.pending and tok == self._dmax) else 0
+            return
+        self.pending = 0
+        if self.in_header and f == "Program":
+            self.declared.append(tok - self.po)
+            self.program = tok - self.po
+            return
+        if tok == BAR:
+            self.in_header = False
+            self.bar_start = 0 if self.bar_start < 0 else self.bar_start + self.bar_len
+            self.pos, self.after_bar = -1, True
+            return
+        if tok == EOS or f is None or f == "special":
+            return
+        if f == "TimeSig":
+            if self.after_bar and self.pos < 0:
+                self.bar_len = v.bar_length(tok - off["TimeSig"])
+            return
+        self.after_bar = False
+        if f == "Position":
+            if self.bar_start < 0:
+                self.bar_start, self.pos = 0, -1
+            p = tok - off["Position"]
+            if self.pos <= p < self.bar_len:
+                self.pos = p
+        elif f == "Program":
+            self.program = tok - self.po
+        elif f == "Pitch" and self.pos >= 0:
+            self.pending = 1
+
+    def feed_all(self, ids) -> "Grammar":
+        for t in np.asarray(ids, dtype=np.int64).ravel().tolist():
+            self.feed(t)
+        return self
+
+    # --- what may come next -------------------------------------------------------------
+    def allowed(self) -> np.ndarray:
+        """Boolean mask over the vocabulary: the tokens that keep the piece valid (and the
+        band kept). Never empty."""
+        r = self.route()
+        return r == np.arange(r.size)
+
+    def route(self) -> np.ndarray:
+        """Where each token's probability goes (int array over the vocabulary): to itself
+        when allowed; a program outside the band to the band's nearest instrument (the model
+        asks for a change of instrument: it gets one the band has); -1: nowhere."""
+        band = self.band()
+        in_band = band is None or self.program in band
+        key = (self.pending, self.in_header, tuple(self.declared[-1:]), self.bar_start >= 0,
+               self.after_bar and self.pos < 0, self.pos, self.bar_len, in_band, band)
+        r = self._cache.get(key)
+        if r is None:
+            m = self._mask(band, in_band)
+            r = np.where(m, np.arange(m.size), -1)
+            if band is not None and not self.in_header and self.pending != 1:
+                for p in range(DRUMS + 1):
+                    if p not in band:
+                        r[self.po + p] = self.po + nearest(p, band)
+            self._cache[key] = r
+        return r
+
+    def _mask(self, band, in_band: bool) -> np.ndarray:
+        fam, off = self._fam, self.v.offset
+        if self.pending == 1:
+            return fam["Duration"].copy()
+        m = np.zeros(self.v.size, bool)
+        if self.in_header:
+            last = self.declared[-1] if self.declared else -1
+            for p in range(last + 1, DRUMS + 1):
+                if self.lock is None or p in self.lock:
+                    m[self.po + p] = True
+            if self.declared or not m.any():
+                m[BAR] = True
+            return m
+        m[BAR] = m[EOS] = True
+        m |= fam["Velocity"]
+        if self.pending == 2:
+            m[self._dmax - self.v.max_duration + 1: self._dmax + 1] = True
+        if self.bar_start >= 0 and self.after_bar and self.pos < 0:
+            m |= fam["TimeSig"]
+        if self.bar_start >= 0:
+            lo = off["Position"] + max(self.pos + 1, 0)
+            m[lo: off["Position"] + min(self.bar_len, self.n_pos)] = True
+        if self.pos >= 0:
+            m |= fam["Tempo"]
+            if in_band:
+                m |= fam["Pitch"]
+        if band is None:
+            m |= fam["Program"]
+        else:
+            m[[self.po + p for p in band]] = True
+        return m
+
+
+def nearest(program: int, band) -> int:
+    """The band's stand-in for ``program``: drums for drums; for a pitched program one of
+    the same General MIDI family (piano, bass, strings ...), else the closest number;
+    drums only when the band has nothing else."""
+    pitched = sorted(p for p in band if p != DRUMS)
+    if program == DRUMS:
+        return DRUMS if DRUMS in band else pitched[0]
+    if not pitched:
+        return DRUMS
+    return min(pitched, key=lambda q: (q // 8 != program // 8, abs(q - program), q))
+
+
+class Grammars:
+    """A batch of rows' grammars, for ``core.sample.sample``'s ``grammar``: each row starts
+    from the same prompt."""
+
+    def __init__(self, vocab: Vocab, prompt, n: int, programs: Iterable[int] | None = None):
+        programs = None if programs is None else list(programs)
+        self.rows = [Grammar(vocab, programs).feed_all(prompt) for _ in range(n)]
+
+    def route(self, row: int) -> np.ndarray:
+        return self.rows[row].route()
+
+    def feed(self, row: int, tok: int) -> None:
+        self.rows[row].feed(tok)

@@ -1,0 +1,98 @@
+"""The instruments header and the sampler's grammar: a band declared up front and kept,
+and no invalid token whatever the model draws. On real multi-track songs (OpenMSX)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import CORPORA, OPENMSX
+from musicrnn.codec import BOS, CodecConfig, Vocab, decode, encode, read_midi
+from musicrnn.codec.grammar import DRUMS, Grammar, Grammars, nearest
+from musicrnn.codec.tokens import header_programs, programs_played, with_header
+from musicrnn.core.sample import routed, sample
+from musicrnn.pianoroll import instrument_keys
+
+
+def _songs(k=6):
+    files = sorted(OPENMSX.glob("*.mid"))
+    assert files, "Debian package openttd-openmsx is missing: run `python3 -m musicrnn.install --test`"
+    return [files[i] for i in np.linspace(0, len(files) - 1, k).astype(int)]
+
+
+def test_a_song_declares_its_band_up_front_and_still_round_trips(vocab):
+    for f in _songs():
+        score = read_midi(f)
+        ids = encode(score, vocab)
+        keys = sorted(set(np.where(score.drum, DRUMS, score.program).tolist()))
+        assert header_programs(ids, vocab) == keys == programs_played(ids, vocab)
+        assert ids[len(keys) + 1] == vocab.names.index("Bar")
+        d = decode(ids, vocab)
+        assert d.n_invalid == 0 and d.score.n_notes == score.n_notes
+    old = Vocab(CodecConfig(instruments_header=False))
+    assert header_programs(encode(read_midi(f), old), old) == []
+    # a checkpoint written before headers existed reads as having none
+    assert CodecConfig.from_dict({"resolution": 12}).instruments_header is False
+
+
+def test_the_grammar_allows_every_token_real_music_is_written_with(vocab):
+    files = _songs(4) + sorted((CORPORA / "chorales").glob("*.mid"))[:2] + sorted((CORPORA / "folk").rglob("*.mid"))[:2]
+    for f in files:
+        ids = encode(read_midi(f), vocab).tolist()
+        g = Grammar(vocab).feed_all(ids[:1])
+        for i, t in enumerate(ids[1:], 1):
+            assert g.allowed()[t], f"{f.name}: token {i} {vocab.names[t]} refused"
+            g.feed(t)
+
+
+class _Noise:
+    """A 'model' that likes every token equally: the worst case for a sampler."""
+
+    output = "softmax"
+
+    def __init__(self, size, seed=0):
+        self.size, self.rng = size, np.random.default_rng(seed)
+
+    def start(self, prompt, n):
+        return self.rng.normal(size=(n, self.size)), None
+
+    def step(self, tokens, state):
+        return self.rng.normal(size=(len(tokens), self.size)), None
+
+
+def test_noise_sampled_through_the_grammar_is_valid_and_keeps_one_band(vocab):
+    pieces = sample(_Noise(vocab.size), [BOS], 3, 1500, seed=0, grammar=Grammars(vocab, [BOS], 3))
+    for p in pieces:
+        ids = [BOS] + p
+        d = decode(ids, vocab)
+        band = header_programs(ids, vocab)
+        assert d.n_invalid == 0 and d.score.n_notes > 20
+        assert band == sorted(band) and len(band) >= 1
+        assert set(programs_played(ids, vocab)) <= set(band)  # no new program mid-piece
+    # without the grammar the same noise is mostly invalid
+    raw = sample(_Noise(vocab.size), [BOS], 1, 1500, seed=0)[0]
+    assert decode([BOS] + raw, vocab).invalid_rate > 0.3
+
+
+def test_a_chosen_band_is_what_plays_and_a_primer_keeps_its_own(vocab):
+    band = instrument_keys("Acoustic Bass, 0, drums")
+    assert band == [0, 32, DRUMS]
+    prompt = with_header([BOS], band, vocab).tolist()
+    for p in sample(_Noise(vocab.size, 1), prompt, 2, 1200, seed=1, grammar=Grammars(vocab, prompt, 2, band)):
+        assert set(programs_played(prompt + p, vocab)) <= set(band) and decode(prompt + p, vocab).n_invalid == 0
+    song = encode(read_midi(_songs(1)[0]), vocab)[:400]
+    own = programs_played(song, vocab)
+    p = sample(_Noise(vocab.size, 2), song.tolist(), 1, 800, seed=2, grammar=Grammars(vocab, song, 1, own))[0]
+    assert set(programs_played(p, vocab)) <= set(own)
+
+
+def test_a_wish_for_another_instrument_goes_to_the_bands_nearest():
+    band = [0, 33, 73, DRUMS]
+    assert nearest(34, band) == 33  # fretless bass -> the band's bass
+    assert nearest(1, band) == 0 and nearest(74, band) == 73 and nearest(DRUMS, band) == DRUMS
+    assert nearest(DRUMS, [40]) == 40 and nearest(5, [DRUMS]) == DRUMS
+    z = np.log(np.array([0.1, 0.2, 0.3, 0.4]))
+    out = routed(z, np.array([0, 1, 1, -1]))
+    assert np.allclose(np.exp(out[:2]), [0.1, 0.5]) and np.isneginf(out[2:]).all()
+    with pytest.raises(ValueError, match="'foo'"):
+        instrument_keys("flute, foo")
