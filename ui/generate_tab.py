@@ -30,6 +30,13 @@ def program_of(instrument) -> int | None:
     return program_number(instrument)
 
 
+def band_choices() -> list[str]:
+    """The Band field's list: drums, then every General MIDI program ("33 Electric Bass (finger)")."""
+    from musicrnn.pianoroll import program_choices
+
+    return ["Drums"] + program_choices()
+
+
 def instrument_choices() -> list[str]:
     from musicrnn.pianoroll import program_choices
 
@@ -70,7 +77,7 @@ def stats_markdown(result: dict, model_name: str) -> str:
 
 
 def make_song(page, model, primer, temperature, top_k, top_p, seconds, variations, seed, instrument,
-              request=None, progress=None) -> dict:
+              request=None, progress=None, band=None) -> dict:
     """Validate the page's fields, generate, render audio and pictures into a fresh folder
     of this visitor. Raises ValueError (and the library's errors) with readable messages."""
     from musicrnn.tasks.music import new_seed
@@ -85,6 +92,10 @@ def make_song(page, model, primer, temperature, top_k, top_p, seconds, variation
     seed = number(seed, -1, int, "seed", -1, 2**63 - 1)
     seed = new_seed() if seed < 0 else seed
     program = program_of(instrument)
+    if band:
+        from musicrnn.pianoroll import instrument_keys
+
+        band = instrument_keys(band if isinstance(band, (list, tuple)) else str(band))  # ValueError names a bad one
     try:
         entry = resolve(model, page.models())
     except LookupError as e:
@@ -102,7 +113,7 @@ def make_song(page, model, primer, temperature, top_k, top_p, seconds, variation
     say(0.05, desc=f"generating {n} x {seconds:g} s with {entry.name}")
     job = dict(checkpoint=str(entry.path), name=entry.name, out=str(out), n=n, seconds=seconds,
                primer=str(primer_path) if primer_path else None, temperature=temperature, top_k=top_k, top_p=top_p,
-               seed=seed, program=program)
+               seed=seed, program=program, instruments=band or None)
     res = page.run_job(render_song, job)
     if "error" in res:
         raise ValueError(res["error"])
@@ -123,6 +134,7 @@ def render_song(job: dict) -> dict:
         res = sample_to_files(job["checkpoint"], out / "song.mid", n=job["n"], seconds=job["seconds"],
                               primer=job["primer"], temperature=job["temperature"], top_k=job["top_k"],
                               top_p=job["top_p"], seed=job["seed"], wav=out / "song.wav", program=job["program"],
+                              instruments=job.get("instruments"),
                               stats=True)
     except (MidiError, SettingsError, CheckpointError, DataError, ValueError, OSError) as e:
         return {"error": str(e)}
@@ -139,8 +151,10 @@ def render_song(job: dict) -> dict:
 
 def info_markdown(res: dict, i: int = 0) -> str:
     p = res["pieces"][i]
+    from musicrnn.tasks.music import band_line
+
     text = (f"**{res['model']}**, seed **{res['seed']}**, temperature {res['temperature']:g}: "
-            f"{p['notes']} notes, {p['seconds']} s"
+            f"{p['notes']} notes, {p['seconds']} s, {band_line(p.get('instruments', []))}"
             + (f", {p['invalid_tokens']} tokens rejected by the decoder" if p["invalid_tokens"] else ""))
     for key in ("note", "fit_note"):  # a primer cut to its opening; a primer far from the model's corpus
         if (res.get("primer") or {}).get(key):
@@ -157,10 +171,11 @@ def tab(page, errors, limit: int):
 
     import gradio as gr
 
-    def _song(model, primer, temperature, top_k, top_p, seconds, variations, seed, instrument, request, progress):
+    def _song(model, primer, temperature, top_k, top_p, seconds, variations, seed, instrument, request, progress,
+              band=None):
         with errors.shown():
             res = make_song(page, model, primer, temperature, top_k, top_p, seconds, variations, seed, instrument,
-                            request=request, progress=progress)
+                            request=request, progress=progress, band=band)
         p = res["pieces"][0]
         return (p["wav"], p["png"], [q["midi"] for q in res["pieces"]], stats_markdown(res, res["model"]),
                 info_markdown(res), res["seed"], res)
@@ -170,12 +185,12 @@ def tab(page, errors, limit: int):
         return gr.update(choices=[str(i + 1) for i in range(n)], value="1", visible=n > 1)
 
     def generate(model=DEFAULT_MODEL, primer=None, temperature=None, top_k=0, top_p=1.0, seconds=30.0, variations=1,
-                 seed=-1, instrument=AS_GENERATED, request: gr.Request = None, progress=gr.Progress()):
+                 seed=-1, instrument=AS_GENERATED, band=None, request: gr.Request = None, progress=gr.Progress()):
         return _song(model, primer, temperature, top_k, top_p, seconds, variations, seed, instrument, request,
-                     progress)
+                     progress, band)
 
     def continue_song(last, which, model, temperature, top_k, top_p, seconds, variations, seed, instrument,
-                      request: gr.Request = None, progress=gr.Progress()):
+                      band=None, request: gr.Request = None, progress=gr.Progress()):
         if not last or not last.get("pieces"):
             raise gr.Error("nothing to continue yet: press Generate first", print_exception=False)
         i = int(which or 1) - 1 if str(which or "1").isdigit() else 0
@@ -184,7 +199,7 @@ def tab(page, errors, limit: int):
         if not Path(primer).is_file():
             raise gr.Error("the last song has been cleaned up; generate again", print_exception=False)
         return _song(last.get("model", model), primer, temperature, top_k, top_p, seconds, variations, seed,
-                     instrument, request, progress)
+                     instrument, request, progress, band)
 
     def show_variation(last, which):
         if not last or not which:
@@ -220,6 +235,10 @@ def tab(page, errors, limit: int):
                 instrument = gr.Dropdown(instrument_choices(), value=AS_GENERATED, label="Instrument",
                                          info="General MIDI program for every pitched part",
                                          allow_custom_value=True)  # "73", "flute": program_of() checks
+                band = gr.Dropdown(band_choices(), value=[], multiselect=True, label="Band (optional)",
+                                   info="the instruments the piece may play; empty: the primer's, or the "
+                                        "model's own choice (the band model picks a band up front)",
+                                   elem_id="band")
                 with gr.Row():
                     go = gr.Button("Generate", variant="primary", elem_id="generate-btn")
                     cont = gr.Button("Continue this song", elem_id="continue-btn")
@@ -234,11 +253,11 @@ def tab(page, errors, limit: int):
         used_seed = gr.Number(visible=False, label="Seed used")
 
     song_out = [audio, picture, midi, stats, info, used_seed, last]  # the API returns all but the state
-    go.click(generate, [model, primer, temperature, top_k, top_p, seconds, variations, seed, instrument],
+    go.click(generate, [model, primer, temperature, top_k, top_p, seconds, variations, seed, instrument, band],
              song_out, api_name="generate", concurrency_limit=limit, concurrency_id="sampler").success(
         variations_shown, last, which, api_visibility="private", queue=False)
     cont.click(continue_song, [last, which, model, temperature, top_k, top_p, seconds, variations, seed,
-                               instrument], song_out, api_name="continue", concurrency_id="sampler").success(
+                               instrument, band], song_out, api_name="continue", concurrency_id="sampler").success(
         variations_shown, last, which, api_visibility="private", queue=False)
     which.change(show_variation, [last, which], [audio, picture, info], api_visibility="private")
     dice.click(random_seed, None, seed, api_visibility="private", queue=False)
