@@ -204,7 +204,9 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, family: str = "rnn", o
     from ..core.train import check_window, fit, main_process, resolve_device, stop_on_signals
 
     out = Path(out)
-    vocab = Vocab()
+    vocab = Vocab()  # new runs: pieces declare their instruments
+    if resume and (out / CONFIG).is_file():  # a resumed run keeps the codec it started with
+        vocab = _vocab_of(out, {"task": "music", **read_config(out)})
     data_settings = {"valid_fraction": valid_fraction, "test_fraction": test_fraction, "max_transpose": max_transpose}
     init_weights, init_meta = None, None
     if init:
