@@ -9,6 +9,12 @@ Two kinds of source material are taken from music21's bundled corpus:
   ryansMammoth and airdsAirs, converted with ``abc2midi`` (one MIDI file per
   ``X:`` tune).
 
+* ``band``: folk tunes from those books arranged for a small band (melody,
+  drums, bass, comping) with the grooves of MMA (Musical MIDI Accompaniment);
+  see :mod:`musicrnn.bandcorpus`.  Built only when asked for
+  (``collections=("band",)``, or ``python -m musicrnn.corpora --collections band``),
+  because it needs the ``mma`` executable.
+
 Every output is checked with pretty_midi; files that fail to load or contain
 no notes are not written.  Output file names and bytes depend only on the
 music21 corpus and the converter versions, so rebuilding gives identical files.
@@ -31,6 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CHORALES = "chorales"
+FOLK = "folk"
+BAND = "band"
+ALL_COLLECTIONS = (CHORALES, FOLK, BAND)
+DEFAULT_COLLECTIONS = (CHORALES, FOLK)  # band needs mma, so it is built only on request
 ABC_COLLECTIONS = ("essenFolksong", "oneills1850", "ryansMammoth", "airdsAirs")
 CHORALE_SOURCE = "music21/corpus/bach (corpus.chorales.Iterator, numberingSystem='riemenschneider')"
 ABC2MIDI = "abc2midi"
@@ -63,25 +73,49 @@ def build_corpora(
     jobs: int = 2,
     limit: int | None = None,
     progress: bool = True,
+    collections: tuple[str, ...] | list[str] = DEFAULT_COLLECTIONS,
 ) -> dict:
-    """Regenerate all corpora under ``out_dir`` and write ``manifest.json``.
+    """Regenerate corpora under ``out_dir`` and update ``manifest.json``.
 
-    Existing ``*.mid`` files in the collection folders are deleted first, so
-    the folders hold exactly what this build produced.  ``jobs`` worker
-    processes do the conversion; ``limit`` caps the number of source files
-    (chorales, or ABC files) per collection, for quick trial runs.
+    ``collections`` picks what to build, among ``"chorales"``, ``"folk"`` and
+    ``"band"`` (default: chorales and folk).  Existing ``*.mid`` files in the
+    built collection folders are deleted first, so the folders hold exactly
+    what this build produced; the manifest entries of collections not built
+    are kept.  ``jobs`` worker processes do the conversion; ``limit`` caps the
+    number of source files (chorales, or ABC files) per collection, or for
+    ``band`` the number of tunes arranged per folk collection, for quick trial
+    runs.
 
     Returns a summary: per-collection ``files``, ``skipped``, ``duplicates``
     and ``bytes``, plus the totals of each.
     """
     out_dir = Path(out_dir)
+    unknown = set(collections) - set(ALL_COLLECTIONS)
+    if unknown or not collections:
+        raise ValueError(f"collections must be among {ALL_COLLECTIONS}, got {list(collections)}")
     if shutil.which(ABC2MIDI) is None:
         raise RuntimeError("abc2midi not found; install it (Debian: apt install abcmidi)")
-    tasks, duplicates = _all_tasks(limit)
-    collections = [CHORALES] + [f"folk/{name}" for name in ABC_COLLECTIONS]
-    _clean(out_dir, collections)
-    results = _run_tasks(tasks, out_dir, jobs, progress)
-    summary = _summarise(collections, results, duplicates)
+    names: list[str] = []
+    results: list[_Result] = []
+    duplicates: dict[str, int] = {}
+    extra: dict[str, dict] = {}
+    if CHORALES in collections or FOLK in collections:
+        tasks, duplicates = _all_tasks(limit)
+        names = ([CHORALES] if CHORALES in collections else []) + (
+            [f"folk/{name}" for name in ABC_COLLECTIONS] if FOLK in collections else [])
+        tasks = [t for t in tasks if t.collection in names]
+        _clean(out_dir, names)
+        results = _run_tasks(tasks, out_dir, jobs, progress)
+    if BAND in collections:
+        from .bandcorpus import build_band_collection
+
+        _clean(out_dir, [BAND])
+        result, extra[BAND] = build_band_collection(out_dir / BAND, jobs=jobs, limit=limit, progress=progress)
+        names.append(BAND)
+        results.append(result)
+    summary = _summarise(names, results, duplicates)
+    for name, info in extra.items():
+        summary["collections"][name].update(info)
     _write_manifest(out_dir, summary)
     return summary
 
@@ -316,21 +350,31 @@ def _summarise(collections: list[str], results: list[_Result], duplicates: dict[
 
 
 def _write_manifest(out_dir: Path, summary: dict) -> None:
-    """Write ``manifest.json``: source, converter and counts per collection."""
+    """Update ``manifest.json``: source, converter and counts per built collection.
+
+    Entries of collections that this build did not touch are kept as they were.
+    """
     import music21
 
-    entries = {}
+    path = out_dir / "manifest.json"
+    old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    entries = dict(old.get("collections", {}))
     for collection, counts in summary["collections"].items():
         if collection == CHORALES:
             source = CHORALE_SOURCE
             converter = f"music21 {music21.__version__}"
+        elif collection == BAND:
+            from .bandcorpus import BAND_SOURCE, mma_version
+
+            source = BAND_SOURCE
+            converter = f"{_abc2midi_version()} + MMA {mma_version()}"
         else:
             source = f"music21/corpus/{collection.split('/', 1)[1]}"
             converter = _abc2midi_version()
         entries[collection] = {"source": source, "converter": converter, **counts}
     manifest = {"music21_version": music21.__version__, "collections": entries}
     text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-    (out_dir / "manifest.json").write_text(text, encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
 
 
 def _abc2midi_version() -> str:
@@ -340,3 +384,27 @@ def _abc2midi_version() -> str:
     if words and words[-1] == ABC2MIDI:  # it prints "4.84 January 20 2023 abc2midi"
         words = [ABC2MIDI] + words[:-1]
     return " ".join(words)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m musicrnn.corpora [--collections band] [--jobs 1] [--out corpora]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m musicrnn.corpora", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("corpora"), help="folder to write")
+    parser.add_argument("--collections", nargs="+", choices=ALL_COLLECTIONS, default=list(DEFAULT_COLLECTIONS),
+                        help="what to build (default: chorales folk; band needs mma)")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel conversions")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many pieces a collection, for a quick try")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if args.jobs < 1 or (args.limit is not None and args.limit < 1):
+        parser.error("--jobs and --limit must be at least 1")
+    summary = build_corpora(args.out, jobs=args.jobs, limit=args.limit, progress=not args.quiet,
+                            collections=args.collections)
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
