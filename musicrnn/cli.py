@@ -108,7 +108,8 @@ def cmd_corpora_build(args) -> int:
 
     if args.jobs < 1 or (args.limit is not None and args.limit < 1):
         raise UsageError("--jobs and --limit must be at least 1")
-    summary = build_corpora(Path(args.out), jobs=args.jobs, limit=args.limit, progress=not args.quiet)
+    summary = build_corpora(Path(args.out), jobs=args.jobs, limit=args.limit, progress=not args.quiet,
+                            collections=args.collections)
     print(json.dumps(summary))
     return 0
 
@@ -754,6 +755,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", type=Path, default=Path("corpora"), help="folder to write")
     c.add_argument("--jobs", type=INT, default=2, help="parallel conversions")
     c.add_argument("--limit", type=INT, default=None, help="at most this many pieces a collection, for a quick try (default: all)")
+    c.add_argument("--collections", nargs="+", choices=["chorales", "folk", "band"], default=["chorales", "folk"],
+                   help="what to build (default: chorales folk; band also needs Debian's mma)")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=cmd_corpora_build)
     return p

@@ -149,10 +149,23 @@ def instrument_keys(instruments) -> list[int]:
         if str(w).strip().lower() in DRUM_WORDS or str(w).strip().lower().startswith("128 "):
             keys.add(128)
         else:
-            keys.add(program_number(w))
+            keys.add(_loose_program(w))
     if not keys:
         raise ValueError("no instruments named: give General MIDI names or numbers, or drums")
     return sorted(keys)
+
+
+def _loose_program(word) -> int:
+    """:func:`program_number`, or else the first General MIDI program whose name holds the
+    word ("piano" -> 0 Acoustic Grand Piano, "bass" -> 32 Acoustic Bass)."""
+    try:
+        return program_number(word)
+    except ValueError:
+        w = str(word).strip().lower()
+        hits = [i for i, name in enumerate(GM_PROGRAMS) if w and w in name.lower()]
+        if not hits:
+            raise
+        return hits[0]
 
 
 def key_name(key: int) -> str:

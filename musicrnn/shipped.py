@@ -1,7 +1,7 @@
 """Where the shipped checkpoints are, however musicrnn was installed.
 
 They live in the repository's top-level folder ``checkpoints/`` (``folk-attention/``, the
-default, ``folk-transformer/``, ``folk/``, ``chorales/`` and the ``polymusic-*`` benchmark models, each a
+default, ``folk-transformer/``, ``folk/``, ``chorales/``, ``band/`` (multi-track) and the ``polymusic-*`` benchmark models, each a
 ``config.json`` and a ``model.safetensors``). A source checkout or an editable
 install (``pip install -e .``, what ``python3 -m musicrnn.install`` does) reads them
 there; a wheel or ``pip install .`` carries them as package data in

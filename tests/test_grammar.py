@@ -96,3 +96,25 @@ def test_a_wish_for_another_instrument_goes_to_the_bands_nearest():
     assert np.allclose(np.exp(out[:2]), [0.1, 0.5]) and np.isneginf(out[2:]).all()
     with pytest.raises(ValueError, match="'foo'"):
         instrument_keys("flute, foo")
+
+
+def test_the_band_model_plays_a_band_a_chosen_one_and_a_songs_own(tmp_path):
+    """The shipped multi-track model: left alone it picks a band up front and keeps it;
+    asked for instruments it plays those; continuing a real song it keeps the song's."""
+    from musicrnn.shipped import shipped_checkpoint
+    from musicrnn.tasks.music import sample_to_files
+
+    band = shipped_checkpoint("band")
+    own = sample_to_files(band, tmp_path / "a.mid", n=3, seconds=10, seed=0)
+    for p in own["pieces"]:
+        assert p["invalid_tokens"] == 0 and len(p["instruments"]) >= 2 and p["seconds"] <= 10.0
+    assert any(DRUMS in p["instruments"] for p in own["pieces"])
+    assert own["temperature"] == 0.45  # its own, chosen on its corpus (checkpoints/README.md)
+    chosen = sample_to_files(band, tmp_path / "b.mid", n=2, seconds=10, seed=0, instruments="piano, 33, drums")
+    for p in chosen["pieces"]:
+        assert set(p["instruments"]) <= {0, 33, DRUMS} and p["notes"] > 10
+    song = _songs(1)[0]
+    kept = sample_to_files(band, tmp_path / "c.mid", seconds=5, seed=0, primer=song)
+    primer = read_midi(song)
+    theirs = set(np.where(primer.drum, DRUMS, primer.program).tolist())
+    assert set(kept["pieces"][0]["instruments"]) <= theirs and kept["pieces"][0]["invalid_tokens"] == 0

@@ -36,6 +36,7 @@ from musicrnn.ui.budget import limit_memory
 # Size presets: the flags each adds to `musicrnn train`. Fine-tuning a shipped model is the
 # recipe that works on a handful of files (README, "Train on your own MIDI folder").
 PRESETS: dict[str, list[str]] = {
+    "fine-tune band (songs: several instruments, drums)": ["--init", "@band", "--transpose", "0", "--patience", "3"],
     "fine-tune folk (best for a few files)": ["--init", "@folk", "--transpose", "0", "--patience", "10"],
     "fine-tune chorales (for 4-part writing)": ["--init", "@chorales", "--transpose", "0", "--patience", "10"],
     "tiny from scratch (1x64, quick test)": ["--hidden", "64", "--layers", "1", "--embed", "32", "--batch", "16",

@@ -255,6 +255,8 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, family: str = "rnn", o
                 "data": {"folder": str(data), **counts, "skipped": len(corpus.skipped), **data_settings}}
         if init:
             meta["init"] = {"path": str(init), "weights_sha256": init_meta.get("weights_sha256")}
+            if isinstance(init_meta.get("sampling"), dict):  # a fine-tuned model samples as its base did
+                meta["sampling"] = dict(init_meta["sampling"])
         model = models.build(family, cfg, seed=train_cfg.seed)
         if init_weights is not None:
             model.load_state_dict(init_weights)
