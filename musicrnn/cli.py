@@ -174,8 +174,8 @@ def cmd_sample(args) -> int:
         print(f"wrote {r['midi']}: {r['notes']} notes, {r['seconds']} s"
               + (f", seed {r['seed']}" if args.num > 1 else "")
               + (f", {bad} invalid token{'s' * (bad != 1)} of {r['tokens']} skipped" if bad else "")
-              + f"; {band_line(r['instruments'])}"
-              + (f", audio {r['wav']} ({r['engine']})" if "wav" in r else ""), file=sys.stderr)
+              + (f", audio {r['wav']} ({r['engine']})" if "wav" in r else "")
+              + f"; {band_line(r['instruments'])}", file=sys.stderr)
 
     res = sample_to_files(args.checkpoint, args.out, n=args.num, seconds=args.seconds, tokens=args.tokens,
                           primer=args.primer, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,

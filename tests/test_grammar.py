@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import CORPORA, OPENMSX
-from musicrnn.codec import BOS, CodecConfig, Vocab, decode, encode, read_midi
+from musicrnn.codec import BOS, EOS, CodecConfig, Vocab, decode, encode, read_midi
 from musicrnn.codec.grammar import DRUMS, Grammar, Grammars, nearest
 from musicrnn.codec.tokens import header_programs, programs_played, with_header
 from musicrnn.core.sample import routed, sample
@@ -61,12 +61,12 @@ class _Noise:
 
 
 def test_noise_sampled_through_the_grammar_is_valid_and_keeps_one_band(vocab):
-    pieces = sample(_Noise(vocab.size), [BOS], 3, 1500, seed=0, grammar=Grammars(vocab, [BOS], 3))
+    pieces = sample(_Noise(vocab.size), [BOS], 3, 1500, seed=0, forbid=[EOS], grammar=Grammars(vocab, [BOS], 3))
     for p in pieces:
         ids = [BOS] + p
         d = decode(ids, vocab)
         band = header_programs(ids, vocab)
-        assert d.n_invalid == 0 and d.score.n_notes > 20
+        assert d.n_invalid <= 1 and d.score.n_notes > 20  # 1: a note cut by the token limit
         assert band == sorted(band) and len(band) >= 1
         assert set(programs_played(ids, vocab)) <= set(band)  # no new program mid-piece
     # without the grammar the same noise is mostly invalid
@@ -78,12 +78,13 @@ def test_a_chosen_band_is_what_plays_and_a_primer_keeps_its_own(vocab):
     band = instrument_keys("Acoustic Bass, 0, drums")
     assert band == [0, 32, DRUMS]
     prompt = with_header([BOS], band, vocab).tolist()
-    for p in sample(_Noise(vocab.size, 1), prompt, 2, 1200, seed=1, grammar=Grammars(vocab, prompt, 2, band)):
-        assert set(programs_played(prompt + p, vocab)) <= set(band) and decode(prompt + p, vocab).n_invalid == 0
+    for p in sample(_Noise(vocab.size, 1), prompt, 2, 1200, seed=1, forbid=[EOS], grammar=Grammars(vocab, prompt, 2, band)):
+        # at most the last note, cut by the token limit (generate() drops such a tail)
+        assert set(programs_played(prompt + p, vocab)) <= set(band) and decode(prompt + p, vocab).n_invalid <= 1
     song = encode(read_midi(_songs(1)[0]), vocab)[:400]
     own = programs_played(song, vocab)
     p = sample(_Noise(vocab.size, 2), song.tolist(), 1, 800, seed=2, grammar=Grammars(vocab, song, 1, own))[0]
-    assert set(programs_played(p, vocab)) <= set(own)
+    assert set(programs_played(song.tolist() + p, vocab)) <= set(own)
 
 
 def test_a_wish_for_another_instrument_goes_to_the_bands_nearest():

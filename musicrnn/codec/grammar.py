@@ -34,7 +34,7 @@ class Grammar:
     def __init__(self, vocab: Vocab, programs: Iterable[int] | None = None):
         self.v = vocab
         off = vocab.offset
-        self.po, self.n_pos = off["Program"], vocab.max_position
+        self.po, self.pp, self.n_pos = off["Program"], off["Pitch"], vocab.max_position
         self.lock = None if programs is None else frozenset(int(p) for p in programs)
         if self.lock is not None and not self.lock:
             raise ValueError("a band needs at least one instrument")
@@ -44,7 +44,10 @@ class Grammar:
         self.bar_start, self.pos, self.after_bar = -1, -1, False
         self.bar_len = vocab.bar_length(vocab.ts_index[(4, 4)])
         self.program = 0
+        self.fresh = True  # no Program token since the header: the first note's may repeat the last declared
         self.pending = 0  # 1: a Pitch waits for its Duration; 2: a full Duration may chain on
+        self.last = None  # (program, pitch, a repeat?) of the last note at this onset: the next comes after it
+        self.prev = ""  # the family of the token before: "Position", "Program", "Velocity" or ""
         self._cache: dict[tuple, np.ndarray] = {}
         V = vocab.size
         fam = {f: np.zeros(V, bool) for f in off}
@@ -65,14 +68,16 @@ class Grammar:
     def feed(self, tok: int) -> None:
         v, off = self.v, self.v.offset
         if tok == BOS:
-            self.in_header = self.header
+            self.in_header, self.fresh = self.header, True
             self.declared = []
             return
         f = v.family(tok) if 0 <= tok < v.size else None
         if f == "Duration":
             self.pending = 2 if (self.pending and tok == self._dmax) else 0
+            self.prev = ""
             return
         self.pending = 0
+        self.prev = f if f in ("Position", "Program", "Velocity") else ""
         if self.in_header and f == "Program":
             self.declared.append(tok - self.po)
             self.program = tok - self.po
@@ -80,7 +85,7 @@ class Grammar:
         if tok == BAR:
             self.in_header = False
             self.bar_start = 0 if self.bar_start < 0 else self.bar_start + self.bar_len
-            self.pos, self.after_bar = -1, True
+            self.pos, self.after_bar, self.last = -1, True, None
             return
         if tok == EOS or f is None or f == "special":
             return
@@ -94,11 +99,13 @@ class Grammar:
                 self.bar_start, self.pos = 0, -1
             p = tok - off["Position"]
             if self.pos <= p < self.bar_len:
-                self.pos = p
+                self.pos, self.last = p, None
         elif f == "Program":
-            self.program = tok - self.po
+            self.program, self.fresh = tok - self.po, False
         elif f == "Pitch" and self.pos >= 0:
             self.pending = 1
+            note = (self.program, tok - self.pp)
+            self.last = note + (self.last is not None and self.last[:2] == note,)
 
     def feed_all(self, ids) -> "Grammar":
         for t in np.asarray(ids, dtype=np.int64).ravel().tolist():
@@ -115,23 +122,30 @@ class Grammar:
     def route(self) -> np.ndarray:
         """Where each token's probability goes (int array over the vocabulary): to itself
         when allowed; a program outside the band to the band's nearest instrument (the model
-        asks for a change of instrument: it gets one the band has); -1: nowhere."""
+        asks for a change of instrument: it gets one the band has) when that one may come
+        next; -1: nowhere."""
         band = self.band()
-        in_band = band is None or self.program in band
         key = (self.pending, self.in_header, tuple(self.declared[-1:]), self.bar_start >= 0,
-               self.after_bar and self.pos < 0, self.pos, self.bar_len, in_band, band)
+               self.after_bar and self.pos < 0, self.pos, self.bar_len, self.program, self.fresh, self.last, self.prev,
+               band)
         r = self._cache.get(key)
         if r is None:
-            m = self._mask(band, in_band)
+            m = self._mask(band)
             r = np.where(m, np.arange(m.size), -1)
             if band is not None and not self.in_header and self.pending != 1:
                 for p in range(DRUMS + 1):
                     if p not in band:
-                        r[self.po + p] = self.po + nearest(p, band)
+                        target = self.po + nearest(p, band)
+                        r[self.po + p] = target if m[target] else -1
+            if len(self._cache) > 20_000:
+                self._cache.clear()
             self._cache[key] = r
         return r
 
-    def _mask(self, band, in_band: bool) -> np.ndarray:
+    def _mask(self, band) -> np.ndarray:
+        """What the encoder could have written next: the grammar, and its canonical order
+        (notes at one onset by instrument, then pitch, each once; Program and Velocity only
+        just before a note, and only when they change; Tempo only just after a Position)."""
         fam, off = self._fam, self.v.offset
         if self.pending == 1:
             return fam["Duration"].copy()
@@ -144,23 +158,38 @@ class Grammar:
             if self.declared or not m.any():
                 m[BAR] = True
             return m
-        m[BAR] = m[EOS] = True
-        m |= fam["Velocity"]
         if self.pending == 2:
             m[self._dmax - self.v.max_duration + 1: self._dmax + 1] = True
+        note_ok = self.pos >= 0 and (band is None or self.program in band)
+        lo_pitch = 0
+        if self.last is not None and self.last[0] == self.program:
+            # the next note of this instrument at this onset is higher, or the same once more
+            # (a real file may hold one note twice at one onset, with two lengths)
+            lo_pitch = self.last[1] + (1 if self.last[2] else 0)
+        if self.prev in ("Program", "Velocity"):  # a note must follow
+            if note_ok and lo_pitch < 128:
+                m[self.pp + lo_pitch: self.pp + 128] = True
+            if self.prev == "Program":
+                m |= fam["Velocity"]
+            if not m.any():  # an instrument that cannot play here: let the piece move on
+                m[BAR] = True
+            return m
+        m[BAR] = m[EOS] = True
         if self.bar_start >= 0 and self.after_bar and self.pos < 0:
             m |= fam["TimeSig"]
         if self.bar_start >= 0:
             lo = off["Position"] + max(self.pos + 1, 0)
             m[lo: off["Position"] + min(self.bar_len, self.n_pos)] = True
         if self.pos >= 0:
-            m |= fam["Tempo"]
-            if in_band:
-                m |= fam["Pitch"]
-        if band is None:
-            m |= fam["Program"]
-        else:
-            m[[self.po + p for p in band]] = True
+            if self.prev == "Position":
+                m |= fam["Tempo"]
+            m |= fam["Velocity"]
+            if note_ok and lo_pitch < 128:
+                m[self.pp + lo_pitch: self.pp + 128] = True
+            floor = -1 if self.last is None else self.last[0]  # instruments at one onset ascend
+            for p in (range(DRUMS + 1) if band is None else band):
+                if p > floor and (p != self.program or self.fresh):
+                    m[self.po + p] = True
         return m
 
 

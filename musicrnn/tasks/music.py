@@ -490,7 +490,17 @@ def generate(model, vocab: Vocab, *, n: int = 1, seconds: float | None = 30.0, t
     forbid = [PAD, BOS] + ([EOS] if limit is not None else [])
     rows = sample(model, prompt, n, max_new, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                   stop=stop, forbid=forbid, grammar=Grammars(vocab, prompt, n, programs))
-    return [np.array(prompt + r + [EOS], dtype=np.int64) for r in rows]
+    return [np.array(prompt + _whole_notes(r, vocab) + [EOS], dtype=np.int64) for r in rows]
+
+
+def _whole_notes(row: list[int], vocab: Vocab) -> list[int]:
+    """A continuation cut by the token limit ends after its last whole note: a trailing
+    Program, Velocity or Pitch (a note without its Duration) is dropped."""
+    lo, hi = vocab.offset["Program"], vocab.offset["Duration"]
+    end = len(row)
+    while end and lo <= row[end - 1] < hi:
+        end -= 1
+    return row[:end]
 
 
 def primer_score(path):
@@ -673,7 +683,8 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
         if wav:
             from ..render import render_wav
 
-            r.update(_writable(numbered(Path(wav), i, n), lambda p: render_wav(path, p)))
+            audio = _writable(numbered(Path(wav), i, n), lambda p: render_wav(path, p))
+            r.update(wav=audio["wav"], engine=audio["engine"], peak=audio["peak"], wav_seconds=audio["seconds"])
         pieces.append(r)
         if report:
             report(r)
