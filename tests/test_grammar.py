@@ -119,3 +119,14 @@ def test_the_band_model_plays_a_band_a_chosen_one_and_a_songs_own(tmp_path):
     primer = read_midi(song)
     theirs = set(np.where(primer.drum, DRUMS, primer.program).tolist())
     assert set(kept["pieces"][0]["instruments"]) <= theirs and kept["pieces"][0]["invalid_tokens"] == 0
+
+
+def test_a_primer_is_scored_by_models_with_and_without_a_header(vocab):
+    """primer_fit compares shipped models of both codecs: tokens move between them exactly."""
+    from musicrnn.tasks.music import recode
+
+    old = Vocab(CodecConfig(instruments_header=False))
+    score = read_midi(_songs(1)[0])
+    a, b = encode(score, old).tolist(), encode(score, vocab).tolist()
+    assert recode(a, old, vocab) == b and recode(b, vocab, old) == a and recode(a, old, old) == a
+    assert recode(a, old, Vocab(CodecConfig(resolution=8))) is None

@@ -580,13 +580,29 @@ def primer_fit(primer_tokens: np.ndarray, stepper, meta: dict, vocab: Vocab) -> 
                 other, other_vocab, other_meta = load_generator(path)
             except (CheckpointError, SettingsError):
                 continue
-            if other_vocab.cfg != vocab.cfg:
+            theirs = recode(ids, vocab, other_vocab)
+            if theirs is None:
                 continue
-            b = float(-score_sequence(other, ids).mean() / math.log(2))
+            b = float(-score_sequence(other, theirs).mean() / math.log(2))
             fits = b <= FAR * ((other_meta.get("metrics") or {}).get("valid_bits_per_token") or 0)
             if fits and b < bits and (better is None or b < better["bits_per_token"]):
                 better = {"checkpoint": str(path), "name": name, "bits_per_token": round(b, 3)}
     return {"bits_per_token": round(bits, 3), "corpus_bits_per_token": own, "far": far, "better": better}
+
+
+def recode(ids, have: Vocab, want: Vocab) -> list[int] | None:
+    """Tokens of ``have``'s codec in ``want``'s: the same but for the instruments header
+    (added or dropped); None when the codecs differ otherwise."""
+    from dataclasses import replace
+
+    if replace(have.cfg, instruments_header=want.cfg.instruments_header) != want.cfg:
+        return None
+    ids = [int(t) for t in ids]
+    if have.cfg.instruments_header == want.cfg.instruments_header:
+        return ids
+    if want.cfg.instruments_header:
+        return with_header(ids, programs_played(ids, have), want).tolist()
+    return [BOS] + ids[1 + len(header_programs(ids, have)):]
 
 
 def fit_note(fit: dict, model: str) -> str | None:
