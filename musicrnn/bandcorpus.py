@@ -19,8 +19,8 @@ bass, comping).  The steps for a tune:
    abc2midi's guitar-chord track), otherwise the diatonic triad (or V7) that
    best covers the slot's melody notes weighted by duration, with a mild
    preference for I, IV and V and for I at the end.
-4. MMA renders the chart (``RndSeed`` fixes its humanisation, so output is
-   deterministic) and its tracks are merged into the melody's file: ticks are
+4. MMA renders the chart (timing humanisation and note skipping off, so a
+   groove's bars repeat; ``RndSeed`` fixes the rest, so output is deterministic) and its tracks are merged into the melody's file: ticks are
    rescaled to the melody's resolution (and from MMA's beats to quarters for
    6/8 grooves), shifted to the first full bar, and all drum tracks become
    one.  Tempo, key and time signature are the melody's.
