@@ -497,7 +497,7 @@ class BandTask:
 
 def build_band(task: BandTask, dest: Path) -> dict:
     """Arrange tunes of one folk collection into ``dest``; returns counts and groove usage."""
-    from .corpora import _X_FIELD, _corpus_dir, _count_notes
+    from .abcbooks import X_FIELD as _X_FIELD, corpus_dir as _corpus_dir, count_notes as _count_notes
 
     if shutil.which(MMA) is None:
         raise RuntimeError("mma not found; install it (Debian: apt install mma)")
@@ -539,7 +539,7 @@ def build_band(task: BandTask, dest: Path) -> dict:
 
 def _convert_book(book: Path) -> dict[int, bytes]:
     """abc2midi's files for every tune of a book, as for ``corpora/folk`` ({X number: bytes})."""
-    from .corpora import _X_FIELD, _abc2midi_all, _abc2midi_one
+    from .abcbooks import X_FIELD as _X_FIELD, abc2midi_all as _abc2midi_all, abc2midi_one as _abc2midi_one
 
     text = book.read_bytes()
     numbers = sorted({int(x) for x in _X_FIELD.findall(text.decode("latin-1"))})
@@ -577,7 +577,7 @@ def build_band_collection(dest: Path, *, jobs: int = 1, limit: int | None = None
     """
     import multiprocessing
 
-    from .corpora import ABC_COLLECTIONS, BAND, _progress_bar, _Result
+    from .abcbooks import ABC_COLLECTIONS, BAND, progress_bar as _progress_bar, Result as _Result
 
     if shutil.which(MMA) is None:
         raise RuntimeError("mma not found; install it (Debian: apt install mma)")

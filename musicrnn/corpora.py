@@ -25,28 +25,23 @@ imported without them.
 
 from __future__ import annotations
 
-import io
 import json
 import multiprocessing
-import re
 import shutil
 import subprocess
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from .abcbooks import ABC2MIDI, ABC_COLLECTIONS, BAND, X_FIELD as _X_FIELD, Result as _Result
+from .abcbooks import abc2midi_all as _abc2midi_all, abc2midi_one as _abc2midi_one, corpus_dir as _corpus_dir
+from .abcbooks import count_notes as _count_notes, progress_bar as _progress_bar
+
 CHORALES = "chorales"
 FOLK = "folk"
-BAND = "band"
 ALL_COLLECTIONS = (CHORALES, FOLK, BAND)
 DEFAULT_COLLECTIONS = (CHORALES, FOLK)  # band needs mma, so it is built only on request
-ABC_COLLECTIONS = ("essenFolksong", "oneills1850", "ryansMammoth", "airdsAirs")
 CHORALE_SOURCE = "music21/corpus/bach (corpus.chorales.Iterator, numberingSystem='riemenschneider')"
-ABC2MIDI = "abc2midi"
-ABC2MIDI_FLAGS = ("-silent", "-quiet")
-ABC2MIDI_TIMEOUT_S = 60
-_X_FIELD = re.compile(r"^X:\s*(\d+)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -56,15 +51,6 @@ class _Task:
     collection: str  # "chorales" or "folk/<name>"
     source: str  # music21 corpus work name, or path of an .abc file
     stem: str  # stem of the output file name(s)
-
-
-@dataclass
-class _Result:
-    """What a task wrote: (file name, size in bytes) pairs, and tunes skipped."""
-
-    collection: str
-    written: list[tuple[str, int]]
-    skipped: int
 
 
 def build_corpora(
@@ -183,13 +169,6 @@ def _abc_tasks(name: str, limit: int | None) -> list[_Task]:
     return [_Task(f"folk/{name}", str(f), f.stem) for f in files][:limit]
 
 
-def _corpus_dir() -> Path:
-    """The folder of music21's bundled corpus."""
-    from music21 import common
-
-    return Path(common.getCorpusFilePath())
-
-
 def _clean(out_dir: Path, collections: list[str]) -> None:
     """Create the collection folders and delete stale ``*.mid`` files."""
     for collection in collections:
@@ -215,22 +194,6 @@ def _run_tasks(tasks: list[_Task], out_dir: Path, jobs: int, progress: bool) -> 
                 bar.update()
     bar.close()
     return results
-
-
-def _progress_bar(total: int, enabled: bool):
-    """A tqdm bar, or a silent stand-in when disabled or tqdm is missing."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        enabled, tqdm = False, None
-    if enabled:
-        return tqdm(total=total, unit="file", desc="corpora")
-
-    class _NoBar:
-        def update(self, n: int = 1) -> None: ...
-        def close(self) -> None: ...
-
-    return _NoBar()
 
 
 def _run_task(arg: tuple[_Task, Path]) -> _Result:
@@ -283,54 +246,6 @@ def _convert_abc_file(task: _Task) -> tuple[list[tuple[str, bytes]], int]:
             if data and _count_notes(data) > 0:
                 midis.append((f"{task.stem}_{number}.mid", data))
     return midis, len(numbers) - len(midis)
-
-
-def _abc2midi_all(book: bytes, tmp: Path) -> dict[int, bytes]:
-    """Run abc2midi on a whole tune book; returns {X number: MIDI bytes}.
-
-    The book is copied to a fixed name (``t.abc``) so that abc2midi's output
-    names (``t<X>.mid``) are predictable and no source path leaks into them.
-    """
-    (tmp / "t.abc").write_bytes(book)
-    _call_abc2midi(tmp, [])
-    return {int(p.stem[1:]): p.read_bytes() for p in tmp.glob("t[0-9]*.mid")}
-
-
-def _abc2midi_one(tmp: Path, number: int) -> bytes | None:
-    """Retry a single tune (e.g. after abc2midi aborted mid-book)."""
-    out = tmp / "single.mid"
-    out.unlink(missing_ok=True)
-    _call_abc2midi(tmp, [str(number), "-o", out.name])
-    return out.read_bytes() if out.exists() else None
-
-
-def _call_abc2midi(cwd: Path, args: list[str]) -> None:
-    """Run abc2midi on ``t.abc`` in ``cwd``, silently; failures are ignored."""
-    try:
-        subprocess.run(
-            [ABC2MIDI, "t.abc", *args, *ABC2MIDI_FLAGS],
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=ABC2MIDI_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        pass
-
-
-def _count_notes(data: bytes) -> int:
-    """Number of notes pretty_midi reads from MIDI bytes (0 if it cannot)."""
-    import pretty_midi
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            midi = pretty_midi.PrettyMIDI(io.BytesIO(data))
-    except Exception:  # pretty_midi/mido raise assorted errors on bad files
-        return 0
-    return sum(len(instrument.notes) for instrument in midi.instruments)
 
 
 def _summarise(collections: list[str], results: list[_Result], duplicates: dict[str, int]) -> dict:

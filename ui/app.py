@@ -202,8 +202,8 @@ def build(page: Page):
         page.end_session(request)
 
     with gr.Blocks(title="musicrnn", delete_cache=(1800, 3600)) as demo:
-        gr.Markdown("# musicrnn\nGenerate melodies with a transformer or a char-RNN trained on folk tunes or "
-                    "Bach chorales, or train one on your own MIDI files.")
+        gr.Markdown("# musicrnn\nGenerate melodies (folk tunes, Bach chorales) or band pieces (tune, bass, "
+                    "chords, drums) with a char-RNN or a transformer, or train one on your own MIDI files.")
         with gr.Tabs():
             model = generate_tab.tab(page, errors, gen_limit)
             transfer_tab.tab(page, errors, gen_limit)
