@@ -130,3 +130,15 @@ def test_a_primer_is_scored_by_models_with_and_without_a_header(vocab):
     a, b = encode(score, old).tolist(), encode(score, vocab).tolist()
     assert recode(a, old, vocab) == b and recode(b, vocab, old) == a and recode(a, old, old) == a
     assert recode(a, old, Vocab(CodecConfig(resolution=8))) is None
+
+
+def test_a_primer_continued_on_an_instrument_of_your_choice(tmp_path):
+    """The chorale (piano) continued by the folk model on a violin: the model's wish for a
+    note on the primer's instrument becomes a switch to the violin, then the note."""
+    from musicrnn.tasks.music import sample_to_files
+
+    chorale = sorted((CORPORA / "chorales").glob("*.mid"))[0]
+    r = sample_to_files(None, tmp_path / "v.mid", seconds=5, seed=2, primer=chorale, instruments="violin")
+    whole, primer = read_midi(tmp_path / "v.mid"), read_midi(chorale)
+    added = whole.n_notes - primer.n_notes  # the continuation's notes: every one on the violin
+    assert added > 3 and int((whole.program == 40).sum()) == added and r["pieces"][0]["invalid_tokens"] == 0

@@ -137,6 +137,13 @@ class Grammar:
                     if p not in band:
                         target = self.po + nearest(p, band)
                         r[self.po + p] = target if m[target] else -1
+                if self.pos >= 0 and self.program not in band and self.prev not in ("Program", "Velocity"):
+                    # a note wished for on an instrument the band lacks (a primer's, or the
+                    # decoder's first): switch to the band's nearest first, then the note
+                    target = self.po + nearest(self.program, band)
+                    if m[target]:
+                        r[self.pp: self.pp + 128] = target
+                        r[self.v.family_range("Velocity").start: self.v.family_range("Velocity").stop] = target
             if len(self._cache) > 20_000:
                 self._cache.clear()
             self._cache[key] = r
