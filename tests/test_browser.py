@@ -52,16 +52,19 @@ def shot(pg, name: str) -> Path:
 
 
 def upload(pg, box: str, path: Path) -> None:
-    """Put a file into a gr.File box and wait until the box shows its name. One retry: on a
-    loaded machine the first change event can be dropped before the upload widget is wired."""
-    for attempt in range(2):
+    """Put a file into a gr.File box and wait until the server has it and the box shows its
+    name. Generous waits: on a loaded two-core machine (CI, the other worker training) the
+    upload has taken over a minute; on failure the page is saved for a look."""
+    pg.wait_for_selector(f"{box} input[type=file]", state="attached")
+    with pg.expect_response(lambda r: "upload" in r.url and r.request.method == "POST",
+                            timeout=2 * TIMEOUT_MS) as response:
         pg.set_input_files(f"{box} input[type=file]", str(path))
-        try:
-            pg.wait_for_selector(f"{box} >> text={path.name}", timeout=TIMEOUT_MS // 2)
-            return
-        except sync_api.TimeoutError:
-            if attempt:
-                raise
+    assert response.value.ok, response.value.status
+    try:
+        pg.wait_for_selector(f"{box} >> text={path.stem}", timeout=2 * TIMEOUT_MS)
+    except sync_api.TimeoutError:
+        shot(pg, f"upload_failed_{path.stem}")
+        raise
 
 
 def wait_for_song(pg, previous_href: str | None = None) -> float:
