@@ -49,6 +49,7 @@ class Grammar:
         self.last = None  # (program, pitch, a repeat?) of the last note at this onset: the next comes after it
         self.prev = ""  # the family of the token before: "Position", "Program", "Velocity" or ""
         self._cache: dict[tuple, np.ndarray] = {}
+        self._stand_in_cache: dict[frozenset, np.ndarray] = {}
         V = vocab.size
         fam = {f: np.zeros(V, bool) for f in off}
         for f in off:
@@ -133,14 +134,13 @@ class Grammar:
             m = self._mask(band)
             r = np.where(m, np.arange(m.size), -1)
             if band is not None and not self.in_header and self.pending != 1:
-                for p in range(DRUMS + 1):
-                    if p not in band:
-                        target = self.po + nearest(p, band)
-                        r[self.po + p] = target if m[target] else -1
+                stand_in = self._stand_ins(band)
+                out = stand_in != self.po + np.arange(DRUMS + 1)  # programs the band lacks
+                r[self.po:self.po + DRUMS + 1][out] = np.where(m[stand_in[out]], stand_in[out], -1)
                 if self.pos >= 0 and self.program not in band and self.prev not in ("Program", "Velocity"):
                     # a note wished for on an instrument the band lacks (a primer's, or the
                     # decoder's first): switch to the band's nearest first, then the note
-                    target = self.po + nearest(self.program, band)
+                    target = int(stand_in[self.program])
                     if m[target]:
                         r[self.pp: self.pp + 128] = target
                         r[self.v.family_range("Velocity").start: self.v.family_range("Velocity").stop] = target
@@ -148,6 +148,15 @@ class Grammar:
                 self._cache.clear()
             self._cache[key] = r
         return r
+
+    def _stand_ins(self, band) -> np.ndarray:
+        """Token id standing in for each program key 0..128 under ``band``: itself when the
+        band has it, else the band's :func:`nearest` (computed once per band)."""
+        got = self._stand_in_cache.get(band)
+        if got is None:
+            got = self._stand_in_cache[band] = np.array(
+                [self.po + (p if p in band else nearest(p, band)) for p in range(DRUMS + 1)])
+        return got
 
     def _mask(self, band) -> np.ndarray:
         """What the encoder could have written next: the grammar, and its canonical order
@@ -194,9 +203,12 @@ class Grammar:
             if note_ok and lo_pitch < 128:
                 m[self.pp + lo_pitch: self.pp + 128] = True
             floor = -1 if self.last is None else self.last[0]  # instruments at one onset ascend
-            for p in (range(DRUMS + 1) if band is None else band):
-                if p > floor and (p != self.program or self.fresh):
-                    m[self.po + p] = True
+            ok = np.arange(DRUMS + 1) > floor
+            if not self.fresh:
+                ok[self.program] = False
+            if band is not None:
+                ok &= np.isin(np.arange(DRUMS + 1), list(band))
+            m[self.po:self.po + DRUMS + 1] = ok
         return m
 
 

@@ -68,6 +68,15 @@ class Score:
     notes_cut: int = 0  # notes longer than MAX_NOTE_QUARTERS, cut to that length when read
 
     @property
+    def keys(self) -> np.ndarray:
+        """Each note's instrument: its General MIDI program, 128 for drums (one kit)."""
+        return np.where(self.drum, 128, self.program)
+
+    def instruments(self) -> list[int]:
+        """The instruments that play (``keys``), ascending, each once."""
+        return sorted(set(self.keys.tolist()))
+
+    @property
     def n_notes(self) -> int:
         return int(self.start.shape[0])
 

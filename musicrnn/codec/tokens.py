@@ -106,7 +106,7 @@ def encode(score: Score, vocab: Vocab, max_tokens: int = MAX_TOKENS) -> np.ndarr
     ts_changed = np.append(True, bar_ts[1:] != bar_ts[:-1])
 
     # notes in emission order: onset, drums after pitched, program, pitch, then length
-    prog = np.where(score.drum, 128, score.program)  # one drum kit: GM level 1 has no kit programs
+    prog = score.keys  # one drum kit: GM level 1 has no kit programs
     vbin = vocab.velocity_bin(score.velocity)
     order = np.lexsort((dur, score.pitch, prog, on))
     on, dur, prog, vbin, pitch = on[order], dur[order], prog[order], vbin[order], score.pitch[order]

@@ -189,8 +189,9 @@ def routed(z: np.ndarray, route: np.ndarray) -> np.ndarray:
     """Logits (V,) with each token's probability moved where ``route`` says (-1: dropped):
     a token's new logit is the log of the summed exp of the logits routed to it."""
     keep = route >= 0
-    if keep.all() and (route == np.arange(route.size)).all():
-        return z
+    moved = keep & (route != np.arange(route.size))
+    if not moved.any():  # the usual step: only a mask
+        return np.where(keep, z, -np.inf)
     out = np.full(z.shape, -np.inf)
     np.logaddexp.at(out, route[keep], z[keep].astype(np.float64))
     return out

@@ -694,7 +694,7 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
             dec.score.program[~dec.score.drum] = program
         path = _writable(numbered(out, i, n), lambda p: write_midi(dec.score, p))
         r = {"midi": str(path), "seed": seed + i, "tokens": len(ids), "notes": dec.score.n_notes,
-             "invalid_tokens": dec.n_invalid, "instruments": instruments_of(dec.score),
+             "invalid_tokens": dec.n_invalid, "instruments": dec.score.instruments(),
              "seconds": round(float(dec.score.seconds(dec.score.end.max(initial=0))), 2)}
         if wav:
             from ..render import render_wav
@@ -712,12 +712,6 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
         result["statistics"] = sample_stats(seqs, vocab)
         result["corpus_statistics"] = meta.get("corpus_stats")  # None for models trained before they were kept
     return result
-
-
-def instruments_of(score) -> list[int]:
-    """The program keys (128 = drums) a score plays, ascending."""
-    keys = np.where(score.drum, 128, score.program)
-    return sorted(set(keys.tolist()))
 
 
 def band_line(keys: Sequence[int]) -> str:

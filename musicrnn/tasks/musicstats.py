@@ -143,7 +143,7 @@ def piece_stats(ids: np.ndarray, vocab: Vocab) -> dict:
         "bar_repeat_rate": bar_rep,
         "phrase_repeat_rate": phrase_rep,
         "aligned_phrase_repeat_rate": aligned_phrase_rate(contents),
-        "instruments": float(len(np.unique(s.program[~s.drum])) + bool(s.drum.any())),
+        "instruments": float(len(s.instruments())),
         "has_drums": float(s.drum.any()),
         "drum_bar_repeat_rate": repeat_rates(bar_contents(s, vocab, drums=True))[0],
     }
