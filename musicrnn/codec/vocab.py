@@ -42,10 +42,13 @@ class CodecConfig:
     # drums last), and the sampler keeps to them (codec.grammar)
     instruments_header: bool = True
 
+    # what a stored config without a key meant: one written before headers existed has none
+    STORED_DEFAULTS = {"instruments_header": False}
+
     @classmethod
     def from_dict(cls, d: dict) -> "CodecConfig":
-        """A stored config; one written before ``instruments_header`` existed has none."""
-        return cls(**{"instruments_header": False, **{k: v for k, v in d.items() if k in cls.__dataclass_fields__}})
+        """A stored config (missing keys: ``STORED_DEFAULTS``, then the defaults)."""
+        return cls(**{**cls.STORED_DEFAULTS, **{k: v for k, v in d.items() if k in cls.__dataclass_fields__}})
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -127,7 +127,7 @@ def _vocab_of(path, meta: dict) -> Vocab:
     try:
         codec = meta.get("codec", {})
         if isinstance(codec, dict):  # written before pieces declared their instruments: no header
-            codec = {"instruments_header": False, **codec}
+            codec = {**CodecConfig.STORED_DEFAULTS, **codec}
         vocab = Vocab(typed(CodecConfig, codec, "codec").validate())
     except (SettingsError, ValueError) as e:
         raise CheckpointError(f"{path}: config.json {e}") from None
