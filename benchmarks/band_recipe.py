@@ -61,6 +61,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--recipe", default=" ".join(RECIPE), help="train flags (default: the README's recipe)")
+    ap.add_argument("--sample-flags", default="", help="more sample flags (default none: the recipe's own sampling)")
     args = ap.parse_args()
     musicrnn = str(Path(sys.executable).with_name("musicrnn"))
     timing = {}
@@ -72,7 +73,7 @@ def main() -> None:
     samples.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     r = run([musicrnn, "sample", "--checkpoint", args.out, "--num", args.num, "--seconds", args.seconds,
-             "--seed", args.seed, "--out", samples / "s.mid"])
+             "--seed", args.seed, "--out", samples / "s.mid", *shlex.split(args.sample_flags)])
     timing["sample_s"] = round(time.perf_counter() - t, 1)
     pieces = json.loads(r.stdout)
     invalid = sum(p["invalid_tokens"] for p in pieces) / max(1, sum(p["tokens"] for p in pieces))

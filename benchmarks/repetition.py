@@ -30,7 +30,7 @@ import numpy as np
 from musicrnn.tasks import musicstats as ms
 from musicrnn.tasks.music import REFERENCE_PIECES, generate, held_out, load_generator, reference_pieces
 
-KEYS = ("bar_repeat_rate", "phrase_repeat_rate", "scale_consistency", "pitch_range")
+KEYS = ("bar_repeat_rate", "phrase_repeat_rate", "aligned_phrase_repeat_rate", "scale_consistency", "pitch_range")
 
 
 def evenly_spaced(pieces: list, n: int) -> list:

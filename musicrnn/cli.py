@@ -238,7 +238,7 @@ def _controls(args):
     from .style.transfer import Controls
 
     return Controls(transpose=args.transpose, formant=args.formant, index_rate=args.index_rate,
-                    protect=args.protect, eq=args.eq).check()
+                    protect=args.protect, eq=args.eq, knn=args.knn).check()
 
 
 def cmd_transfer(args) -> int:
@@ -294,6 +294,25 @@ def cmd_voice_eval(args) -> int:
                   + (f", similarity to target {row['secs_target']:.3f} / source {row['secs_source']:.3f}"
                      if row.get("secs_target") is not None else ""), file=sys.stderr)
 
+    if args.direction == "real":
+        from .core.errors import SettingsError
+        from .style.transfer import evaluate_real
+
+        if args.voice:
+            raise SettingsError("--direction real converts each real speaker toward another from a clip (the instant "
+                                "tier); leave out --voice")
+
+        def real_progress(i, n, row):
+            if not args.quiet:
+                print(f"[{i}/{n}] {row['source']} -> {row['target']}: transpose {row['transpose']:+.0f}, f0 corr "
+                      + (f"{row['f0_corr']:.3f}, kept {row['f0_kept']:.3f}" if row.get("f0_corr") is not None else "-")
+                      + (f", similarity to target {row['secs_target']:.3f} (source was {row['secs_before']:.3f}), "
+                         f"to source {row['secs_source']:.3f}" if row.get("secs_target") is not None else ""),
+                      file=sys.stderr)
+
+        res = evaluate_real(args.speakers, controls=_controls(args), progress=real_progress)
+        print(summary_json(res))
+        return 0
     res = evaluate(args.voice, pairs=args.pairs, direction=args.direction, controls=_controls(args),
                    speaker=not args.no_speaker, workdir=args.workdir, progress=progress)
     print(summary_json(res))
@@ -687,12 +706,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_codec_roundtrip)
 
     def add_controls(c):
-        c.add_argument("--transpose", type=FLOAT, default=None, help="semitones (default: move the source's median pitch onto the target's)")
+        c.add_argument("--transpose", type=FLOAT, default=None, help="semitones (default: whole octaves toward the target's register, at most one, so the melody keeps its key)")
         c.add_argument("--formant", type=FLOAT, default=None, help="formant shift ratio, 0.5-2 (default: fitted to the target: to the clip, or to a voice "
                             "model's training voice)")
         c.add_argument("--index-rate", type=FLOAT, default=0.5, help="trained voice: share of each frame's content taken from the target's nearest frames, 0-1 (default 0.5)")
         c.add_argument("--protect", type=FLOAT, default=0.33, help="how much unvoiced sounds (consonants, breath) keep of their own, 0-1 (default 0.33)")
         c.add_argument("--eq", type=FLOAT, default=1.0, help="target clip: share of the spectral-envelope equalisation, 0-2 (default 1)")
+        c.add_argument("--knn", type=FLOAT, default=1.0, help="target clip: share of each voiced frame's spectral envelope taken from the "
+                            "target's most similar frames, 0-1 (default 1)")
 
     c = sub.add_parser("transfer", help="make a sung or spoken clip sound like another voice, keeping its melody",
                        description="Convert --input (a file, or every audio file in a folder) toward --target: an "
@@ -738,8 +759,11 @@ def build_parser() -> argparse.ArgumentParser:
                                      "the target, and score it: f0_corr, mcd_before/after, rtf, secs_target/source.")
     c.add_argument("--voice", default=None, help="a trained voice model of the target voice (default: the instant "
                                                  "tier, from a separate clip of the target)")
-    c.add_argument("--direction", choices=["m2f", "f2m", "sing"], default="m2f",
-                   help="espeak-ng male -> female (default), female -> male, or Festival singing kal -> ked")
+    c.add_argument("--direction", choices=["m2f", "f2m", "sing", "real"], default="m2f",
+                   help="espeak-ng male -> female (default), female -> male, Festival singing kal -> ked, or real people "
+                        "(Debian klettres-data: each speaker toward the next, instant tier)")
+    c.add_argument("--speakers", choices=["dev", "test"], default="test",
+                   help="--direction real: the 12 test speakers (default) or the 8 development speakers")
     c.add_argument("--pairs", type=INT, default=10, help="test sentences or tunes (default 10)")
     c.add_argument("--workdir", type=Path, default=None, help="keep the synthesized test audio here (default: a temporary folder)")
     c.add_argument("--no-speaker", action="store_true", help="skip the speaker-similarity scores (Resemblyzer)")

@@ -41,7 +41,7 @@ TORCH = "torch==2.13.0"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 OPENMSX = Path("/usr/share/games/openttd/baseset/openmsx")  # where the tests look
 APT_RUN = ["libfluidsynth3", "abcmidi", "espeak-ng", "festival", "festvox-kallpc16k", "festvox-kdlpc16k"]
-APT_TEST = ["openttd-openmsx", "chromium", "mma"]  # mma: the band corpus rebuild test
+APT_TEST = ["openttd-openmsx", "chromium", "mma", "klettres-data"]  # mma: the band corpus rebuild test; klettres-data: real voices
 # Debian package: (what you lose without it, what to install off Debian)
 WHY = {
     "libfluidsynth3": ("WAVs are rendered with sine tones",

@@ -122,7 +122,7 @@ def tab(page, errors, limit: int) -> None:
                                     elem_id="transfer-voice")
                 with gr.Row():
                     # text boxes, so that "empty" (choose from the target) survives the browser
-                    transpose = gr.Textbox("", label="Transpose (semitones; empty: match the target)",
+                    transpose = gr.Textbox("", label="Transpose (semitones; empty: whole octaves toward the target)",
                                            elem_id="transpose")
                     formant = gr.Textbox("", label="Formant shift (ratio 0.5-2; empty: fitted)",
                                          elem_id="formant")

@@ -124,6 +124,31 @@ def world_synthesize(f0: np.ndarray, sp: np.ndarray, ap: np.ndarray, sr: int, fr
     return out
 
 
+def confident_f0(f0: np.ndarray, active: np.ndarray | None = None, min_frames: int = 10) -> np.ndarray:
+    """[T] bool: the frames whose f0 can be trusted for a register: voiced, loud enough
+    (``active``), and within a semitone of the frame before, which is voiced too (a tracker's
+    octave jumps and its voicing blips at the edges of notes drop out). Falls back to the
+    voiced (active) frames when fewer than ``min_frames`` remain."""
+    f0 = np.asarray(f0, np.float64)
+    voiced = f0 > 0
+    if active is not None:
+        voiced = voiced & np.asarray(active, bool)
+    steady = np.zeros_like(voiced)
+    both = voiced[1:] & voiced[:-1]
+    step = np.zeros(both.shape)
+    step[both] = np.abs(12.0 * np.log2(f0[1:][both] / f0[:-1][both]))
+    steady[1:] = both & (step < 1.0)
+    return steady if steady.sum() >= min_frames else voiced
+
+
+def octave_shift(source_log_f0: float, target_log_f0: float) -> float:
+    """The default transposition: whole octaves toward the target's register (median ln f0s),
+    at most one octave either way, so a melody keeps its key and its range: 0 unless the
+    registers are more than 6 semitones apart."""
+    semitones = 12.0 / np.log(2.0) * (target_log_f0 - source_log_f0)
+    return 12.0 * float(np.clip(np.round(semitones / 12.0), -1, 1))
+
+
 def frame_energy_db(sp: np.ndarray) -> np.ndarray:
     """[T] frame energy in dB (10 log10 of the mean power of the envelope sp [T, F])."""
     return 10.0 * np.log10(np.maximum(sp.mean(axis=1), LOG_FLOOR))

@@ -23,20 +23,25 @@ CONVERT_F0_METHOD = "dio"  # DIO + StoneMask: ~0.015 x real time at 16 kHz; Harv
 PEAK = 0.99  # output peak ceiling
 MIN_VOICED_FRAMES = 20  # 0.1 s of voiced 5-ms frames to build a profile
 SILENCE_PEAK = 1e-6  # inputs whose peak is below this are silence
+MAX_FRAMES = 4000  # voiced frames a profile keeps for the kNN envelope mapping (20 s of voice)
 
 
 @dataclass
 class InstantSettings:
     """How ``convert`` moves a source toward the target profile.
 
-    transpose: semitones added to every f0; None moves the source's median f0 onto the
-      target's (a constant shift, so a melody keeps its intervals).
+    transpose: semitones added to every f0; None moves the source by whole octaves toward
+      the target's register (:func:`dsp.octave_shift`: at most one octave, 0 when the
+      medians of their confident f0 are within 6 semitones), so a melody keeps its key.
     formant: frequency-warp factor of the spectral envelope (1.2: formants 20% higher);
       None fits it to the target (:func:`dsp.fit_formant_ratio`).
     eq: fraction (0..2) of the mean-envelope equalisation to apply (0: none, 1: full).
     protect: 0..1, how much unvoiced frames (consonants, breath) keep their own envelope.
     eq_cepstra: smoothness of the equalisation curve: cepstral coefficients kept (fewer =
       smoother; 24 at 16 kHz smooths over about 330 Hz).
+    knn: 0..1, how far each voiced frame's envelope moves to the mean of its ``knn_k``
+      nearest frames of the target clip (:func:`knn_envelopes`); needs a profile that kept
+      its frames (every profile built now does).
     """
 
     transpose: float | None = None
@@ -44,6 +49,8 @@ class InstantSettings:
     eq: float = 1.0
     protect: float = 0.33
     eq_cepstra: int = 24
+    knn: float = 1.0
+    knn_k: int = 4
 
     def check(self) -> "InstantSettings":
         """Self, or SettingsError naming the first unusable setting and the allowed range."""
@@ -55,6 +62,10 @@ class InstantSettings:
             raise SettingsError(f"eq {self.eq}: use 0 to 2 (1 = full equalisation to the target)")
         if not (math.isfinite(self.protect) and 0.0 <= self.protect <= 1.0):
             raise SettingsError(f"protect {self.protect}: use 0 to 1")
+        if not (math.isfinite(self.knn) and 0.0 <= self.knn <= 1.0):
+            raise SettingsError(f"knn {self.knn}: use 0 to 1")
+        if not (1 <= int(self.knn_k) <= 64):
+            raise SettingsError(f"knn_k {self.knn_k}: use 1 to 64")
         if not (2 <= int(self.eq_cepstra) <= 256):
             raise SettingsError(f"eq_cepstra {self.eq_cepstra}: use 2 to 256")
         return self
@@ -82,6 +93,7 @@ class VoiceProfile:
     voiced_seconds: float
     frame_ms: float = dsp.FRAME_MS
     version: int = field(default=PROFILE_VERSION)
+    frames_log_env_voiced: np.ndarray | None = None  # [N, F] the voiced frames' own log envelopes (kNN mapping)
 
     ARRAYS = ("freqs", "mean_log_env_voiced", "mean_log_env_unvoiced")
 
@@ -100,21 +112,25 @@ class VoiceProfile:
         if voiced.sum() < MIN_VOICED_FRAMES:
             raise DataError(f"target clip: only {int(voiced.sum()) * feats.frame_ms / 1000:.2f} s is voiced; "
                             "give at least a few seconds of speech or singing")
-        log_f0 = np.log(feats.f0[voiced])
+        log_f0 = np.log(feats.f0[dsp.confident_f0(feats.f0, active)])  # the register, from confident pitch only
         log_sp = feats.log_sp
         mean_v = log_sp[voiced].mean(axis=0)
         mean_u = log_sp[unvoiced].mean(axis=0) if unvoiced.any() else mean_v.copy()
         return cls(sr=int(sr), median_log_f0=float(np.median(log_f0)), log_f0_spread=float(log_f0.std()),
                    freqs=feats.freqs, mean_log_env_voiced=mean_v, mean_log_env_unvoiced=mean_u,
-                   seconds=len(y) / sr, voiced_seconds=float(voiced.sum() * feats.frame_ms / 1000), frame_ms=feats.frame_ms)
+                   seconds=len(y) / sr, voiced_seconds=float(voiced.sum() * feats.frame_ms / 1000), frame_ms=feats.frame_ms,
+                   frames_log_env_voiced=log_sp[voiced][:: max(1, int(voiced.sum()) // MAX_FRAMES + 1)])
 
     def save(self, path: str | Path) -> Path:
         """Write ``<path>.json`` (scalars) and ``<path>.npz`` (arrays, no pickle); returns the .json path."""
         path = Path(path).with_suffix(".json")
-        meta = {k: v for k, v in asdict(self).items() if k not in self.ARRAYS}
+        meta = {k: v for k, v in asdict(self).items() if k not in (*self.ARRAYS, "frames_log_env_voiced")}
         meta["arrays"] = path.with_suffix(".npz").name
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path.with_suffix(".npz"), **{k: np.asarray(getattr(self, k), dtype=np.float64) for k in self.ARRAYS})
+        arrays = {k: np.asarray(getattr(self, k), dtype=np.float64) for k in self.ARRAYS}
+        if self.frames_log_env_voiced is not None:
+            arrays["frames_log_env_voiced"] = np.asarray(self.frames_log_env_voiced, np.float32)
+        np.savez(path.with_suffix(".npz"), **arrays)
         path.write_text(json.dumps(meta, indent=1) + "\n")
         return path
 
@@ -128,10 +144,13 @@ class VoiceProfile:
                 raise ValueError(f"version {meta.get('version')}, this code reads {PROFILE_VERSION}")
             with np.load(path.parent / meta.pop("arrays"), allow_pickle=False) as z:
                 arrays = {k: z[k] for k in cls.ARRAYS}
-            profile = cls(**meta, **arrays)
+                frames = z["frames_log_env_voiced"].astype(np.float64) if "frames_log_env_voiced" in z.files else None
+            profile = cls(**meta, **arrays, frames_log_env_voiced=frames)
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise CheckpointError(f"voice profile {path}: cannot be read ({e})") from e
         n = {len(a) for a in arrays.values()}
+        if frames is not None and (frames.ndim != 2 or frames.shape[1] not in n or not np.isfinite(frames).all()):
+            raise CheckpointError(f"voice profile {path}: its frames do not fit its envelopes")
         if len(n) != 1:
             raise CheckpointError(f"voice profile {path}: envelope arrays differ in length {sorted(n)}")
         return profile
@@ -162,7 +181,8 @@ def convert_with_info(source_y: np.ndarray, sr: int, target: VoiceProfile, setti
     """Move ``source_y`` [N] at ``sr`` Hz toward ``target``; returns audio [N] and what was applied.
 
     1. WORLD analysis (DIO + StoneMask f0, CheapTrick envelope, D4C aperiodicity; 5 ms).
-    2. f0 x 2^(semitones / 12): ``transpose``, or the difference of the median log-f0s.
+    2. f0 x 2^(semitones / 12): ``transpose``, or whole octaves toward the target's
+       register (:func:`dsp.octave_shift` of the medians over confident frames).
     3. Envelope (log power) read at f / ratio along frequency: ``formant``, or fitted
        between the source's and the target's mean voiced log envelopes.
     4. Equalisation: the smoothed difference between the target's mean log envelope and
@@ -189,11 +209,11 @@ def convert_with_info(source_y: np.ndarray, sr: int, target: VoiceProfile, setti
     tgt_v = dsp.resample_log_envelope(target.mean_log_env_voiced, target.freqs, freqs)
     tgt_u = dsp.resample_log_envelope(target.mean_log_env_unvoiced, target.freqs, freqs)
 
-    src_median = float(np.median(np.log(feats.f0[voiced]))) if voiced.any() else None
+    src_median = float(np.median(np.log(feats.f0[dsp.confident_f0(feats.f0, active)]))) if voiced.any() else None
     if s.transpose is not None:
         semitones = float(s.transpose)
-    else:
-        semitones = 12.0 / math.log(2.0) * (target.median_log_f0 - src_median) if src_median is not None else 0.0
+    else:  # whole octaves toward the target's register, at most one
+        semitones = dsp.octave_shift(src_median, target.median_log_f0) if src_median is not None else 0.0
 
     src_mean_v = _mean_rows(log_sp, voiced & active)
     if s.formant is not None:
@@ -210,6 +230,8 @@ def convert_with_info(source_y: np.ndarray, sr: int, target: VoiceProfile, setti
         out = warped.copy()
         out[voiced] += s.eq * diff_v
         out[~voiced] += s.eq * diff_u
+    if s.knn > 0 and target.frames_log_env_voiced is not None and (voiced & active).any():
+        out = knn_envelopes(out, voiced & active, target, freqs, s.knn, s.knn_k)
     out[~voiced] = s.protect * log_sp[~voiced] + (1.0 - s.protect) * out[~voiced]
 
     f0 = feats.f0 * 2.0 ** (semitones / 12.0)
@@ -221,14 +243,39 @@ def convert_with_info(source_y: np.ndarray, sr: int, target: VoiceProfile, setti
     return Conversion(audio, semitones, ratio, math.exp(src_median) if src_median is not None else None)
 
 
+def knn_envelopes(log_env: np.ndarray, rows: np.ndarray, target: VoiceProfile, freqs: np.ndarray, rate: float,
+                  k: int = 4, n_cepstra: int = 24) -> np.ndarray:
+    """Log envelopes [T, F] whose ``rows`` move ``rate`` of the way to the mean of their ``k``
+    nearest target frames (kNN-VC's idea, Baas et al. 2023, on the spectral envelope: each
+    frame is replaced by the target voice's own frames that sound most like it, compared by
+    their first ``n_cepstra`` cepstra without c0); each frame keeps its own level."""
+    tgt = target.frames_log_env_voiced
+    if tgt.shape[1] != len(freqs) or not np.allclose(target.freqs, freqs):
+        tgt = np.stack([dsp.resample_log_envelope(f, target.freqs, freqs) for f in tgt])
+
+    def ceps(x):
+        return np.fft.irfft(x, axis=-1)[:, 1:n_cepstra]
+
+    src = log_env[rows]
+    a, b = ceps(src), ceps(tgt)
+    d = (a * a).sum(1)[:, None] - 2 * a @ b.T + (b * b).sum(1)[None, :]
+    near = np.argpartition(d, min(k, len(b)) - 1, axis=1)[:, :k]
+    mapped = tgt[near].mean(axis=1)
+    mapped += (src.mean(axis=1) - mapped.mean(axis=1))[:, None]  # the frame's own level
+    out = log_env.copy()
+    out[rows] = (1.0 - rate) * src + rate * mapped
+    return out
+
+
 def convert(source_y: np.ndarray, sr: int, target: VoiceProfile, *, transpose: float | None = None,
-            formant: float | None = None, eq: float = 1.0, protect: float = 0.33) -> np.ndarray:
+            formant: float | None = None, eq: float = 1.0, protect: float = 0.33, knn: float = 1.0) -> np.ndarray:
     """Source clip [N] at ``sr`` Hz moved toward the target voice: audio [N], peak <= 0.99.
 
-    transpose: semitones (None: onto the target's median f0, a constant shift);
+    transpose: semitones (None: whole octaves toward the target's register, at most one);
     formant: envelope frequency-warp factor (None: fitted); eq: 0..2 share of the
     mean-envelope equalisation; protect: 0..1 share of their own envelope that unvoiced
-    frames keep. Deterministic. See :func:`convert_with_info` for the steps.
+    frames keep; knn: 0..1 share of each voiced frame's envelope taken from the target's
+    most similar frames. Deterministic. See :func:`convert_with_info` for the steps.
     """
-    settings = InstantSettings(transpose=transpose, formant=formant, eq=eq, protect=protect)
+    settings = InstantSettings(transpose=transpose, formant=formant, eq=eq, protect=protect, knn=knn)
     return convert_with_info(source_y, sr, target, settings).audio

@@ -132,6 +132,23 @@ def metric_f0(y: np.ndarray, sr: int, *, f0_floor: float = 60.0, f0_ceil: float 
     return drop_short_voiced_runs(f0, max(1, int(round(min_voiced_ms / dsp.FRAME_MS))))
 
 
+PYIN_RANGE = (50.0, 1600.0)  # Hz: a bass's low notes to a soprano's (and a child's) highest
+
+
+def pyin_f0(y: np.ndarray, sr: int, *, fmin: float = PYIN_RANGE[0], fmax: float = PYIN_RANGE[1]) -> np.ndarray:
+    """f0 [T] Hz (0 = unvoiced) by pYIN (librosa), one frame per 5 ms: the melody measure of
+    issue 22, independent of the converter's own tracker, over the whole singing range."""
+    import librosa
+
+    y = np.asarray(y, np.float32)
+    hop = int(round(sr * dsp.FRAME_MS / 1000.0))
+    frame = 1 << int(np.ceil(np.log2(4 * sr / fmin)))  # four periods of the lowest f0
+    if y.size < frame:
+        return np.zeros(y.size // hop + 1)
+    f0, voiced, _ = librosa.pyin(y, fmin=fmin, fmax=fmax, sr=sr, frame_length=frame, hop_length=hop, center=True)
+    return np.where(voiced & np.isfinite(f0), f0, 0.0)
+
+
 def _both_voiced(f0_a: np.ndarray, f0_b: np.ndarray, min_frames: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """log f0 of the frames voiced in both contours [T] (cut to the shorter); DataError if too few."""
     n = min(len(f0_a), len(f0_b))
@@ -152,6 +169,15 @@ def f0_corr(f0_a: np.ndarray, f0_b: np.ndarray) -> float:
     if la.std() == 0 or lb.std() == 0:
         return 1.0 if np.allclose(la - la.mean(), lb - lb.mean()) else 0.0
     return float(np.corrcoef(la, lb)[0, 1])
+
+
+def f0_kept(f0_src: np.ndarray, f0_out: np.ndarray, semitones: float = 0.0, tolerance: float = 1.0) -> float:
+    """Share of the frames voiced in both [T] contours where the output's pitch is within
+    ``tolerance`` semitones of the source's moved by ``semitones``: a melody's notes kept,
+    which the correlation cannot show for flat speech (a spoken syllable varies by a
+    semitone or two, and then tracker jitter decides the correlation)."""
+    la, lb = _both_voiced(f0_src, f0_out)
+    return float(np.mean(np.abs(12.0 / np.log(2.0) * (lb - la) - semitones) <= tolerance))
 
 
 def log_f0_rmse_cents(f0_a: np.ndarray, f0_b: np.ndarray) -> float:

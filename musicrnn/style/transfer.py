@@ -25,11 +25,12 @@ MAX_TARGET_SECONDS = 120.0  # a target clip: a few sentences are enough
 class Controls:
     """Conversion controls shared by both tiers (None: chosen from the target)."""
 
-    transpose: float | None = None  # semitones; None: the source's median f0 onto the target's
+    transpose: float | None = None  # semitones; None: whole octaves toward the target's register (at most one)
     formant: float | None = None  # envelope frequency ratio; None: fitted (instant) or 1 (trained)
     index_rate: float = 0.5  # trained tier: share of content taken from the target's nearest frames
     protect: float = 0.33  # how much unvoiced frames (consonants) keep of their own
     eq: float = 1.0  # instant tier: share of the mean-envelope equalisation
+    knn: float = 1.0  # instant tier: share of each voiced frame's envelope taken from the target's nearest frames
 
     def check(self) -> "Controls":
         if self.transpose is not None and not (math.isfinite(self.transpose) and -36 <= self.transpose <= 36):
@@ -40,6 +41,8 @@ class Controls:
             v = getattr(self, name)
             if not (math.isfinite(v) and 0 <= v <= 1):
                 raise SettingsError(f"--{name.replace('_', '-')} {v}: use 0 to 1")
+        if not (math.isfinite(self.knn) and 0 <= self.knn <= 1):
+            raise SettingsError(f"--knn {self.knn}: use 0 to 1")
         if not (math.isfinite(self.eq) and 0 <= self.eq <= 2):
             raise SettingsError(f"--eq {self.eq}: use 0 to 2")
         return self
@@ -89,7 +92,7 @@ class Target:
         from .instant import InstantSettings, convert_with_info
 
         conv = convert_with_info(y, sr, self.profile, InstantSettings(transpose=c.transpose, formant=c.formant,
-                                                                      eq=c.eq, protect=c.protect))
+                                                                      eq=c.eq, protect=c.protect, knn=c.knn))
         return conv.audio, {"transpose": round(conv.semitones, 2), "formant": round(conv.formant_ratio, 3)}
 
 
@@ -275,3 +278,65 @@ def measure_and_plot(source, output, shift: float, png, title: str = "") -> dict
         y_src, sr = librosa.resample(y_src, orig_sr=sr, target_sr=sr_out), sr_out
     path = pitch_plot_png(y_src, y_out, sr, shift, png, title=title)
     return {"png": path, "f0_corr": clip_f0_corr(y_src, y_out, sr)}
+
+
+def evaluate_real(speakers: str = "test", *, controls: Controls | None = None, seconds: float = 5.0,
+                  progress=None) -> dict:
+    """``musicrnn voice eval --direction real``: real people (``realvoices``, klettres-data),
+    each speaker converted toward the next from the target's *reference* clip (the instant
+    tier), scored against the target's *held-out* clip, which the converter never saw.
+
+    Per pair: secs_target (Resemblyzer cosine, output to the target's held-out clip),
+    secs_before (the untouched source to the same clip), secs_source (output to the source
+    clip), closer (secs_target > secs_source), gain (secs_target - secs_before),
+    f0_corr (pYIN log-f0 correlation of source and output, frames voiced in both),
+    f0_kept (share of those frames within a semitone of the transposed source,
+    ``metrics.f0_kept``), transpose, rtf. Returns the rows and their summary.
+    """
+    from . import metrics as M
+    from . import realvoices
+    from .instant import build_profile
+
+    if speakers not in realvoices.SETS:
+        raise SettingsError(f"speakers {speakers!r}: use {' or '.join(realvoices.SETS)}")
+    if not realvoices.available():
+        raise SettingsError("real voices need Debian's klettres-data (apt-get install klettres-data)")
+    controls = (controls or Controls()).check()
+    sr, rows = realvoices.SR, []
+    pairs = realvoices.ring_pairs(realvoices.SETS[speakers], seconds)
+    for i, p in enumerate(pairs):
+        target = Target.instant(build_profile(p.target.reference, sr))
+        t = time.perf_counter()
+        out, info = target.convert(p.source.source, sr, controls)
+        dt = time.perf_counter() - t
+        e_out, e_held = M.speaker_embedding(out, sr), M.speaker_embedding(p.target.held_out, sr)
+        row = {"source": p.source.name, "target": p.target.name, "transpose": info.get("transpose"),
+               "rtf": dt / (len(out) / sr), "peak": float(np.abs(out).max())}
+        f_src, f_out = M.pyin_f0(p.source.source, sr), M.pyin_f0(out, sr)
+        try:
+            row["f0_corr"] = M.f0_corr(f_src, f_out)
+            row["f0_kept"] = M.f0_kept(f_src, f_out, float(info.get("transpose") or 0.0))
+        except Exception:  # too little voiced in both
+            row["f0_corr"] = row["f0_kept"] = None
+        if e_out is not None:
+            row["secs_target"] = M.embedding_cosine(e_out, e_held)
+            row["secs_before"] = M.embedding_cosine(M.speaker_embedding(p.source.source, sr), e_held)
+            row["secs_source"] = M.embedding_cosine(e_out, M.speaker_embedding(p.source.source, sr))
+            row["closer"] = row["secs_target"] > row["secs_source"]
+            row["gain"] = row["secs_target"] - row["secs_before"]
+        rows.append(row)
+        if progress:
+            progress(i + 1, len(pairs), row)
+
+    def mean(k):
+        v = [float(r[k]) for r in rows if r.get(k) is not None]
+        return round(float(np.mean(v)), 4) if v else None
+
+    f0s = [r["f0_corr"] for r in rows if r.get("f0_corr") is not None]
+    kept = [r["f0_kept"] for r in rows if r.get("f0_kept") is not None]
+    return {"tier": "instant", "direction": "real", "speakers": speakers, "pairs": len(rows),
+            "closer": sum(bool(r.get("closer")) for r in rows), "gain": mean("gain"),
+            "secs_target": mean("secs_target"), "secs_before": mean("secs_before"), "secs_source": mean("secs_source"),
+            "f0_corr_min": round(min(f0s), 4) if f0s else None, "f0_corr_median": round(float(np.median(f0s)), 4) if f0s else None,
+            "f0_kept_min": round(min(kept), 4) if kept else None, "f0_kept_median": round(float(np.median(kept)), 4) if kept else None,
+            "rtf": mean("rtf"), "controls": asdict(controls), "rows": rows}

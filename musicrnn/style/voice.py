@@ -489,7 +489,7 @@ def convert_trained(y: np.ndarray, sr: int, voice: Voice, *, transpose: float | 
     """Convert mono audio y (N,) at sr to the trained voice; (audio at sr, same length,
     peak at the input's, at most 0.99; info).
 
-    ``transpose``: semitones (None: the source's median f0 onto the voice's); ``formant``:
+    ``transpose``: semitones (None: whole octaves toward the voice's register, at most one); ``formant``:
     the formant ratio of the pre-warp toward the voice (None: fitted); ``index_rate`` in
     [0, 1]: how much of each frame's content comes from the voice's nearest training
     frames; ``protect`` in [0, 1]: how much unvoiced frames keep of their own (spared
@@ -518,7 +518,11 @@ def convert_trained(y: np.ndarray, sr: int, voice: Voice, *, transpose: float | 
     if voice.profile is None:
         shift = transpose
         if shift is None:
-            shift = 12 * math.log2(cfg.f0_median / float(np.median(fr.f0[voiced]))) if voiced.sum() >= 5 else 0.0
+            from .dsp import confident_f0, octave_shift
+
+            sure = confident_f0(fr.f0, voiced, min_frames=5)
+            shift = octave_shift(float(np.median(np.log(fr.f0[sure]))), math.log(cfg.f0_median)) \
+                if voiced.sum() >= 5 else 0.0
         info = {"transpose": round(float(shift), 2)}
     fr.f0 = fr.f0 * np.float32(2 ** (shift / 12))
     content = fr.content()

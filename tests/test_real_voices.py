@@ -1,0 +1,65 @@
+"""Real people's voices (Debian klettres-data) and the register rule of the default transposition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from musicrnn.style import dsp, metrics, realvoices
+from musicrnn.style.instant import build_profile, convert_with_info
+
+SR = realvoices.SR
+
+
+def test_the_default_transposition_is_whole_octaves_toward_the_target_at_most_one():
+    st = lambda semitones: np.log(200.0) + semitones * np.log(2) / 12  # noqa: E731  a register `semitones` above 200 Hz
+    cases = {0: 0, 4: 0, 5.9: 0, 6.1: 12, 10.97: 12, 20: 12, 34.65: 12, -7: -12, -30: -12}
+    for apart, want in cases.items():
+        assert dsp.octave_shift(st(0), st(apart)) == want, apart
+
+
+def test_confident_pitch_leaves_out_octave_jumps_and_blips():
+    f0 = np.full(100, 220.0)
+    f0[40:43] = 440.0  # a tracker's octave jump
+    f0[70] = 0.0
+    f0[71] = 900.0  # a one-frame blip after an unvoiced frame
+    sure = dsp.confident_f0(f0)
+    assert not sure[40] and not sure[43] and not sure[71] and sure[10] and sure[80]
+    assert np.all(f0[sure & (f0 > 0)] != 900.0)
+
+
+@pytest.fixture(scope="module")
+def people():
+    if not realvoices.available():
+        pytest.fail("klettres-data is missing: apt install klettres-data (python3 -m musicrnn.install --test)")
+    return {n: realvoices.speaker(n, seconds=3.0) for n in ("en", "tn")}  # a man's voice, a child's high voice
+
+
+def test_real_speakers_give_three_disjoint_clips(people):
+    for p in people.values():
+        clips = (p.source, p.reference, p.held_out)
+        assert all(c.dtype == np.float32 and 2.0 * SR < c.size <= 3.0 * SR and 0.85 < np.abs(c).max() <= 0.9 for c in clips)
+        assert not np.array_equal(p.source[: SR // 2], p.reference[: SR // 2])
+    lo, hi = (np.median(f[f > 0]) for f in (metrics.metric_f0(people[n].source, SR) for n in ("en", "tn")))
+    assert lo < 180 and hi > 250  # a low and a high real voice
+
+
+def test_a_real_voice_moves_an_octave_toward_a_high_one_and_keeps_its_melody(people):
+    man, child = people["en"], people["tn"]
+    target = build_profile(child.reference, SR)
+    conv = convert_with_info(man.source, SR, target)
+    assert conv.semitones == 12.0  # 1.5 octaves apart: one octave, not 20 semitones
+    assert np.abs(conv.audio).max() <= 0.99 and np.isfinite(conv.audio).all()
+    src, out = metrics.metric_f0(man.source, SR), metrics.metric_f0(conv.audio, SR)
+    n = min(len(src), len(out))
+    both = (src[:n] > 0) & (out[:n] > 0)
+    ratio = 12 * np.log2(out[:n][both] / src[:n][both])
+    assert np.median(np.abs(ratio - 12.0)) < 0.5  # the melody, an octave up
+
+
+def test_pitch_kept_counts_frames_within_a_semitone_of_the_moved_source():
+    src = np.r_[np.zeros(5), np.geomspace(200, 260, 40)]
+    out = src * 2.0
+    out[10:14] *= 2 ** (3 / 12)  # four frames three semitones off
+    assert metrics.f0_kept(src, out, 12.0) == pytest.approx(36 / 40)
+    assert metrics.f0_kept(src, out, 0.0) == 0.0
