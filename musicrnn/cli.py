@@ -176,10 +176,18 @@ def cmd_sample(args) -> int:
               + (f", {bad} invalid token{'s' * (bad != 1)} of {r['tokens']} skipped" if bad else "")
               + (f", audio {r['wav']} ({r['engine']})" if "wav" in r else "")
               + f"; {band_line(r['instruments'])}", file=sys.stderr)
+        if "sung" in r:
+            sung = r["sung"]
+            print(f"wrote {sung['wav']}: {sung['notes']} notes sung by Festival {sung['singer']}"
+                  + (f", converted toward {sung['voice']}" if sung["voice"] else "")
+                  + (", over the other parts" if sung["accompanied"] else "")
+                  + (f"; transcribed back, onset F {sung['onset_f']:.3f}" if sung["onset_f"] is not None else ""),
+                  file=sys.stderr)
 
     res = sample_to_files(args.checkpoint, args.out, n=args.num, seconds=args.seconds, tokens=args.tokens,
                           primer=args.primer, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                          seed=args.seed, wav=args.wav, instruments=args.instruments, report=report,
+                          seed=args.seed, wav=args.wav, instruments=args.instruments, sing=args.sing,
+                          voice=args.voice, singer=args.singer, report=report,
                           report_note=lambda line: print(line, file=sys.stderr))
     if args.seed is None:
         alone = "" if args.num == 1 else "; a piece's own seed, on its line, makes that piece alone"
@@ -607,6 +615,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the primer's instruments, or the model's own choice)")
     c.add_argument("--out", required=True, type=Path, help="MIDI file to write")
     c.add_argument("--wav", type=Path, default=None, help="also render audio to this WAV file (FluidSynth + General MIDI SoundFont)")
+    c.add_argument("--sing", action="store_true",
+                   help="also write the melody sung (Festival, 'la' on every note), over the other parts, as OUT.sung.wav")
+    c.add_argument("--voice", default=None, metavar="TARGET",
+                   help="with --sing: the voice that sings, a clip of it or a voice model folder (default: Festival's own)")
+    c.add_argument("--singer", default="kal", choices=["kal", "ked"], help="with --sing: Festival's singing voice (default kal)")
     c.set_defaults(func=cmd_sample)
 
     c = sub.add_parser("train", help="train a model (char-RNN or transformer) on a folder of MIDI files",

@@ -335,3 +335,19 @@ def test_a_generated_piece_without_notes_is_drawn_not_refused(tmp_path, monkeypa
     res = generate_tab.render_song(dict(checkpoint="x", name="x", out=str(tmp_path), n=1, seconds=3.0, primer=None,
                                         temperature=None, top_k=0, top_p=1.0, seed=1, program=None))
     assert "error" not in res and Path(res["pieces"][0]["png"]).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sing_it_sings_the_last_song_and_the_sung_line_transcribes_back(page_server):
+    """Generate, then "Sing it" (the API /sing; the song comes from this visitor's session)."""
+    import soundfile as sf
+
+    c = Client(page_server.url, verbose=False)
+    with pytest.raises(AppError, match="Generate first"):
+        c.predict(which="1", voice="kal", api_name="/sing")
+    song = c.predict(seconds=8, seed=11, api_name="/generate")
+    wav, info = c.predict(which="1", voice="ked", api_name="/sing")
+    y, sr = sf.read(wav)
+    melody_end = float(read_midi(song[2][0]).seconds(read_midi(song[2][0]).end.max()))
+    assert abs(len(y) / sr - melody_end) < 1.5 and float(abs(y).max()) > 0.1
+    assert "sung by Festival ked" in info and "F = " in info
+    assert float(info.rsplit("F = ", 1)[1]) >= 0.8

@@ -149,6 +149,55 @@ def render_song(job: dict) -> dict:
     return res
 
 
+SINGERS = [("Festival kal (its own voice)", "kal"), ("Festival ked (its own voice)", "ked")]
+
+
+def make_sung(page, last, which, voice, request=None) -> dict:
+    """The melody of the last song's shown variation, sung ("Sing it"): Festival's voice, or
+    a trained voice model (the Style transfer tab's list) singing through Festival kal."""
+    from musicrnn.ui.catalog import find_models, resolve
+
+    if not last or not last.get("pieces"):
+        raise ValueError("nothing to sing yet: press Generate first")
+    i = min(max(int(which) - 1 if str(which or "1").isdigit() else 0, 0), len(last["pieces"]) - 1)
+    midi = Path(last["pieces"][i]["midi"])
+    if not midi.is_file():
+        raise ValueError("the last song has been cleaned up; generate again")
+    voice = str(voice or "kal")
+    singer, target = (voice, None) if voice in ("kal", "ked") else ("kal", None)
+    if target is None and voice not in ("kal", "ked"):
+        try:
+            target = str(resolve(voice, find_models([page.runs], task="voice")).path)
+        except LookupError as e:
+            raise ValueError(str(e)) from None
+    out = page.new_result_dir(request)
+    res = page.run_job(render_sung, dict(midi=str(midi), out=str(out / "song.sung.wav"), voice=target, singer=singer))
+    if "error" in res:
+        raise ValueError(res["error"])
+    return res
+
+
+def render_sung(job: dict) -> dict:
+    """Sing one piece (``musicrnn.singing.sing_midi``) in a worker process."""
+    from musicrnn.codec import MidiError
+    from musicrnn.codec.synth import SynthError
+    from musicrnn.core.errors import CheckpointError, DataError, SettingsError
+    from musicrnn.singing import sing_midi
+
+    try:
+        return sing_midi(job["midi"], job["out"], voice=job["voice"], singer=job["singer"])
+    except (MidiError, SynthError, SettingsError, CheckpointError, DataError, ValueError, OSError) as e:
+        return {"error": str(e)}
+
+
+def sung_markdown(res: dict) -> str:
+    return (f"{res['notes']} notes sung by Festival {res['singer']}"
+            + (f", converted toward {Path(res['voice']).name}" if res.get("voice") else "")
+            + (", over the other parts" if res.get("accompanied") else "")
+            + (f"; transcribed back, the onsets match the melody's at F = {res['onset_f']:.2f}"
+               if res.get("onset_f") is not None else ""))
+
+
 def info_markdown(res: dict, i: int = 0) -> str:
     p = res["pieces"][i]
     from musicrnn.tasks.music import band_line
@@ -170,6 +219,8 @@ def tab(page, errors, limit: int):
     import random
 
     import gradio as gr
+
+    from musicrnn.ui.transfer_tab import voice_choices
 
     def _song(model, primer, temperature, top_k, top_p, seconds, variations, seed, instrument, request, progress,
               band=None):
@@ -211,6 +262,11 @@ def tab(page, errors, limit: int):
     def random_seed():
         return random.randrange(0, 1_000_000_000)
 
+    def sing(last, which, voice, request: gr.Request = None):
+        with errors.shown():
+            res = make_sung(page, last, which, voice, request=request)
+        return res["wav"], sung_markdown(res)
+
     choices = page.model_choices()
     with gr.Tab("Generate", id="generate"):
         with gr.Row():
@@ -248,6 +304,12 @@ def tab(page, errors, limit: int):
                 which = gr.Radio(["1"], value="1", label="Variation", visible=False)
                 picture = gr.Image(label="Piano roll", type="filepath", interactive=False, elem_id="pianoroll")
                 midi = gr.File(label="MIDI download", file_count="multiple", interactive=False, elem_id="midi")
+                with gr.Row():
+                    singer = gr.Dropdown(SINGERS + voice_choices(page), value="kal", label="Voice that sings",
+                                         allow_custom_value=True, elem_id="singer")
+                    sing_btn = gr.Button("Sing it", elem_id="sing-btn")
+                sung = gr.Audio(label="Sung", type="filepath", interactive=False, elem_id="sung")
+                sung_info = gr.Markdown(elem_id="sung-info")
                 stats = gr.Markdown(elem_id="stats", label="Statistics")
         last = gr.State(None)
         used_seed = gr.Number(visible=False, label="Seed used")
@@ -261,4 +323,6 @@ def tab(page, errors, limit: int):
         variations_shown, last, which, api_visibility="private", queue=False)
     which.change(show_variation, [last, which], [audio, picture, info], api_visibility="private")
     dice.click(random_seed, None, seed, api_visibility="private", queue=False)
+    sing_btn.click(sing, [last, which, singer], [sung, sung_info], api_name="sing", concurrency_limit=limit,
+                   concurrency_id="sampler")
     return model

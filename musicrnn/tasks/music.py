@@ -633,7 +633,8 @@ def numbered(path: Path, i: int, n: int) -> Path:
 def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: int = 1, seconds: float | None = None,
                     tokens: int | None = None, primer: str | os.PathLike | None = None, temperature: float | None = None,
                     top_k: int = 0, top_p: float = 1.0, seed: int | None = None, wav: str | os.PathLike | None = None,
-                    program: int | None = None, instruments=None, stats: bool = False,
+                    program: int | None = None, instruments=None, stats: bool = False, sing: bool = False,
+                    voice=None, singer: str = "kal",
                     report: Callable[[dict], None] | None = None,
                     report_note: Callable[[str], None] | None = None) -> dict:
     """Generate ``n`` pieces and write them as MIDI (and WAV); the one function behind
@@ -643,7 +644,10 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
     ``instruments``: the band the pieces play (names or numbers, a list or one
     comma-separated string; ``pianoroll.instrument_keys``); None: the primer's, or the
     model's own choice. ``program``: play every pitched part with this General MIDI
-    program (0-127; None: as generated). ``stats``: also return the pieces' statistics ("statistics") next to the
+    program (0-127; None: as generated). ``sing``: also write each piece's melody sung
+    (``musicrnn.singing.sing_midi``: Festival's ``singer``, converted toward ``voice``, a clip
+    or a voice model, when given; over the other parts) beside its MIDI as NAME.sung.wav
+    ("sung" per piece). ``stats``: also return the pieces' statistics ("statistics") next to the
     corpus's ("corpus_statistics", from the checkpoint; None if it has none).
 
     Returns {"seed", "checkpoint", "pieces": [per piece: midi, tokens, notes,
@@ -669,6 +673,15 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
             band = instrument_keys(instruments)
         except ValueError as e:
             raise SettingsError(f"--instruments: {e}") from None
+    if voice is not None and not sing:
+        raise SettingsError("--voice is the voice that sings: give --sing too")
+    if sing:
+        from ..singing import SINGERS
+
+        if singer not in SINGERS:
+            raise SettingsError(f"--singer {singer!r}: choose {' or '.join(SINGERS)}")
+        if voice is not None and not Path(voice).exists():
+            raise SettingsError(f"--voice {voice}: no such clip or voice model")
     seed = new_seed() if seed is None else int(seed)
     stepper, vocab, meta = load_generator(checkpoint)
     asked, temperature = temperature, sampling_temperature(meta, temperature)
@@ -701,6 +714,10 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
 
             audio = _writable(numbered(Path(wav), i, n), lambda p: render_wav(path, p))
             r.update(wav=audio["wav"], engine=audio["engine"], peak=audio["peak"], wav_seconds=audio["seconds"])
+        if sing:
+            from ..singing import sing_midi, sung_path
+
+            r["sung"] = _writable(sung_path(path), lambda p: sing_midi(path, p, voice=voice, singer=singer))
         pieces.append(r)
         if report:
             report(r)
