@@ -250,10 +250,20 @@ def _controls(args):
 
 
 def cmd_transfer(args) -> int:
-    from .style.transfer import transfer
+    from .style.transfer import transfer, transfer_live
 
     controls = _controls(args)
     _existing(args.target, "file or folder")
+    if args.live:
+        if args.input != "-":
+            _existing(args.input)
+        r = transfer_live(args.input, args.target, args.out, controls, realtime=not args.fast)
+        print(f"live: {r['seconds']} s streamed, delay {r['delay_ms']} ms + compute (median {r['compute_ms_median']} ms, "
+              f"max {r['compute_ms_max']} ms per {r['block_ms']} ms block), {r['late_chunks']} late chunks, "
+              f"transposed {r['transpose'] or 0:+g} semitones", file=sys.stderr)
+        if str(args.out) != "-":
+            print(json.dumps(r))
+        return 0
 
     def report(r):
         if "skipped" in r:
@@ -735,6 +745,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--input", required=True, help="source audio file or folder (WAV, FLAC, OGG, MP3)")
     c.add_argument("--target", required=True, help="a clip of the target voice, or a trained voice model folder")
     c.add_argument("--out", required=True, type=Path, help="WAV to write (a folder when --input is a folder)")
+    c.add_argument("--live", action="store_true",
+                   help="stream it: 40-ms blocks, 80 ms of delay; --input is played in real time, or '-' reads raw "
+                        "16-bit mono 16-kHz PCM from standard input (e.g. from arecord); --out '-' writes the same "
+                        "to standard output (target: a clip)")
+    c.add_argument("--fast", action="store_true", help="with --live and a file: feed it as fast as it converts")
     add_controls(c)
     c.set_defaults(func=cmd_transfer)
 

@@ -222,17 +222,10 @@ def convert_with_info(source_y: np.ndarray, sr: int, target: VoiceProfile, setti
         ratio = dsp.fit_formant_ratio(src_mean_v, tgt_v, freqs) if src_mean_v is not None else 1.0
 
     warped = dsp.warp_log_envelope(log_sp, ratio)
-    out = warped
-    if s.eq > 0 and src_mean_v is not None:
-        diff_v = dsp.smooth_log_envelope(tgt_v - _mean_rows(warped, voiced & active), s.eq_cepstra)
-        warped_u = _mean_rows(warped, ~voiced & active)
-        diff_u = dsp.smooth_log_envelope(tgt_u - warped_u, s.eq_cepstra) if warped_u is not None else diff_v
-        out = warped.copy()
-        out[voiced] += s.eq * diff_v
-        out[~voiced] += s.eq * diff_u
-    if s.knn > 0 and target.frames_log_env_voiced is not None and (voiced & active).any():
-        out = knn_envelopes(out, voiced & active, target, freqs, s.knn, s.knn_k)
-    out[~voiced] = s.protect * log_sp[~voiced] + (1.0 - s.protect) * out[~voiced]
+    means = None
+    if src_mean_v is not None:
+        means = (_mean_rows(warped, voiced & active), _mean_rows(warped, ~voiced & active))
+    out = moved_envelopes(log_sp, warped, voiced, active, freqs, target, means, s)
 
     f0 = feats.f0 * 2.0 ** (semitones / 12.0)
     audio = dsp.world_synthesize(f0, np.exp(out), feats.ap, sr, feats.frame_ms, n)
@@ -243,21 +236,50 @@ def convert_with_info(source_y: np.ndarray, sr: int, target: VoiceProfile, setti
     return Conversion(audio, semitones, ratio, math.exp(src_median) if src_median is not None else None)
 
 
+def moved_envelopes(log_sp: np.ndarray, warped: np.ndarray, voiced: np.ndarray, active: np.ndarray, freqs: np.ndarray,
+                    target: VoiceProfile, means, s: InstantSettings) -> np.ndarray:
+    """Steps 4 and the kNN mapping of :func:`convert_with_info` on frames [T, F]: ``warped`` (the
+    source's log envelopes ``log_sp`` after the formant warp) equalised toward the target's
+    mean envelopes, voiced and unvoiced apart, where ``means`` = (mean warped voiced, mean
+    warped unvoiced or None) of the source (over the clip, or so far in a stream; None: no
+    equalisation); voiced active frames then take ``s.knn`` of the target's most similar
+    frames; unvoiced frames keep ``s.protect`` of their own envelope."""
+    out = warped
+    if s.eq > 0 and means is not None and means[0] is not None:
+        tgt_v = dsp.resample_log_envelope(target.mean_log_env_voiced, target.freqs, freqs)
+        tgt_u = dsp.resample_log_envelope(target.mean_log_env_unvoiced, target.freqs, freqs)
+        diff_v = dsp.smooth_log_envelope(tgt_v - means[0], s.eq_cepstra)
+        diff_u = dsp.smooth_log_envelope(tgt_u - means[1], s.eq_cepstra) if means[1] is not None else diff_v
+        out = warped.copy()
+        out[voiced] += s.eq * diff_v
+        out[~voiced] += s.eq * diff_u
+    if s.knn > 0 and target.frames_log_env_voiced is not None and (voiced & active).any():
+        out = knn_envelopes(out, voiced & active, target, freqs, s.knn, s.knn_k)
+    out = out.copy() if out is warped else out
+    out[~voiced] = s.protect * log_sp[~voiced] + (1.0 - s.protect) * out[~voiced]
+    return out
+
+
 def knn_envelopes(log_env: np.ndarray, rows: np.ndarray, target: VoiceProfile, freqs: np.ndarray, rate: float,
                   k: int = 4, n_cepstra: int = 24) -> np.ndarray:
     """Log envelopes [T, F] whose ``rows`` move ``rate`` of the way to the mean of their ``k``
     nearest target frames (kNN-VC's idea, Baas et al. 2023, on the spectral envelope: each
     frame is replaced by the target voice's own frames that sound most like it, compared by
     their first ``n_cepstra`` cepstra without c0); each frame keeps its own level."""
-    tgt = target.frames_log_env_voiced
-    if tgt.shape[1] != len(freqs) or not np.allclose(target.freqs, freqs):
-        tgt = np.stack([dsp.resample_log_envelope(f, target.freqs, freqs) for f in tgt])
-
     def ceps(x):
         return np.fft.irfft(x, axis=-1)[:, 1:n_cepstra]
 
+    key = (len(freqs), float(freqs[-1]), n_cepstra)
+    cache = getattr(target, "_knn_cache", None)
+    if cache is None or cache[0] != key:  # the target's frames on this grid, and their cepstra: once per profile
+        tgt = target.frames_log_env_voiced
+        if tgt.shape[1] != len(freqs) or not np.allclose(target.freqs, freqs):
+            tgt = np.stack([dsp.resample_log_envelope(f, target.freqs, freqs) for f in tgt])
+        cache = (key, tgt, ceps(tgt), None)
+        target._knn_cache = cache
+    _, tgt, b, _ = cache
     src = log_env[rows]
-    a, b = ceps(src), ceps(tgt)
+    a = ceps(src)
     d = (a * a).sum(1)[:, None] - 2 * a @ b.T + (b * b).sum(1)[None, :]
     near = np.argpartition(d, min(k, len(b)) - 1, axis=1)[:, :k]
     mapped = tgt[near].mean(axis=1)

@@ -340,3 +340,85 @@ def evaluate_real(speakers: str = "test", *, controls: Controls | None = None, s
             "f0_corr_min": round(min(f0s), 4) if f0s else None, "f0_corr_median": round(float(np.median(f0s)), 4) if f0s else None,
             "f0_kept_min": round(min(kept), 4) if kept else None, "f0_kept_median": round(float(np.median(kept)), 4) if kept else None,
             "rtf": mean("rtf"), "controls": asdict(controls), "rows": rows}
+
+
+def transfer_live(input, target, out, controls: Controls | None = None, *, realtime: bool = True,
+                  chunk: int = 256) -> dict:
+    """``musicrnn transfer --live``: stream ``input`` through the live converter
+    (``style.live``) toward ``target`` (a clip: the instant tier) and write ``out``.
+
+    ``input``: an audio file, played in real time (``realtime``: each 16-ms chunk is fed when
+    its time comes, as a sound card would deliver it; False: as fast as it computes), or "-":
+    raw 16-bit mono 16-kHz PCM on standard input, read as it arrives (``arecord -f S16_LE -r
+    16000 -c 1 | musicrnn transfer --live --input - ...``). ``out``: a WAV file, or "-" to
+    write the converted stream as raw PCM of the same format to standard output, block by
+    block. Returns the delay, the compute time per 40-ms block and how many blocks were late.
+    """
+    import sys
+
+    import soundfile as sf
+
+    from .live import SR, LiveConverter
+
+    controls = (controls or Controls()).check()
+    tgt = target if isinstance(target, Target) else Target(target)
+    if tgt.kind != "instant":
+        raise SettingsError("--live converts toward a clip of the target voice (the instant tier); "
+                            "a voice model converts files only")
+    from .instant import InstantSettings
+
+    live = LiveConverter(tgt.profile, SR, InstantSettings(transpose=controls.transpose, formant=controls.formant,
+                                                          eq=controls.eq, protect=controls.protect, knn=controls.knn))
+    to_stdout = str(out) == "-"
+    outs, late, fed = [], 0, 0
+
+    def emit(y):
+        if to_stdout:
+            sys.stdout.buffer.write((np.clip(y, -1, 1) * 32767).astype("<i2").tobytes())
+            sys.stdout.buffer.flush()
+        else:
+            outs.append(y)
+
+    from threadpoolctl import threadpool_limits
+
+    limits = threadpool_limits(limits=1)  # a block's arrays are far too small for a thread pool (see core.sample)
+    start = time.perf_counter()
+    if str(input) == "-":
+        while True:
+            raw = sys.stdin.buffer.read(2 * chunk)
+            if not raw:
+                break
+            x = np.frombuffer(raw[: len(raw) // 2 * 2], "<i2").astype(np.float64) / 32768.0
+            emit(live.process(x))
+            fed += x.size
+    else:
+        from ..codec.audio import load_audio
+
+        y, _ = load_audio(input, sr=SR)
+        for i in range(0, len(y), chunk):
+            if realtime:  # wait for this chunk's time, as a sound card would hand it over
+                due = start + (i + chunk) / SR
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                elif wait < -BLOCK_LATE_S:
+                    late += 1
+            emit(live.process(y[i:i + chunk]))
+            fed += len(y[i:i + chunk])
+    emit(live.flush())
+    limits.restore_original_limits()
+    if not to_stdout:
+        from ..core.files import atomic_write
+
+        audio = np.concatenate(outs) if outs else np.zeros(0)
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(Path(out), lambda f: sf.write(f, audio, SR, format="WAV", subtype="PCM_16"))
+    per = np.array(live.block_seconds) if live.block_seconds else np.zeros(1)
+    block_s = live.block / SR
+    return {"input": str(input), "output": str(out), "seconds": round(fed / SR, 2), "delay_ms": round(1000 * live.delay_s),
+            "block_ms": round(1000 * block_s), "compute_ms_median": round(1000 * float(np.median(per)), 2),
+            "compute_ms_max": round(1000 * float(per.max()), 2), "rtf": round(float(np.median(per)) / block_s, 3),
+            "late_chunks": late, "transpose": live.semitones, "formant": live.ratio}
+
+
+BLOCK_LATE_S = 0.04  # a chunk fed more than this after its time counts as late
