@@ -24,13 +24,18 @@ TIMEOUT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: run `python3 -m musicrnn.install --test` (Debian package chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
-        yield b
-        b.close()
+    with sync_api.sync_playwright() as p:  # one per module: a second one in the same thread is refused
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    b = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+    yield b
+    b.close()
 
 
 @pytest.fixture
@@ -215,3 +220,33 @@ def test_a_hummed_primer_is_continued(tab, tmp_path):
     wait_for_song(pg)
     midis = pg.query_selector_all("#midi a[download]")
     assert midis
+
+
+def test_live_mode_converts_a_fake_microphone_as_it_streams(playwright, page_server, tmp_path):
+    """The Style transfer tab's live mode, Chromium's microphone fed from a WAV (the demo
+    male clip, looped): chunks go up, converted chunks come back, the info line counts them."""
+    import soundfile as sf
+
+    from conftest import ROOT
+
+    y, sr = sf.read(ROOT / "corpora" / "voice" / "demo-source-male.wav", dtype="int16")
+    wav = tmp_path / "mic.wav"
+    sf.write(wav, y, sr, subtype="PCM_16")
+    args = ["--no-sandbox", "--disable-dev-shm-usage", "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}"]
+    b = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+    try:
+        ctx = b.new_context(viewport={"width": 1400, "height": 1400}, permissions=["microphone"])
+        pg = ctx.new_page()
+        pg.set_default_timeout(TIMEOUT_MS)
+        pg.goto(page_server.url)
+        pg.get_by_role("tab", name="Style transfer").click()
+        pg.locator("#live-mic").get_by_role("button", name="Record").click()
+        pg.wait_for_function("() => /live: ([2-9]|\\d\\d+)\\.\\d s converted/.test("
+                             "document.querySelector('#live-info')?.innerText || '')", timeout=TIMEOUT_MS)
+        text = pg.inner_text("#live-info")
+        shot(pg, "page_live")
+        pg.locator("#live-mic").get_by_role("button", name="Stop").click()
+    finally:
+        b.close()
+    assert "delay 80 ms" in text and "transposed +12 semitones" in text

@@ -93,6 +93,44 @@ def render_transfer(job: dict) -> dict:
     return {"wav": res["output"], "png": m["png"], "info": info}
 
 
+LIVE_SECONDS = 300  # a live session's longest stretch
+
+
+def live_chunk(chunk, state, target_clip):
+    """One microphone chunk of the live mode: (converted chunk at 16 kHz as int16, state,
+    info line). The first chunk builds the converter from the target clip (``style.live``)."""
+    import numpy as np
+
+    from musicrnn.codec.audio import load_audio
+    from musicrnn.style.instant import build_profile
+    from musicrnn.style.live import SR, LiveConverter
+
+    if chunk is None:
+        return None, state, ""
+    rate, x = chunk
+    x = np.asarray(x)
+    x = (x.astype(np.float64) / 32768.0) if x.dtype.kind == "i" else x.astype(np.float64)
+    x = x.mean(axis=1) if x.ndim == 2 else x
+    if state is None:
+        if not target_clip:
+            raise ValueError("live mode: give a target clip first (the voice to sound like)")
+        y, sr = load_audio(upload_path(target_clip), sr=SR)
+        state = {"live": LiveConverter(build_profile(y, sr), SR), "seconds": 0.0}
+    if rate != SR:
+        from scipy.signal import resample_poly
+
+        g = np.gcd(int(rate), SR)
+        x = resample_poly(x, SR // g, int(rate) // g)
+    live = state["live"]
+    y = live.process(x)
+    state["seconds"] += x.size / SR
+    per = np.array(live.block_seconds[-50:]) if live.block_seconds else np.zeros(1)
+    info = (f"live: {state['seconds']:.1f} s converted, delay {1000 * live.delay_s:.0f} ms + compute "
+            f"(median {1000 * np.median(per):.1f} ms per {1000 * live.block / SR:.0f} ms block)"
+            + (f", transposed {live.semitones:+g} semitones" if live.semitones is not None else ""))
+    return (SR, (np.clip(y, -1, 1) * 32767).astype(np.int16)), state, info
+
+
 def tab(page, errors, limit: int) -> None:
     """The tab's layout and events (inside the page's ``gr.Tabs``)."""
     import gradio as gr
@@ -137,7 +175,22 @@ def tab(page, errors, limit: int) -> None:
                 pitch = gr.Image(label="Pitch before and after", type="filepath", interactive=False,
                                  elem_id="transfer-pitch")
                 metrics = gr.JSON(label="Metrics", elem_id="transfer-metrics")
+                gr.Markdown("**Live:** talk or sing into the microphone; the converted voice comes back as you "
+                            "go, toward the target clip above (80 ms of conversion delay, plus the browser's).")
+                live_in = gr.Audio(sources=["microphone"], streaming=True, label="Microphone (live)",
+                                   elem_id="live-mic")
+                live_out = gr.Audio(streaming=True, autoplay=True, interactive=False, label="Converted, live",
+                                    elem_id="live-out")
+                live_info = gr.Markdown(elem_id="live-info")
+                live_state = gr.State(None)
 
+    def live(chunk, state, target_clip):
+        with errors.shown():
+            return live_chunk(chunk, state, target_clip)
+
+    live_in.stream(live, [live_in, live_state, tgt_clip], [live_out, live_state, live_info], stream_every=0.1,
+                   time_limit=LIVE_SECONDS, concurrency_limit=limit, api_visibility="private")
+    live_in.start_recording(lambda: None, None, live_state, api_visibility="private", queue=False)
     convert_btn.click(transfer, [src_clip, tgt_clip, voice, transpose, formant, index_rate, protect],
                       [converted, pitch, metrics], api_name="transfer", concurrency_limit=limit,
                       concurrency_id="transfer")
