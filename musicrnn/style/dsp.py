@@ -94,12 +94,32 @@ def world_f0(y: np.ndarray, sr: int, *, method: str = "dio", frame_ms: float = F
     return f0, t
 
 
+HIGH_F0_CEIL = 1600.0  # Hz: a soprano's top, tracked when a voice sings up near F0_CEIL
+HIGH_VOICE_HZ = 600.0  # a voice whose 90th-percentile f0 passes this is tracked again up to HIGH_F0_CEIL
+
+
+def register_f0(y: np.ndarray, sr: int, *, method: str = "dio", frame_ms: float = FRAME_MS,
+                f0_floor: float = F0_FLOOR) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`world_f0` over the whole singing range: tracked up to F0_CEIL (800 Hz) first,
+    and again up to HIGH_F0_CEIL when the voice reaches near that ceiling (its 90th-percentile
+    f0 above HIGH_VOICE_HZ). One wide search for every voice tracked low and middle voices
+    worse (more octave slips), and a soprano at 800 Hz an octave low."""
+    f0, t = world_f0(y, sr, method=method, frame_ms=frame_ms, f0_floor=f0_floor, f0_ceil=F0_CEIL)
+    if (f0 > 0).sum() >= 5 and np.percentile(f0[f0 > 0], 90) > HIGH_VOICE_HZ:
+        f0, t = world_f0(y, sr, method=method, frame_ms=frame_ms, f0_floor=f0_floor, f0_ceil=HIGH_F0_CEIL)
+    return f0, t
+
+
 def world_analyze(y: np.ndarray, sr: int, *, method: str = "dio", frame_ms: float = FRAME_MS,
-                  f0_floor: float = F0_FLOOR, f0_ceil: float = F0_CEIL) -> WorldFeatures:
-    """WORLD analysis of ``y`` [N]: f0 (``method``), CheapTrick envelope, D4C aperiodicity."""
+                  f0_floor: float = F0_FLOOR, f0_ceil: float | None = F0_CEIL) -> WorldFeatures:
+    """WORLD analysis of ``y`` [N]: f0 (``method``; ``f0_ceil`` None: :func:`register_f0`),
+    CheapTrick envelope, D4C aperiodicity."""
     pw = pyworld()
     y = as_world_input(y)
-    f0, t = world_f0(y, sr, method=method, frame_ms=frame_ms, f0_floor=f0_floor, f0_ceil=f0_ceil)
+    if f0_ceil is None:
+        f0, t = register_f0(y, sr, method=method, frame_ms=frame_ms, f0_floor=f0_floor)
+    else:
+        f0, t = world_f0(y, sr, method=method, frame_ms=frame_ms, f0_floor=f0_floor, f0_ceil=f0_ceil)
     sp = world_envelope(y, sr, f0, t, f0_floor=f0_floor)
     ap = pw.d4c(y, f0, t, sr, fft_size=2 * (sp.shape[1] - 1))
     return WorldFeatures(f0=f0, sp=sp, ap=ap, sr=sr, frame_ms=frame_ms)

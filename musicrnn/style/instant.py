@@ -19,6 +19,11 @@ from musicrnn.core.errors import CheckpointError, DataError, SettingsError
 from musicrnn.style import dsp
 
 PROFILE_VERSION = 1
+# The converter's pitch range: up to 800 Hz, and up to 1,600 Hz for a voice that sings near
+# 800 Hz (dsp.register_f0). At 800 Hz alone a soprano line was tracked an octave low (pitch kept
+# 0.04-0.82 on Voice Oohs melodies at 587-1,567 Hz); 1,600 Hz for every voice cost low voices
+# (Festival's baritone singing: log-f0 correlation 0.961 -> 0.931; docs/benchmarks.md).
+CONVERT_F0_CEIL = None
 CONVERT_F0_METHOD = "dio"  # DIO + StoneMask: ~0.015 x real time at 16 kHz; Harvest alone is ~0.28, over the 0.2 budget
 PEAK = 0.99  # output peak ceiling
 MIN_VOICED_FRAMES = 20  # 0.1 s of voiced 5-ms frames to build a profile
@@ -105,7 +110,7 @@ class VoiceProfile:
     @classmethod
     def from_audio(cls, y: np.ndarray, sr: int) -> "VoiceProfile":
         """Profile of the voice in ``y`` [N] at ``sr`` Hz; DataError if under 0.1 s is voiced."""
-        feats = dsp.world_analyze(y, sr, method=CONVERT_F0_METHOD)
+        feats = dsp.world_analyze(y, sr, method=CONVERT_F0_METHOD, f0_ceil=CONVERT_F0_CEIL)
         active = dsp.active_frames(dsp.frame_energy_db(feats.sp))
         voiced = feats.voiced & active
         unvoiced = ~feats.voiced & active
@@ -201,7 +206,7 @@ def convert_with_info(source_y: np.ndarray, sr: int, target: VoiceProfile, setti
     if peak_in < SILENCE_PEAK:
         return Conversion(np.zeros(n), float(s.transpose or 0.0), float(s.formant or 1.0), None)
 
-    feats = dsp.world_analyze(y, sr, method=CONVERT_F0_METHOD)
+    feats = dsp.world_analyze(y, sr, method=CONVERT_F0_METHOD, f0_ceil=CONVERT_F0_CEIL)
     log_sp = feats.log_sp
     voiced = feats.voiced
     active = dsp.active_frames(dsp.frame_energy_db(feats.sp))

@@ -97,7 +97,7 @@ class LiveConverter:
         y = dsp.as_world_input(self.buf)
         if not np.any(np.abs(y) > 1e-7):
             return self._join(np.zeros(self.block + 2 * self.fade))
-        f0, times = dsp.world_f0(y, SR, method=CONVERT_F0_METHOD)
+        f0, times = dsp.register_f0(y, SR, method=CONVERT_F0_METHOD)
         first = self.context // self.hop - MARGIN_FRAMES  # the block's frames, with a margin each side
         last = (self.context + self.block) // self.hop + MARGIN_FRAMES
         f0, times = f0[first:last], times[first:last]
