@@ -21,7 +21,7 @@ from musicrnn.style import dsp
 PROFILE_VERSION = 1
 # The converter's pitch range: up to 800 Hz, and up to 1,600 Hz for a voice that sings near
 # 800 Hz (dsp.register_f0). At 800 Hz alone a soprano line was tracked an octave low (pitch kept
-# 0.04-0.82 on Voice Oohs melodies at 587-1,567 Hz); 1,600 Hz for every voice cost low voices
+# 0.04-0.82 on Voice Oohs melodies at 587-1,567 Hz, 0.69-0.99 now); 1,600 Hz for every voice cost low voices
 # (Festival's baritone singing: log-f0 correlation 0.961 -> 0.931; docs/benchmarks.md).
 CONVERT_F0_CEIL = None
 CONVERT_F0_METHOD = "dio"  # DIO + StoneMask: ~0.015 x real time at 16 kHz; Harvest alone is ~0.28, over the 0.2 budget
