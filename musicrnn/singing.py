@@ -36,12 +36,20 @@ def _octaves_to(centre: float, pitches: np.ndarray) -> int:
     return int(12 * np.floor((centre - float(np.median(pitches))) / 12 + 0.5))
 
 
+def load_voice(voice):
+    """The voice that sings (a clip or a voice model folder), loaded: load it once for many pieces."""
+    from .style.transfer import Target
+
+    return Target(voice)
+
+
 def sing_midi(midi, out_wav, *, voice=None, singer: str = "kal", syllable: str = "la", accompaniment: bool = True,
               check: bool = True) -> dict:
     """Sing the melody of the MIDI file ``midi`` into ``out_wav`` (see the module docstring).
 
-    ``voice``: a clip of a voice or a voice model folder to convert the singing toward
-    (None: Festival's own). Returns {"wav", "seconds", "notes", "singer", "transpose" (the
+    ``voice``: a clip of a voice or a voice model folder to convert the singing toward, or
+    one :func:`load_voice` loaded (load it once for many pieces; None:
+    Festival's own). Returns {"wav", "seconds", "notes", "singer", "transpose" (the
     melody's move into the singer's range plus the conversion's), "voice", "accompanied",
     "onset_f" (the sung line transcribed back against the melody; None without mir_eval)}.
     """
@@ -65,8 +73,9 @@ def sing_midi(midi, out_wav, *, voice=None, singer: str = "kal", syllable: str =
     if voice is not None:
         from .style.transfer import Controls, Target
 
-        y, conv = Target(voice).convert(y, sr, Controls(knn=SING_KNN))
-        info["voice"] = str(voice)
+        target = voice if isinstance(voice, Target) else Target(voice)
+        y, conv = target.convert(y, sr, Controls(knn=SING_KNN))
+        info["voice"] = str(target.path)
         shift += int(round(conv.get("transpose") or 0.0))
     info["transpose"] = shift
     y = np.asarray(y, np.float32)
@@ -114,8 +123,6 @@ def lead_part(score):
     with at least a quarter of the most notes any has, the one that plays fewest chords
     (share of onsets with more than one note), the highest on average when they tie; the
     whole score when it has one pitched instrument (or none)."""
-    import copy
-
     keys = score.keys
     pitched = sorted(set(keys[~score.drum].tolist()))
     if len(pitched) <= 1:
@@ -131,17 +138,11 @@ def lead_part(score):
         r = (round(chords, 2), -float(score.pitch[keys == k].mean()))
         if rank is None or r < rank:
             best, rank = k, r
-    out = copy.deepcopy(score)
-    keep = keys == best
-    for name in ("start", "end", "pitch", "velocity", "program", "drum"):
-        setattr(out, name, getattr(score, name)[keep])
-    return out
+    return score.subset(keys == best)
 
 
 def _without_melody(score, melody):
     """A copy of ``score`` without the melody's notes, or None when nothing else sounds."""
-    import copy
-
     start = score.seconds(score.start)
     pitch = score.pitch
     is_melody = np.zeros(len(pitch), bool)
@@ -149,13 +150,7 @@ def _without_melody(score, melody):
         hit = np.flatnonzero(~score.drum & (np.abs(start - t) < 1e-6) & (pitch == p) & ~is_melody)
         if hit.size:
             is_melody[hit[0]] = True
-    keep = ~is_melody
-    if not keep.any():
-        return None
-    out = copy.deepcopy(score)
-    for name in ("start", "end", "pitch", "velocity", "program", "drum"):
-        setattr(out, name, getattr(score, name)[keep])
-    return out
+    return score.subset(~is_melody) if not is_melody.all() else None
 
 
 def sung_path(midi_or_wav: str | os.PathLike) -> Path:
@@ -164,4 +159,4 @@ def sung_path(midi_or_wav: str | os.PathLike) -> Path:
     return p.with_name(p.stem + ".sung.wav")
 
 
-__all__ = ["SINGERS", "sing_midi", "sung_path"]
+__all__ = ["SINGERS", "load_voice", "sing_midi", "sung_path"]

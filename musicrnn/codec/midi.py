@@ -100,14 +100,26 @@ class Score:
         i = int(np.searchsorted(seg_start, seconds, side="right") - 1)
         return int(np.floor(t0[i] + (seconds - seg_start[i]) / sec_per_tick[i] + 1e-9))
 
+    NOTE_FIELDS = ("start", "end", "pitch", "velocity", "program", "drum")
+
+    def _keep(self, mask: np.ndarray) -> None:
+        for name in self.NOTE_FIELDS:
+            setattr(self, name, getattr(self, name)[mask])
+
+    def subset(self, mask: np.ndarray) -> "Score":
+        """A copy holding only the notes where ``mask`` is True (tempos and metres kept)."""
+        import copy
+
+        out = copy.copy(self)
+        out._keep(np.asarray(mask, bool))
+        return out
+
     def cut_at(self, seconds: float) -> int:
         """End every note at ``seconds`` at the latest and drop notes that start there or
         later (in place); returns how many notes were shortened or dropped."""
         limit = self.ticks(seconds)
-        keep = self.start < limit
         over = int((self.end > limit).sum())
-        for name in ("start", "end", "pitch", "velocity", "program", "drum"):
-            setattr(self, name, getattr(self, name)[keep])
+        self._keep(self.start < limit)
         self.end = np.minimum(self.end, limit)
         return over
 

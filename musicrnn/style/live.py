@@ -11,7 +11,7 @@ block + lookahead = 80 ms of audio, plus the time a block takes to compute.
 
 What the offline converter reads from the whole clip is read from the stream so far: the
 mean envelopes the equalisation uses (running means), the register for the transposition
-and the formant ratio (fixed once 100 ms of steady voice has been heard, or given), the
+and the formant ratio (fixed once 100 ms of voice has been heard, or given), the
 loudness (a slowly moving gain toward the input's level, under a peak limit).
 
 :func:`convert_stream` runs a whole clip through it and times every block, for the tests
@@ -33,7 +33,7 @@ BLOCK_MS = 40.0
 LOOKAHEAD_MS = 40.0
 CONTEXT_MS = 100.0
 MARGIN_FRAMES = 2  # frames synthesised on each side of a block: the cross-fade is MARGIN_FRAMES x 5 ms
-DECIDE_FRAMES = 20  # steady voiced frames (100 ms) before the transposition and formant ratio are fixed
+DECIDE_FRAMES = 20  # voiced frames (100 ms) before the transposition and formant ratio are fixed
 
 
 class LiveConverter:
@@ -135,12 +135,12 @@ class LiveConverter:
 
     def _learn(self, f0, log_sp, voiced, active, freqs) -> None:
         """Running means of the voiced and unvoiced envelopes (after the warp, once it is
-        fixed); the register and the formant ratio, fixed once enough steady voice is in."""
+        fixed); the register and the formant ratio, fixed once enough voice is in."""
         mid = slice(MARGIN_FRAMES, len(f0) - MARGIN_FRAMES)  # each frame counted once
         v, u = (voiced & active)[mid], (~voiced & active)[mid]
         if self.semitones is None or self.ratio is None:
-            sure = dsp.confident_f0(f0, active, min_frames=10**9)[mid]  # steady frames only, no fallback
-            self.steady_log_f0 += np.log(f0[mid][sure]).tolist()
+            heard = ((f0 > 0) & active)[mid]  # a block holds too few frames to judge steadiness: every voiced one
+            self.steady_log_f0 += np.log(f0[mid][heard]).tolist()
             if v.any():
                 self.sum_v = log_sp[mid][v].sum(0) + (0 if self.sum_v is None else self.sum_v)
                 self.n_v += int(v.sum())

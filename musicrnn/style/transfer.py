@@ -47,6 +47,13 @@ class Controls:
             raise SettingsError(f"--eq {self.eq}: use 0 to 2")
         return self
 
+    def instant(self):
+        """The instant tier's settings these controls stand for."""
+        from .instant import InstantSettings
+
+        return InstantSettings(transpose=self.transpose, formant=self.formant, eq=self.eq, protect=self.protect,
+                               knn=self.knn)
+
 
 class Target:
     """A loaded target: ``convert(y, sr, controls) -> (audio, info)``."""
@@ -89,10 +96,9 @@ class Target:
 
             return convert_trained(y, sr, self.voice, transpose=c.transpose, formant=c.formant,
                                    index_rate=c.index_rate, protect=c.protect)
-        from .instant import InstantSettings, convert_with_info
+        from .instant import convert_with_info
 
-        conv = convert_with_info(y, sr, self.profile, InstantSettings(transpose=c.transpose, formant=c.formant,
-                                                                      eq=c.eq, protect=c.protect, knn=c.knn))
+        conv = convert_with_info(y, sr, self.profile, c.instant())
         return conv.audio, {"transpose": round(conv.semitones, 2), "formant": round(conv.formant_ratio, 3)}
 
 
@@ -319,9 +325,10 @@ def evaluate_real(speakers: str = "test", *, controls: Controls | None = None, s
         except Exception:  # too little voiced in both
             row["f0_corr"] = row["f0_kept"] = None
         if e_out is not None:
+            e_src = M.speaker_embedding(p.source.source, sr)
             row["secs_target"] = M.embedding_cosine(e_out, e_held)
-            row["secs_before"] = M.embedding_cosine(M.speaker_embedding(p.source.source, sr), e_held)
-            row["secs_source"] = M.embedding_cosine(e_out, M.speaker_embedding(p.source.source, sr))
+            row["secs_before"] = M.embedding_cosine(e_src, e_held)
+            row["secs_source"] = M.embedding_cosine(e_out, e_src)
             row["closer"] = row["secs_target"] > row["secs_source"]
             row["gain"] = row["secs_target"] - row["secs_before"]
         rows.append(row)
@@ -365,10 +372,7 @@ def transfer_live(input, target, out, controls: Controls | None = None, *, realt
     if tgt.kind != "instant":
         raise SettingsError("--live converts toward a clip of the target voice (the instant tier); "
                             "a voice model converts files only")
-    from .instant import InstantSettings
-
-    live = LiveConverter(tgt.profile, SR, InstantSettings(transpose=controls.transpose, formant=controls.formant,
-                                                          eq=controls.eq, protect=controls.protect, knn=controls.knn))
+    live = LiveConverter(tgt.profile, SR, controls.instant())
     to_stdout = str(out) == "-"
     outs, late, fed = [], 0, 0
 

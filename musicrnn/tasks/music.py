@@ -682,6 +682,10 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
             raise SettingsError(f"--singer {singer!r}: choose {' or '.join(SINGERS)}")
         if voice is not None and not Path(voice).exists():
             raise SettingsError(f"--voice {voice}: no such clip or voice model")
+        if voice is not None:  # loaded once for every piece, and a bad clip is named before anything is made
+            from ..singing import load_voice
+
+            voice = load_voice(voice)
     seed = new_seed() if seed is None else int(seed)
     stepper, vocab, meta = load_generator(checkpoint)
     asked, temperature = temperature, sampling_temperature(meta, temperature)
