@@ -55,6 +55,10 @@ def test_the_test_is_calibrated_on_random_predictions():
     # over 30,000 draws the normal approximation is used; on 300 draws it agrees with the exact value
     big = lotto.match_test(m)
     assert big["test"].startswith("normal") and big["p_value"] > 0.01
+    # a 20-seed study's pooled 6,000 draws get the exact test (docs/research.md: 0.362, where the
+    # normal approximation said 0.359)
+    pooled = lotto.stats._pooled(5904, 6000)
+    assert pooled["test"] == "exact" and abs(pooled["p_value"] - 0.3617) < 5e-4
     mid = lotto.match_test(m[:300])
     assert mid["test"].startswith("exact") and abs(mid["p_value"] - mid["p_value_normal"]) < 0.04
     # and a real excess is found: one extra match every 5 draws over 1,000 draws

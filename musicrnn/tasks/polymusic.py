@@ -245,8 +245,8 @@ def bernoulli_baseline(train_rolls: Sequence[np.ndarray], eval_rolls: Sequence[n
     frames. Smoothing is needed because some keys never sound in train but do in valid/test
     (e.g. JSB test, Nottingham test, MuseData valid and test), which would give an infinite NLL.
     The figures are insensitive to the choice: Laplace, add-1/2 and clipping to [1e-5, 1 - 1e-5]
-    agree to 0.002 nats on all four datasets and reproduce the published 11.06 / 10.25 / 11.51 /
-    11.05.
+    agree to 0.002 nats on all four datasets and match the 11.06 / 10.25 / 11.51 / 11.05 that the
+    data's README gives (computed here; no published source is cited for them).
     """
     train = np.concatenate([np.asarray(r, dtype=bool) for r in train_rolls])
     ev = np.concatenate([np.asarray(r, dtype=bool) for r in eval_rolls]).astype(np.float64)

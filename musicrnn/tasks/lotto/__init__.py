@@ -63,7 +63,7 @@ prediction*: mean 7*7/50 = 0.98, variance 0.98 * (43/50) * (43/49) = 0.7396. Sin
 that conditional law never depends on the past, the per-draw matches are i.i.d.
 hypergeometric under the null, and the total over n scored draws has exactly the
 n-fold convolution of that law. ``p_value`` is the exact one-sided P(total >= observed)
-under it (computed by convolution for n <= 5000, else from the normal approximation
+under it (computed by convolution for n <= 10,000, else from the normal approximation
 with the exact mean and variance; ``p_value_normal`` is always given too). The exact
 discrete test is slightly conservative (P(p <= a) <= a). ``ci95_*`` is the 95%
 interval of the mean matches from the observed spread (Student t).

@@ -58,13 +58,14 @@ def report(dirs, out_dir) -> Path:
                      f"{r['draws_scored']} | {r['mean_matches']:.3f} | [{r['ci95_low']:.3f}, {r['ci95_high']:.3f}] | "
                      f"{r['z']:+.2f} | {_fmt_p(r['p_value'])} | {_fmt_p(r['p_holm'])} |")
     lines += ["", "Per variant (an experiment's) or source: the runs' mean matches averaged over seeds; pooled: all "
-              "their scored draws in one exact test (only when every run scored a different history).", "",
+              "their scored draws in one test, exact up to 10,000 draws (only when every run scored a different history).", "",
               "| variant or source | runs | mean of mean matches | 95% CI over runs | pooled draws | pooled mean | pooled p |",
               "|---|---|---|---|---|---|---|"]
     for g, s in summary.items():
         m, p = s["mean_matches"], s["pooled"]
         ci = f"[{m['ci95'][0]:.3f}, {m['ci95'][1]:.3f}]" if m["n"] > 1 else "—"
-        pooled = (f"{p['draws_scored']} | {p['mean_matches']:.3f} | {_fmt_p(p['p_value'])}" if p
+        approx = "" if not p or p.get("test", "exact") == "exact" else " (normal approx.)"
+        pooled = (f"{p['draws_scored']} | {p['mean_matches']:.3f} | {_fmt_p(p['p_value'])}{approx}" if p
                   else "— | — | " + ("— (one run)" if s["runs"] == 1 else "— (runs share a history)"))
         lines.append(f"| {g} | {s['runs']} | {m['mean']:.3f} | {ci} | {pooled} |")
     lines += ["", "![mean matches per run](report.png)", ""]

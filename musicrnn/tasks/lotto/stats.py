@@ -13,7 +13,9 @@ from ...core.errors import DataError
 from .data import NUMBERS, PICK
 
 
-EXACT_MAX_DRAWS = 5000  # above this the p-value uses the normal approximation
+# above this the p-value uses the normal approximation; the exact convolution takes ~1.5 s at
+# 10,000 draws (0.47 s at 6,000: a 20-seed lottery study's pooled test) and grows as n^2
+EXACT_MAX_DRAWS = 10000
 
 
 def hypergeom_pmf() -> np.ndarray:
@@ -86,4 +88,5 @@ def matches_of(predictions: np.ndarray, draws: np.ndarray) -> np.ndarray:
 
 def _pooled(total: int, n: int) -> dict:
     z, p, _ = _sum_test(total, n)
-    return {"draws_scored": n, "total_matches": total, "mean_matches": total / n, "z": z, "p_value": p}
+    return {"draws_scored": n, "total_matches": total, "mean_matches": total / n, "z": z, "p_value": p,
+            "test": "exact" if n <= EXACT_MAX_DRAWS else "normal approximation"}
