@@ -116,9 +116,15 @@ def _report_experiment(path: Path, out_dir: Path, cost: float | None) -> Path:
     lines += ["", "Best distinguishable: the best seed's long/cash yield above the upper bound of a one-sided "
               "prediction interval from the other seeds at level 5%/n (picked as the best of n); z: its distance "
               "from their mean in their standard deviations."]
-    lines += ["", f"Always predicting the training mean (a model that learned nothing): validation loss "
-                  f"{m0['valid_loss_zero_predictor']:.4f}, test loss {m0['test_loss_zero_predictor']:.4f}; up days in "
-                  f"the test period: {m0['up_day_fraction']:.4f} (the directional accuracy of always long).",
+    consts = {}  # each arm's loss may differ: the constant is scored in the arm's own loss
+    for arm in r["variants"]:
+        m = evaluated[arm][r["seeds"][0]][0]
+        consts.setdefault((round(m["valid_loss_zero_predictor"], 6), round(m["test_loss_zero_predictor"], 6)), []).append(arm)
+    const = "; ".join(f"validation loss {v:.4f}, test loss {t:.4f}"
+                      + ("" if len(consts) == 1 else f" ({', '.join(arms)})") for (v, t), arms in consts.items())
+    lines += ["", f"Always predicting the training mean (a model that learned nothing), in each arm's own loss: "
+                  f"{const}; up days in the test period: {m0['up_day_fraction']:.4f} (the directional accuracy of "
+                  f"always long).",
               "", "Per seed (long/cash, long/short, directional accuracy, test loss):", "",
               "| model | seed | long/cash | long/short | accuracy | test loss | valid loss |", "|---|---|---|---|---|---|---|"]
     for arm in r["variants"]:
