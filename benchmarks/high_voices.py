@@ -3,11 +3,14 @@
 toward both demo clips (instant tier, defaults); pitch kept = pYIN share of frames within a
 semitone of the source moved by the applied octave (`metrics.f0_kept`).
 
-    .venv/bin/python benchmarks/high_voices.py
+    .venv/bin/python benchmarks/high_voices.py          # soprano, alto, bass
+    .venv/bin/python benchmarks/high_voices.py --low    # a low bass: median MIDI 36 and 38 (lowest notes 36-73 Hz)
 
 One line per conversion: tune index, median MIDI note, range in Hz, target, shift, log-f0
 correlation, pitch kept.
 """
+import sys
+
 import numpy as np
 from pathlib import Path
 from musicrnn.codec import read_midi
@@ -21,7 +24,8 @@ files = sorted(Path("corpora/folk").glob("*/*.mid"))
 tgt = {n: build_profile(load_audio(f"corpora/voice/demo-{n}.wav", sr=16000)[0], 16000) for n in ("target-female", "source-male")}
 for idx in (5, 500, 2000, 4000, 8000):
     m = melody_from_score(read_midi(files[idx]), max_seconds=6)
-    for centre, prog in ((79, 53), (74, 52), (45, 53)):  # soprano ~ G5 (784 Hz) median, alto, bass ~A2 (110 Hz)
+    registers = ((36, 53), (38, 52)) if "--low" in sys.argv else ((79, 53), (74, 52), (45, 53))
+    for centre, prog in registers:  # soprano ~ G5 (784 Hz) median, alto, bass ~A2 (110 Hz); --low: C2, D2
         shift = int(12 * np.floor((centre - np.median(m.pitches)) / 12 + 0.5))
         mm = Melody(m.onsets_s, m.offsets_s, m.pitches + shift, m.velocities, m.tempo_qpm)
         y = render_melody_fluidsynth(mm, 22050, prog); y = librosa.resample(y, orig_sr=22050, target_sr=16000)

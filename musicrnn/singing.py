@@ -3,8 +3,10 @@
 A piece's melody (the top line of its lead part, :func:`lead_part`) is sung
 by Festival's singing mode ("la" on every note; voice ``kal`` or ``ked``, moved by whole
 octaves into their baritone range), then, when a voice is asked for, converted toward it
-(a clip of the voice: the instant tier; a voice model folder: the trained tier; the
-conversion moves the melody by whole octaves toward that voice). The parts that are not
+(a clip of the voice: the instant tier; a voice model folder: the trained tier, whose
+output then takes the sung line's level contour back, ``dsp.follow_level``, since its
+decoder smooths the dips between repeated notes; the conversion moves the melody by whole
+octaves toward that voice). The parts that are not
 the melody are rendered with FluidSynth and the voice is mixed over them. The sung line
 is transcribed back (``codec.melody.transcribe``) and its note onsets scored against the
 melody (mir_eval, 50 ms), so every sung file says how well it was sung.
@@ -74,7 +76,12 @@ def sing_midi(midi, out_wav, *, voice=None, singer: str = "kal", syllable: str =
         from .style.transfer import Controls, Target
 
         target = voice if isinstance(voice, Target) else Target(voice)
+        sung_y = y
         y, conv = target.convert(y, sr, Controls(knn=SING_KNN))
+        if target.kind == "trained":  # a voice model smooths the dips between notes: give them back
+            from .style.dsp import follow_level
+
+            y = follow_level(y, sung_y, sr)
         info["voice"] = str(target.path)
         shift += int(round(conv.get("transpose") or 0.0))
     info["transpose"] = shift

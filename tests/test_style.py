@@ -232,3 +232,21 @@ def test_the_knn_envelope_mapping_brings_a_male_voice_nearer_the_female_renditio
     mcd = {k: metrics.mcd_of_speech(ref, metrics.speech_mel_cepstrum(convert(voices["male"], SR, profile, knn=k), SR))
            for k in (0.0, 1.0)}
     assert mcd[1.0] < mcd[0.0] - 0.3
+
+
+def test_follow_level_gives_back_the_dips_between_notes_and_keeps_the_peak():
+    """A steady tone given the level contour of the same tone sung in four separate notes:
+    the gaps fall by at least 20 dB and the peak stays where it was."""
+    from musicrnn.style import dsp
+
+    sr = 16000
+    t = np.arange(sr) / sr
+    steady = 0.5 * np.sin(2 * np.pi * 220 * t)
+    gate = ((t * 4) % 1.0) < 0.75  # four notes of 187.5 ms with 62.5-ms gaps
+    notes = steady * gate
+    out = dsp.follow_level(steady, notes, sr)
+    gaps = ~gate & (np.abs(((t * 4) % 1.0) - 0.875) < 0.05)  # the middle of each gap
+    held = gate & (np.abs(((t * 4) % 1.0) - 0.375) < 0.1)
+    assert 20 * np.log10(np.sqrt(np.mean(out[held] ** 2)) / np.sqrt(np.mean(out[gaps] ** 2))) >= 20
+    assert abs(np.abs(out).max() - 0.5) < 1e-6
+    assert np.allclose(dsp.follow_level(steady, steady, sr), steady, atol=1e-6)

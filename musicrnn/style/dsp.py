@@ -96,18 +96,33 @@ def world_f0(y: np.ndarray, sr: int, *, method: str = "dio", frame_ms: float = F
 
 HIGH_F0_CEIL = 1600.0  # Hz: a soprano's top, tracked when a voice sings up near F0_CEIL
 HIGH_VOICE_HZ = 600.0  # a voice whose 90th-percentile f0 passes this is tracked again up to HIGH_F0_CEIL
+LOW_F0_FLOOR = 50.0  # Hz: a bass's low notes (G1 is 49 Hz), tracked when a voice sits near F0_FLOOR
+LOW_VOICE_HZ = 90.0  # a voice whose 10th-percentile f0 is below this is tracked again down to LOW_F0_FLOOR
 
 
 def register_f0(y: np.ndarray, sr: int, *, method: str = "dio", frame_ms: float = FRAME_MS,
                 f0_floor: float = F0_FLOOR) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`world_f0` over the whole singing range: tracked up to F0_CEIL (800 Hz) first,
-    and again up to HIGH_F0_CEIL when the voice reaches near that ceiling (its 90th-percentile
-    f0 above HIGH_VOICE_HZ). One wide search for every voice tracked low and middle voices
-    worse (more octave slips), and a soprano at 800 Hz an octave low."""
+    """:func:`world_f0` over the whole singing range, 50 to 1,600 Hz: tracked from F0_FLOOR
+    (71 Hz) to F0_CEIL (800 Hz) first; again up to HIGH_F0_CEIL when the voice reaches near
+    that ceiling (its 90th-percentile f0 above HIGH_VOICE_HZ), or again down to LOW_F0_FLOOR
+    when it sits near the floor (its 10th-percentile f0 below LOW_VOICE_HZ). One wide search
+    for every voice tracked the others worse: up to 1,600 Hz, more octave slips in low and
+    middle voices and a soprano at 800 Hz an octave low; down to 50 Hz, altos and sopranos
+    kept a little less of their pitch (docs/benchmarks.md)."""
     f0, t = world_f0(y, sr, method=method, frame_ms=frame_ms, f0_floor=f0_floor, f0_ceil=F0_CEIL)
-    if (f0 > 0).sum() >= 5 and np.percentile(f0[f0 > 0], 90) > HIGH_VOICE_HZ:
+    heard = f0[f0 > 0]
+    if heard.size >= 5 and np.percentile(heard, 90) > HIGH_VOICE_HZ:
         f0, t = world_f0(y, sr, method=method, frame_ms=frame_ms, f0_floor=f0_floor, f0_ceil=HIGH_F0_CEIL)
+    elif heard.size >= 5 and f0_floor > LOW_F0_FLOOR and np.percentile(heard, 10) < LOW_VOICE_HZ:
+        f0, t = world_f0(y, sr, method=method, frame_ms=frame_ms, f0_floor=LOW_F0_FLOOR, f0_ceil=F0_CEIL)
     return f0, t
+
+
+def envelope_floor(f0: np.ndarray, f0_floor: float = F0_FLOOR) -> float:
+    """The f0 floor CheapTrick needs for ``f0`` [T]: ``f0_floor``, or LOW_F0_FLOOR when a pitch
+    below it was tracked (:func:`register_f0` for a low voice). CheapTrick reads a frame whose
+    f0 is at or below its floor as unvoiced; its FFT stays 1,024 at 16 kHz either way."""
+    return LOW_F0_FLOOR if np.any((f0 > 0) & (f0 <= f0_floor)) else f0_floor
 
 
 def world_analyze(y: np.ndarray, sr: int, *, method: str = "dio", frame_ms: float = FRAME_MS,
@@ -120,9 +135,36 @@ def world_analyze(y: np.ndarray, sr: int, *, method: str = "dio", frame_ms: floa
         f0, t = register_f0(y, sr, method=method, frame_ms=frame_ms, f0_floor=f0_floor)
     else:
         f0, t = world_f0(y, sr, method=method, frame_ms=frame_ms, f0_floor=f0_floor, f0_ceil=f0_ceil)
-    sp = world_envelope(y, sr, f0, t, f0_floor=f0_floor)
+    sp = world_envelope(y, sr, f0, t, f0_floor=envelope_floor(f0, f0_floor))
     ap = pw.d4c(y, f0, t, sr, fft_size=2 * (sp.shape[1] - 1))
     return WorldFeatures(f0=f0, sp=sp, ap=ap, sr=sr, frame_ms=frame_ms)
+
+
+def running_rms(y: np.ndarray, hop: int, win: int) -> np.ndarray:
+    """RMS [len(y) // hop + 1] of ``y`` [N] over ``win`` samples centred on every ``hop``-th sample."""
+    y = np.asarray(y, np.float64)
+    c = np.concatenate([[0.0], np.cumsum(np.pad(y, (win // 2, win // 2 + hop)) ** 2)])
+    starts = np.arange(len(y) // hop + 1) * hop
+    return np.sqrt((c[starts + win] - c[starts]) / win + 1e-12)
+
+
+def follow_level(y: np.ndarray, ref: np.ndarray, sr: int, *, hop_s: float = 0.005, win_s: float = 0.02,
+                 lowest: float = 0.05, highest: float = 2.0) -> np.ndarray:
+    """``y`` [N] with ``ref``'s [N] level contour: each 5 ms is scaled by the ratio of their
+    20-ms RMS (normalised to 1 at its median over ``ref``'s active part, kept within
+    [``lowest``, ``highest``]), then the peak restored. A decoder that smooths the dips between
+    sung notes (the "l" of "la, la") gets them back, so repeated notes stay separate notes."""
+    y = np.asarray(y, np.float64)
+    hop, win = max(1, int(hop_s * sr)), max(2, int(win_s * sr))
+    r_ref, r_y = running_rms(ref, hop, win), running_rms(y, hop, win)
+    gain = r_ref / r_y
+    active = r_ref > 0.05 * r_ref.max()
+    if not active.any():
+        return y
+    gain = np.clip(gain / np.median(gain[active]), lowest, highest)
+    out = y * np.interp(np.arange(len(y)), np.arange(len(gain)) * hop, gain)
+    peak = float(np.abs(out).max())
+    return out * (float(np.abs(y).max()) / peak) if peak > 0 else out
 
 
 def world_envelope(y: np.ndarray, sr: int, f0: np.ndarray, times: np.ndarray, *, f0_floor: float = F0_FLOOR) -> np.ndarray:

@@ -101,8 +101,8 @@ class LiveConverter:
         first = self.context // self.hop - MARGIN_FRAMES  # the block's frames, with a margin each side
         last = (self.context + self.block) // self.hop + MARGIN_FRAMES
         f0, times = f0[first:last], times[first:last]
-        fft = pw.get_cheaptrick_fft_size(SR, dsp.F0_FLOOR)
-        sp = pw.cheaptrick(y, f0, times, SR, f0_floor=dsp.F0_FLOOR, fft_size=fft)
+        fft = pw.get_cheaptrick_fft_size(SR, dsp.F0_FLOOR)  # 1,024 at 16 kHz, for either floor
+        sp = pw.cheaptrick(y, f0, times, SR, f0_floor=dsp.envelope_floor(f0), fft_size=fft)
         ap = pw.d4c(y, f0, times, SR, fft_size=fft)
         log_sp = np.log(np.maximum(sp, dsp.LOG_FLOOR))
         freqs = np.arange(sp.shape[1]) * SR / fft
