@@ -147,6 +147,21 @@ def cmd_experiment(args) -> int:
     return 0
 
 
+def cmd_study(args) -> int:
+    from .study import PARTS, QUESTIONS, answers, run_study
+
+    if args.list:
+        for p in PARTS:
+            print(f"{p.name}: question {p.question} ({QUESTIONS[p.question]}); {len(p.variants)} arms x {p.seeds} seeds; {p.what}")
+        return 0
+    if args.answers_only:
+        r = answers(args.docs, args.research)
+    else:
+        r = run_study(args.out, args.docs, args.only, args.research, log=_log)
+    print(json.dumps({"tests": r["tests"], "answers": r["answers"]}))
+    return 0
+
+
 def cmd_bench_polymusic(args) -> int:
     from .tasks.polymusic import bench
 
@@ -600,6 +615,19 @@ def _add_model_args(c) -> None:
     g.add_argument("--grad-scale", default=None, metavar="C",
                    help="instead of clipping, scale the global gradient norm to exactly C every step (a number, phi or phi-conjugate)")
     g.add_argument("--patience", type=INT, default=None, help="early stop after this many epochs without improvement (default 3)")
+    g = c.add_argument_group("char-rnn's training (the research study's baseline: Karpathy's train.lua)")
+    g.add_argument("--optimizer", default=None, choices=["adamw", "rmsprop"], help="adamw (default) or rmsprop (char-rnn's)")
+    g.add_argument("--rmsprop-alpha", type=FLOAT, default=None, help="RMSprop's squared-gradient smoothing (default 0.95, char-rnn's)")
+    g.add_argument("--schedule", default=None, choices=["cosine", "step"],
+                   help="cosine: warmup then cosine decay (default); step: constant, x --lr-decay each epoch after --lr-decay-after")
+    g.add_argument("--lr-decay", type=FLOAT, default=None, help="with --schedule step: factor per epoch (default 0.97)")
+    g.add_argument("--lr-decay-after", type=INT, default=None, help="with --schedule step: epochs before decaying (default 10)")
+    g.add_argument("--grad-clamp", type=FLOAT, default=None,
+                   help="clamp every gradient element to [-C, C] (char-rnn's grad_clip 5; default 0: off); combine with --grad-clip 0")
+    g.add_argument("--init-uniform", type=FLOAT, default=None, help="initialise every weight uniform in [-A, A] (char-rnn 0.08; default 0: off)")
+    g.add_argument("--stateless", action="store_true", default=None,
+                   help="reset the recurrent state every window instead of carrying it across batches (Keras's default)")
+    g = c.add_argument_group("device")
     g.add_argument("--device", default=None, help="cpu (default), or cuda for a GPU")
     g.add_argument("--precision", default=None, choices=["fp32", "bf16"], help="bf16: autocast to bfloat16 (for GPUs; default fp32)")
     g.add_argument("--compile", action="store_true", help="torch.compile the model (for GPUs)")
@@ -674,6 +702,21 @@ def build_parser() -> argparse.ArgumentParser:
                  "ETAS catalog); stock: a CSV of daily closes (default: the shipped S&P 500); lotto: a CSV of real "
                  "draws (default: each arm's generator)")
     c.set_defaults(func=cmd_experiment, argv=None, actions={a.dest: a for a in c._actions})
+
+    c = sub.add_parser("study", help="the research study (docs/research.md): every question's experiments, resumable, "
+                                     "and the answers with Holm-adjusted p-values",
+                       description="Run the research study: each part is an experiment (finished runs are read "
+                                   "back, so run it again to go on), then write the answers table.")
+    c.add_argument("--only", nargs="+", default=None, metavar="PART",
+                   help="run only these parts (e.g. q1-folk); the answers still cover every finished part")
+    c.add_argument("--out", type=Path, default=Path("runs/study"), help="where the runs go (default runs/study)")
+    c.add_argument("--docs", type=Path, default=Path("docs/experiments/study"),
+                   help="where each part's table and the answers go (default docs/experiments/study)")
+    c.add_argument("--research", type=Path, default=Path("docs/research.md"),
+                   help="the page whose 'questions and answers' table is refreshed (default docs/research.md)")
+    c.add_argument("--answers-only", action="store_true", help="train nothing: rewrite the answers from finished parts")
+    c.add_argument("--list", action="store_true", help="list the parts and exit")
+    c.set_defaults(func=cmd_study)
 
     bench = sub.add_parser("bench", help="research benchmarks: polymusic (JSB, Nottingham, MuseData, Piano-midi.de)"
                            ).add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK", parser_class=_Parser)

@@ -109,7 +109,8 @@ def start(out, *, resume: bool, force: bool, task: str | None = None, settings: 
 # change besides the task's own: the char-RNN's (config.RNNConfig) and the training loop's
 # (train.TrainConfig). The run's length (steps, minutes) and seed are the task's arguments.
 CORE_MODEL = ("cell", "activation", "attention", "dropout", "layers", "embed", "hidden", "fused")
-CORE_TRAIN = ("lr", "weight_decay", "warmup", "min_lr_ratio", "grad_clip", "grad_scale", "bptt", "batch", "patience")
+CORE_TRAIN = ("lr", "weight_decay", "warmup", "min_lr_ratio", "grad_clip", "grad_scale", "bptt", "batch", "patience",
+              "optimizer", "rmsprop_alpha", "schedule", "lr_decay", "lr_decay_after", "grad_clamp", "init_uniform")
 
 
 def core_fields() -> dict:

@@ -97,6 +97,10 @@ class ProgressLog:
         self.f.close()
 
 
+OPTIMIZERS = ("adamw", "rmsprop")
+SCHEDULES = ("cosine", "step")
+
+
 @dataclass
 class TrainConfig:
     seed: int = 0
@@ -117,6 +121,15 @@ class TrainConfig:
     primer: int = 0  # stateless families: tokens of context read before each window, not scored
     precision: str = "fp32"  # fp32 | bf16 (autocast; for GPUs)
     compile: bool = False  # torch.compile the model (GPUs; needs a C++ compiler on the CPU)
+    # char-rnn's training (Karpathy's train.lua), for the research study (issue 23):
+    optimizer: str = "adamw"  # adamw | rmsprop (char-rnn: RMSprop, alpha 0.95, eps 1e-8, no weight decay)
+    rmsprop_alpha: float = 0.95  # RMSprop's smoothing of the squared gradients
+    schedule: str = "cosine"  # cosine: warmup then cosine to min_lr_ratio; step: lr constant, x lr_decay per epoch after lr_decay_after
+    lr_decay: float = 0.97  # schedule "step": the factor per epoch (char-rnn 0.97)
+    lr_decay_after: int = 10  # schedule "step": epochs at full lr before decaying (char-rnn 10)
+    grad_clamp: float = 0.0  # > 0: clamp every gradient element to [-c, c] (char-rnn's grad_clip 5), before any norm rule
+    init_uniform: float = 0.0  # > 0: every weight drawn uniform in [-a, a] at the start (char-rnn 0.08; LSTM forget-gate biases 1)
+    stateless: bool = False  # reset the recurrent state every window instead of carrying it (Keras's default)
 
     def __post_init__(self) -> None:
         self._check()  # validated once, where it is made: a TrainConfig that exists is one a run can use
@@ -150,6 +163,20 @@ class TrainConfig:
             raise SettingsError(f"--primer must be >= 0 (got {self.primer})")
         if self.precision not in ("fp32", "bf16"):
             raise SettingsError(f"--precision {self.precision}: use fp32 or bf16")
+        if self.optimizer not in OPTIMIZERS:
+            raise SettingsError(f"--optimizer {self.optimizer}: use {' or '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise SettingsError(f"--schedule {self.schedule}: use {' or '.join(SCHEDULES)}")
+        if not 0 < self.rmsprop_alpha < 1:
+            raise SettingsError(f"--rmsprop-alpha must be in (0, 1) (got {self.rmsprop_alpha})")
+        if not 0 < self.lr_decay <= 1:
+            raise SettingsError(f"--lr-decay must be in (0, 1] (got {self.lr_decay})")
+        if self.lr_decay_after < 0:
+            raise SettingsError(f"--lr-decay-after must be >= 0 (got {self.lr_decay_after})")
+        for name in ("grad_clamp", "init_uniform"):
+            v = getattr(self, name)
+            if not (v >= 0 and math.isfinite(v)):
+                raise SettingsError(f"--{name.replace('_', '-')} must be a finite number >= 0 (got {v})")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -219,7 +246,11 @@ def warmup_steps(cfg: TrainConfig, total: int) -> int:
     return max(1, int(round(cfg.warmup * total))) if cfg.warmup < 1 else int(cfg.warmup)
 
 
-def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+def lr_at(step: int, total: int, cfg: TrainConfig, epoch: int = 0) -> float:
+    """The learning rate of ``step`` of ``total`` (0-based ``epoch``, for the step schedule:
+    char-rnn decays after each finished epoch from ``lr_decay_after`` on)."""
+    if cfg.schedule == "step":
+        return cfg.lr * cfg.lr_decay ** max(0, epoch - cfg.lr_decay_after + 1)
     warm = warmup_steps(cfg, total)
     if step < warm:
         return cfg.lr * (step + 1) / warm
@@ -231,7 +262,25 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
     decay = [p for p in model.parameters() if p.dim() >= 2]
     rest = [p for p in model.parameters() if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    if cfg.optimizer == "rmsprop":  # char-rnn's optim.rmsprop: v = a v + (1 - a) g^2; w -= lr g / (sqrt(v) + eps)
+        return torch.optim.RMSprop(groups, lr=cfg.lr, alpha=cfg.rmsprop_alpha, eps=1e-8)
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
+
+
+def init_uniform_(model: torch.nn.Module, a: float, seed: int = 0) -> None:
+    """char-rnn's initialisation: every parameter uniform in [-a, a] (drawn from ``seed``, the
+    same on every rank), then the forget-gate biases of ``nn.LSTM`` layers (the input-side
+    bias; gates in the order i, f, g, o) set to 1 "to encourage remembering in the beginning"."""
+    g = torch.Generator().manual_seed(int(seed))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.empty(p.shape).uniform_(-a, a, generator=g).to(p.dtype))
+        for m in model.modules():
+            if isinstance(m, torch.nn.LSTM):
+                for name, p in m.named_parameters():
+                    if name.startswith("bias_ih"):
+                        h = p.shape[0] // 4
+                        p[h:2 * h].fill_(1.0)
 
 
 def _pack_optimizer(opt: torch.optim.Optimizer) -> tuple[dict, list]:
@@ -417,18 +466,23 @@ def train_step(net, objective, opt: torch.optim.Optimizer, batch, state, cfg: Tr
     opt.zero_grad(set_to_none=True)
     if loss.requires_grad:  # no trainable parameter: nothing to update, not an error
         loss.backward()
-    ok = shape_gradients_(params, clip=cfg.grad_clip, scale=cfg.grad_scale)
+    ok = shape_gradients_(params, clip=cfg.grad_clip, scale=cfg.grad_scale, clamp=cfg.grad_clamp)
     if ok:
         opt.step()
     return report, (detach(state) if state is not None else None), ok
 
 
-def shape_gradients_(params, *, clip: float = 0.0, scale: float = 0.0) -> bool:
+def shape_gradients_(params, *, clip: float = 0.0, scale: float = 0.0, clamp: float = 0.0) -> bool:
     """The one place gradients are scaled or clipped, for every update in the project:
-    with ``scale`` > 0 the global gradient norm becomes exactly ``scale``; else with
-    ``clip`` > 0 a norm above ``clip`` is clipped to it. Returns whether an update may
-    follow (False: no gradient, or a non-finite norm, which skips the update)."""
+    with ``clamp`` > 0 every element is first clamped to [-clamp, clamp] (char-rnn's
+    ``grad_clip``, not a norm rule); then with ``scale`` > 0 the global gradient norm
+    becomes exactly ``scale``; else with ``clip`` > 0 a norm above ``clip`` is clipped to it.
+    Returns whether an update may follow (False: no gradient, or a non-finite norm, which
+    skips the update)."""
     have = [p for p in params if p.grad is not None]
+    if clamp > 0:
+        for p in have:
+            p.grad.clamp_(-clamp, clamp)
     norm = grad_norm(have)
     if not have or not math.isfinite(norm):
         return False
@@ -626,6 +680,8 @@ def fit(model, objective, batches, validation: Callable, cfg: TrainConfig, out: 
     """
     with stop_on_signals():  # from here on, a signal stops the run resumably
         run = _setup(model, objective, batches, cfg, Path(out), meta)
+        if cfg.init_uniform > 0 and not init:  # a resumed run then loads its own weights over these
+            init_uniform_(run.model, cfg.init_uniform, cfg.seed)
         try:
             return _fit(run, validation, test, resume, valid_size, init, short_run_hint, progress, log)
         finally:
@@ -683,8 +739,8 @@ def _fit(run: _Run, validation, test, resume, valid_size, init, hint, progress, 
                 stopped, pos["stopped_by"] = True, stop_requested() or "signal"
                 break
             for g in run.opt.param_groups:
-                g["lr"] = lr_at(pos["step"], total, cfg)
-            carried = run.state if run.batches.carries_state and run.model.carries_state else None
+                g["lr"] = lr_at(pos["step"], total, cfg, epoch)
+            carried = run.state if run.batches.carries_state and run.model.carries_state and not cfg.stateless else None
             value, state, ok = train_step(run.net, obj, run.opt, batch, carried, cfg, params)
             value = run.dist.mean(value)  # the loss over the whole batch, every rank's rows
             run.state = state if run.batches.carries_state and run.model.carries_state else None
@@ -777,5 +833,5 @@ def _summary(run: _Run) -> dict:
             "loss_history": pos["history"]}
 
 
-__all__ = ["Distributed", "TrainConfig", "fit", "train_step", "lr_at", "plan_steps", "resolve_device",
+__all__ = ["Distributed", "TrainConfig", "fit", "train_step", "lr_at", "init_uniform_", "make_optimizer", "plan_steps", "resolve_device",
            "parse_grad_scale", "scale_grad_norm_", "CheckpointError", "DataError"]

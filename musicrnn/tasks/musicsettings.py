@@ -20,7 +20,9 @@ RNN_FLAGS = ("cell", "embed", "hidden", "activation", "attention")  # + fused (-
 TRANSFORMER_FLAGS = ("dim", "heads", "context", "mlp")
 MODEL_FLAGS = ("layers", "dropout", *RNN_FLAGS, *TRANSFORMER_FLAGS)
 TRAIN_FLAGS = ("seed", "batch", "bptt", "lr", "weight_decay", "warmup", "epochs", "steps", "minutes", "max_steps",
-               "grad_clip", "grad_scale", "patience", "device", "primer", "precision")
+               "grad_clip", "grad_scale", "patience", "device", "primer", "precision",
+               "optimizer", "rmsprop_alpha", "schedule", "lr_decay", "lr_decay_after", "grad_clamp", "init_uniform",
+               "stateless")
 DATA_FLAGS = ("valid_fraction", "test_fraction", "transpose")
 DEFAULT_FRACTIONS = {"valid_fraction": 0.1, "test_fraction": 0.1}
 FLAGS = ("model", *MODEL_FLAGS, *TRAIN_FLAGS, "output", *DATA_FLAGS, "unfused", "compile", "data", "init")

@@ -1,0 +1,194 @@
+"""The research study (issue 23): the questions the research notes end with, answered as one
+study that one command reproduces (``musicrnn study``).
+
+The study is a list of :class:`Part` s. Each part is one ``musicrnn experiment`` (the same
+library function, :func:`tasks.experiment.experiment`): a task, the flags every arm shares,
+the arms (the first is the baseline), and the seeds. Its run folders go under ``--out``
+(``runs/study`` by default; never committed) and a finished run is read back, never trained
+again, so the study resumes across interruptions and sessions: run the same command again.
+Each finished part's table (``results.md``/``.json``/``.png``) is copied to
+``docs/experiments/study/<part>/``.
+
+:func:`answers` then reads every finished part, takes each arm against its part's baseline
+on the part's chosen metric (paired over seeds: mean difference, 95% CI, paired t-test),
+adjusts the p-values with Holm over the whole study's family of tests, and writes
+``docs/experiments/study/answers.md`` and the table at the top of ``docs/research.md``
+(between the ``study:answers`` markers). A question whose parts have not run says so.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .core.errors import SettingsError
+
+QUESTIONS = {
+    1: "Stateful or stateless, and which later changes backfired (char-rnn's baseline on music)",
+    2: "Topcat against softmax on every task whose output is a distribution or a set",
+    3: "Gradient-norm scaling to 1 or to the golden ratio, against clipping",
+    4: "Iris: which variant (iris, iris2, phi-tanh against tanh), at three sizes",
+    5: "What the temporal attention does (where it looks; frozen, shuffled, cut short; or just capacity)",
+    6: "Asymmetric or symmetric loss for earthquakes (false positives at matched recall)",
+}
+
+# char-rnn's baseline as Karpathy's train.lua sets it: 2-layer LSTM 128, RMSprop lr 2e-3 alpha 0.95,
+# x0.97 per epoch after epoch 10, each gradient element clamped to [-5, 5], sequences of 50,
+# batch 50, weights uniform in +-0.08, no dropout, softmax, tanh; no augmentation. 500 steps:
+# about a minute of training on two cores (1.25 M tokens, a third of an epoch of the folk tunes).
+CHAR_RNN = {"model": "rnn", "cell": "lstm", "hidden": 128, "layers": 2, "embed": 64, "dropout": 0.0,
+            "activation": "tanh", "output": "softmax", "optimizer": "rmsprop", "lr": 2e-3, "rmsprop_alpha": 0.95,
+            "schedule": "step", "lr_decay": 0.97, "lr_decay_after": 10, "grad_clamp": 5.0, "grad_clip": 0.0,
+            "init_uniform": 0.08, "weight_decay": 0.0, "warmup": 0.0, "batch": 50, "bptt": 50, "transpose": 0,
+            "steps": 500}
+LATER_CHANGES = ["activation=iris", "output=topcat", "grad_clamp=0 grad_scale=1", "cell=lstm-lite", "attention=32"]
+Q1_ARMS = ["stateless=false", "stateless=true", *LATER_CHANGES, " ".join(LATER_CHANGES)]
+
+
+@dataclass
+class Part:
+    """One experiment of the study: ``task`` trained with ``flags`` (shared by every arm) and
+    each of ``variants`` (the first is the baseline) for seeds 0..``seeds``-1; ``metric`` is
+    the figure its answers compare (``lower`` or ``higher`` is better)."""
+
+    name: str
+    question: int
+    task: str
+    flags: dict
+    variants: list[str]
+    seeds: int = 5
+    metric: str = "test_bits_per_token"
+    better: str = "lower"
+    what: str = ""
+    extra_metrics: list[str] = field(default_factory=list)
+
+
+PARTS = [
+    Part("q1-folk", 1, "music", {**CHAR_RNN, "data": "corpora/folk"}, Q1_ARMS,
+         what="folk tunes (corpora/folk), char-rnn's baseline, stateful; each later change added alone, then all",
+         extra_metrics=["valid_ece"]),
+    Part("q1-chorales", 1, "music", {**CHAR_RNN, "data": "corpora/chorales"}, Q1_ARMS,
+         what="Bach chorales (corpora/chorales), the same arms", extra_metrics=["valid_ece"]),
+]
+
+
+def part_named(name: str) -> Part:
+    for p in PARTS:
+        if p.name == name:
+            return p
+    raise SettingsError(f"study part {name!r}: choose from {', '.join(p.name for p in PARTS)}")
+
+
+def run_part(part: Part, out: Path, docs: Path, log=print) -> dict:
+    """Train (or read back) every run of ``part`` under ``out/<part>``, then copy its table to
+    ``docs/<part>``. Returns the experiment's summary."""
+    from .tasks.experiment import experiment
+    from .tasks.musicsettings import FLAGS
+
+    given = {k: None for k in FLAGS}
+    given.update(part.flags)
+    result = experiment(part.task, out / part.name, given, vary=[], variant=list(part.variants), seeds=part.seeds,
+                        log=log)
+    dest = docs / part.name
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("results.md", "results.json", "results.png"):
+        src = out / part.name / name
+        if src.is_file():
+            shutil.copy(src, dest / name)
+    (dest / "study.json").write_text(json.dumps({"part": part.name, "question": part.question, "task": part.task,
+                                                 "flags": part.flags, "variants": part.variants, "seeds": part.seeds,
+                                                 "metric": part.metric, "what": part.what}, indent=1) + "\n")
+    return result
+
+
+def run_study(out="runs/study", docs="docs/experiments/study", only: list[str] | None = None,
+              research="docs/research.md", log=print) -> dict:
+    """``musicrnn study``: every part (or ``only`` those named), then the answers."""
+    out, docs = Path(out), Path(docs)
+    parts = [part_named(n) for n in only] if only else PARTS
+    for p in parts:
+        log(f"study: {p.name} (question {p.question}: {p.what})")
+        run_part(p, out, docs, log)
+    return answers(docs, research)
+
+
+def _rows(docs: Path) -> list[dict]:
+    """One row per arm against its part's baseline, from every finished part in ``docs``."""
+    rows = []
+    for part in PARTS:
+        res = docs / part.name / "results.json"
+        if not res.is_file():
+            continue
+        r = json.loads(res.read_text())
+        base = r["variants"][0]
+        for arm, tests in r.get("paired_vs_first", {}).items():
+            for metric in [part.metric, *part.extra_metrics]:
+                t = tests.get(metric)
+                if t is None:
+                    continue
+                better = r["metrics"].get(metric, part.better)
+                rows.append({"question": part.question, "part": part.name, "arm": arm, "baseline": base,
+                             "metric": metric, "better": better, "diff": t["mean_diff"], "ci": t["ci95_diff"],
+                             "p": t["p_t"], "seeds": len(r["seeds"]),
+                             "base_mean": r["summary"][base][metric]["mean"],
+                             "arm_mean": r["summary"][arm][metric]["mean"]})
+    return rows
+
+
+def _sentence(row: dict) -> str:
+    if not row["holm"] < 0.05:
+        return "not shown"
+    good = (row["diff"] < 0) == (row["better"] == "lower")
+    return f"{'better' if good else 'worse'}: {row['base_mean']:.3f} -> {row['arm_mean']:.3f}"
+
+
+MARK_START, MARK_END = "<!-- study:answers -->", "<!-- /study:answers -->"
+
+
+def answers(docs="docs/experiments/study", research="docs/research.md") -> dict:
+    """The answers table from every finished part: Holm over the whole family of tests.
+    Writes ``docs/answers.md`` and refreshes the table in ``research`` (between the markers,
+    which are added at the top when missing). Returns the rows."""
+    from .core.stats import holm
+
+    docs = Path(docs)
+    rows = _rows(docs)
+    for row, h in zip(rows, holm([r["p"] for r in rows])):
+        row["holm"] = h
+        row["says"] = _sentence(row)
+    lines = ["## The questions and the answers", "",
+             f"`musicrnn study` ({len(rows)} tests so far; Holm over all of them). Effect: the arm minus its "
+             "baseline, paired over seeds, with its 95% CI; p: paired t-test; Holm p: adjusted over the whole "
+             "study's family of tests. Every part's table: `docs/experiments/study/<part>/results.md`.", "",
+             "| question | part | arm (against its baseline) | metric | effect [95% CI] | p | Holm p | seeds | what it means |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for q, text in QUESTIONS.items():
+        mine = [r for r in rows if r["question"] == q]
+        if not mine:
+            lines.append(f"| {q}. {text} | | | | | | | | not run yet |")
+            continue
+        for i, r in enumerate(mine):
+            lines.append(f"| {f'{q}. {text}' if i == 0 else ''} | {r['part']} | {r['arm']} (vs {r['baseline']}) | "
+                         f"{r['metric']} | {r['diff']:+.4f} [{r['ci'][0]:+.4f}, {r['ci'][1]:+.4f}] | {r['p']:.2g} | "
+                         f"{r['holm']:.2g} | {r['seeds']} | {r['says']} |")
+    table = "\n".join(lines) + "\n"
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / "answers.md").write_text(table)
+    (docs / "answers.json").write_text(json.dumps(rows, indent=1) + "\n")
+    if research:
+        path = Path(research)
+        text = path.read_text() if path.is_file() else ""
+        block = f"{MARK_START}\n{table}{MARK_END}"
+        if MARK_START in text and MARK_END in text:
+            head, rest = text.split(MARK_START, 1)
+            text = head + block + rest.split(MARK_END, 1)[1]
+        else:
+            first, _, body = text.partition("\n")
+            text = f"{first}\n\n{block}\n{body}" if first.startswith("# ") else f"{block}\n\n{text}"
+        path.write_text(text)
+    return {"tests": len(rows), "answers": str(docs / "answers.md"), "rows": rows}
+
+
+__all__ = ["CHAR_RNN", "PARTS", "Part", "QUESTIONS", "answers", "run_part", "run_study"]

@@ -1,0 +1,46 @@
+"""``musicrnn study``: parts run as experiments, finished runs are read back (so it resumes),
+and the answers table carries Holm-adjusted p-values over the whole family."""
+
+import json
+import shutil
+
+import pytest
+
+from conftest import CORPORA, run_cli
+from musicrnn import study
+from musicrnn.codec import iter_midi_files
+
+
+@pytest.fixture(scope="module")
+def folk_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("folk")
+    for f in iter_midi_files([CORPORA / "folk" / "oneills1850"])[:24]:
+        shutil.copy(f, d / f.name)
+    return d
+
+
+def test_the_study_runs_resumes_and_answers_with_holm(folk_dir, tmp_path, monkeypatch):
+    tiny = {**study.CHAR_RNN, "data": str(folk_dir), "hidden": 16, "embed": 8, "batch": 4, "bptt": 16, "steps": 6}
+    parts = [study.Part("t-a", 1, "music", tiny, ["stateless=false", "stateless=true"], seeds=2),
+             study.Part("t-b", 2, "music", tiny, ["output=softmax", "output=topcat"], seeds=2)]
+    monkeypatch.setattr(study, "PARTS", parts)
+    research = tmp_path / "research.md"
+    research.write_text("# Research\n\nThe old text.\n")
+    out, docs = tmp_path / "runs", tmp_path / "docs"
+    run_cli("study", "--only", "t-a", "--out", str(out), "--docs", str(docs), "--research", str(research))
+    assert (docs / "t-a" / "results.md").is_file() and not (docs / "t-b").exists()
+    text = research.read_text()
+    assert text.startswith("# Research\n") and "The old text." in text
+    assert text.count(study.MARK_START) == 1 and "| 2. Topcat" in text and "not run yet" in text
+    rows = json.loads((docs / "answers.json").read_text())
+    assert len(rows) == 1 and rows[0]["arm"] == "stateless=true" and rows[0]["seeds"] == 2
+    stamp = (out / "t-a" / "stateless=true" / "seed1" / "model.safetensors").stat().st_mtime_ns
+    run_cli("study", "--out", str(out), "--docs", str(docs), "--research", str(research))  # all parts: t-a read back
+    assert (out / "t-a" / "stateless=true" / "seed1" / "model.safetensors").stat().st_mtime_ns == stamp
+    rows = json.loads((docs / "answers.json").read_text())
+    assert [r["part"] for r in rows] == ["t-a", "t-b"]
+    ps = sorted(r["p"] for r in rows)
+    assert min(r["holm"] for r in rows) == pytest.approx(min(1.0, 2 * ps[0]))  # Holm over both parts' tests
+    assert research.read_text().count(study.MARK_START) == 1  # refreshed in place, not added twice
+    for r in rows:
+        assert r["says"] == "not shown" or r["holm"] < 0.05
