@@ -101,13 +101,14 @@ def plot_pooled_reliability(runs: dict[str, list[Path]], path: Path) -> None:
 
 
 def experiment(task: str, out, given: dict, *, vary: list[str], variant: list[str], seeds: int, resume: bool = False,
-               log=print) -> dict:
+               log=print, check_only: bool = False) -> dict:
     """``musicrnn experiment``: every arm (``vary`` grid or ``variant`` list) of ``task``
     trained with seeds 0..seeds-1 into ``out``, and the results table. ``given``: the flags
     typed (``tasks.musicsettings.FLAGS``, None: not given), every arm's base. For music they
     are the model family's and training's settings; for a registered research task, its
     own (``Settings``) and the core's (``core.runs.CORE_MODEL`` / ``CORE_TRAIN``). Every arm
-    is checked before any is trained. Returns what the command prints."""
+    is checked before any is trained (``check_only``: checked, nothing trained). Returns what
+    the command prints."""
     from ..core.experiment import arms as arms_of
     from ..core.runs import core_fields
     from ..core.settings import fields_of
@@ -131,6 +132,8 @@ def experiment(task: str, out, given: dict, *, vary: list[str], variant: list[st
         given = {**given, **{k: v for k, v in DEFAULT_FRACTIONS.items() if given.get(k) is None}}
         fields = {**setting_fields("rnn"), **setting_fields("transformer")}
         arms = experiment_arms(given, arms_of(vary, variant, fields, parse))
+        if check_only:
+            return {"out": str(out), "variants": list(arms), "seeds": seeds}
         runs = MusicRuns(given["data"], valid_fraction=given["valid_fraction"], test_fraction=given["test_fraction"])
         run_experiment(runs, out, arms, seeds=list(range(seeds)), log=log)
         return {"out": str(out), "variants": list(arms), "seeds": seeds, "table": str(Path(out) / "results.md")}
@@ -154,6 +157,8 @@ def experiment(task: str, out, given: dict, *, vary: list[str], variant: list[st
             mod.check_settings(**arm)
         except ValueError as e:
             raise SettingsError(f"{name}: {e}") from None
+    if check_only:
+        return {"out": str(out), "task": task, "variants": list(arms), "seeds": seeds}
     runs = mod.experiment_runs(given.get("data"), steps=given.get("steps"), minutes=given.get("minutes"))
     run_experiment(runs, out, arms, seeds=list(range(seeds)), log=log)
     return {"out": str(out), "task": task, "variants": list(arms), "seeds": seeds,
