@@ -79,6 +79,18 @@ def run_cli(*args, cwd=ROOT, fresh: bool = False):
     return subprocess.CompletedProcess(["musicrnn", *argv], code, out.getvalue(), err.getvalue())
 
 
+def folk_folder(tmp_path_factory, n: int) -> Path:
+    """A fresh folder holding the first ``n`` of O'Neill's 1850 tunes (real folk MIDI)."""
+    import shutil
+
+    from musicrnn.codec import iter_midi_files
+
+    d = tmp_path_factory.mktemp(f"folk{n}")
+    for f in iter_midi_files([CORPORA / "folk" / "oneills1850"])[:n]:
+        shutil.copy(f, d / f.name)
+    return d
+
+
 def one_note_midi(path: Path, start: int, length: int, ticks_per_beat: int = 1) -> Path:
     """A hostile MIDI file (issue 19): one note, with any delta times (mido writes them as given)."""
     import mido

@@ -3,13 +3,10 @@ RMSprop, the step learning-rate decay, element-wise gradient clamping, uniform
 initialisation with forget-gate biases at 1, and stateless training (state reset every
 window, Keras's default) against the stateful default."""
 
-import shutil
-
 import pytest
 import torch
 
-from conftest import CORPORA, run_cli
-from musicrnn.codec import iter_midi_files
+from conftest import folk_folder, run_cli
 from musicrnn.core import train as T
 from musicrnn.core.errors import SettingsError
 from musicrnn.core.rnn import CharRNN, RNNConfig
@@ -66,10 +63,7 @@ def test_uniform_initialisation_is_bounded_seeded_and_opens_the_forget_gates():
 
 @pytest.fixture(scope="module")
 def folk_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("folk")
-    for f in iter_midi_files([CORPORA / "folk" / "oneills1850"])[:30]:
-        shutil.copy(f, d / f.name)
-    return d
+    return folk_folder(tmp_path_factory, 30)
 
 
 def test_stateless_training_starts_every_window_from_a_fresh_state(folk_dir, tmp_path, monkeypatch):

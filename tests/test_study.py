@@ -2,21 +2,16 @@
 and the answers table carries Holm-adjusted p-values over the whole family."""
 
 import json
-import shutil
 
 import pytest
 
-from conftest import CORPORA, run_cli
+from conftest import folk_folder, run_cli
 from musicrnn import study
-from musicrnn.codec import iter_midi_files
 
 
 @pytest.fixture(scope="module")
 def folk_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("folk")
-    for f in iter_midi_files([CORPORA / "folk" / "oneills1850"])[:24]:
-        shutil.copy(f, d / f.name)
-    return d
+    return folk_folder(tmp_path_factory, 24)
 
 
 def test_the_study_runs_resumes_and_answers_with_holm(folk_dir, tmp_path, monkeypatch):
