@@ -95,14 +95,21 @@ PARTS = [
            ["activation=tanh", "activation=iris", "activation=iris2", "activation=phi-tanh"],
            what=f"folk tunes at hidden {h}: the Iris variants against tanh")
       for h, steps in ((64, 400), (128, 300), (256, 150))],
+    Part("q5-folk", 5, "music", {**PROJECT, "data": MUSIC["folk"]},
+         ["attention=0", "attention=32", "attention=0 hidden=145", "attention=4"],
+         what="folk tunes: attention over 32 tokens against none, against the same parameters spent on a wider "
+              "LSTM (hidden 145: 402,830 parameters against 399,569), and a window of 4 tokens"),
     Part("q6-quake", 6, "quake", {"layout": "cells"}, ["loss=smooth-l1", "loss=exp-or-log", "loss=smooth-l1-or-l2"],
          metric="model_M>=0_auc", better="higher", extra_metrics=["model_M>=5_auc", "model_M>=0_precision"],
          what="synthetic ETAS quakes: symmetric Smooth L1 against the asymmetric losses (false positives at a "
               "matched recall are not measured yet: AUC and the hit rule's precision stand in)"),
 ]
-# Not in the study yet: question 5 (where the attention looks, frozen / shuffled / cut short, or
-# capacity) needs its own analysis of a trained model, not an experiment's arms; Topcat and the
-# gradient rules on the polyphonic benchmarks (`bench polymusic` is not an experiment task yet).
+# Question 5 also opens a trained model (``tasks.attention_probe``: where the layer looks; its
+# weights frozen uniform, shuffled, its window cut), written to docs/experiments/study/q5-attention.
+# Not in the study yet: Topcat and the gradient rules on the polyphonic benchmarks (`bench
+# polymusic` is not an experiment task yet), Topcat on the lottery, and false positives at a
+# matched recall for the quake losses.
+PROBE = {"checkpoint": "checkpoints/folk-attention", "data": MUSIC["folk"], "pieces": 200}
 
 
 def part_named(name: str) -> Part:
@@ -140,10 +147,17 @@ def run_study(out="runs/study", docs="docs/experiments/study", only: list[str] |
               research="docs/research.md", log=print) -> dict:
     """``musicrnn study``: every part (or ``only`` those named), then the answers."""
     out, docs = Path(out), Path(docs)
-    parts = [part_named(n) for n in only] if only else PARTS
+    parts = [part_named(n) for n in only if n != "q5-attention"] if only else PARTS
     for p in parts:  # every part's arms checked before anything trains
         run_part(p, out, docs, log, check_only=True)
     result = answers(docs, research)
+    if PROBE and (not only or "q5-attention" in only):
+        if not (docs / "q5-attention" / "report.json").is_file():
+            from .tasks.attention_probe import probe
+
+            log("study: q5-attention (question 5: where the shipped folk-attention model looks)")
+            probe(**PROBE, out=docs / "q5-attention", log=log)
+        result = answers(docs, research)
     for p in parts:
         log(f"study: {p.name} (question {p.question}: {p.what})")
         run_part(p, out, docs, log)
@@ -181,6 +195,22 @@ def _sentence(row: dict) -> str:
     return f"{'better' if good else 'worse'}: {row['base_mean']:.3f} -> {row['arm_mean']:.3f}"
 
 
+def _probe_rows(docs: Path) -> list[tuple[str, str, str, str]]:
+    """Question 5's descriptive rows from the attention probe's report (one model: no test)."""
+    path = docs / "q5-attention" / "report.json"
+    if not path.is_file():
+        return []
+    r = json.loads(path.read_text())
+    bits, bars = r["bits_per_token"], r["where"]["by_bars"]
+    rows = [(name, "test bits/token", f"{v - bits['trained']:+.3f} ({bits['trained']:.3f} -> {v:.3f})",
+             "the weights matter" if v - bits["trained"] > 0.05 else "no loss")
+            for name, v in bits.items() if name != "trained"]
+    top = sorted(range(len(bars)), key=lambda i: -bars[i])[:2]
+    rows.append(("as trained", "weight by bars back (0..8+)", " / ".join(f"{b:.2f}" for b in bars),
+                 f"it looks most {top[0]} and {top[1]} bars back"))
+    return rows
+
+
 MARK_START, MARK_END = "<!-- study:answers -->", "<!-- /study:answers -->"
 
 
@@ -201,13 +231,18 @@ def answers(docs="docs/experiments/study", research="docs/research.md") -> dict:
              "study's family of tests. Every part's table: `docs/experiments/study/<part>/results.md`.", "",
              "| question | part | arm (against its baseline) | metric | effect [95% CI] | p | Holm p | seeds | what it means |",
              "|---|---|---|---|---|---|---|---|---|"]
+    probe = _probe_rows(docs)
     for q, text in QUESTIONS.items():
         mine = [r for r in rows if r["question"] == q]
+        extra = probe if q == 5 else []
+        for i, (arm, metric, effect, says) in enumerate(extra):
+            lines.append(f"| {f'{q}. {text}' if i == 0 else ''} | q5-attention | {arm} | {metric} | {effect} | | | one model | {says} |")
         if not mine:
-            lines.append(f"| {q}. {text} | | | | | | | | not run yet |")
+            if not extra:
+                lines.append(f"| {q}. {text} | | | | | | | | not run yet |")
             continue
         for i, r in enumerate(mine):
-            lines.append(f"| {f'{q}. {text}' if i == 0 else ''} | {r['part']} | {r['arm']} (vs {r['baseline']}) | "
+            lines.append(f"| {f'{q}. {text}' if i == 0 and not extra else ''} | {r['part']} | {r['arm']} (vs {r['baseline']}) | "
                          f"{r['metric']} | {r['diff']:+.4f} [{r['ci'][0]:+.4f}, {r['ci'][1]:+.4f}] | {r['p']:.2g} | "
                          f"{r['holm']:.2g} | {r['seeds']} | {r['says']} |")
     table = "\n".join(lines) + "\n"

@@ -19,6 +19,7 @@ def test_the_study_runs_resumes_and_answers_with_holm(folk_dir, tmp_path, monkey
     parts = [study.Part("t-a", 1, "music", tiny, ["stateless=false", "stateless=true"], seeds=2),
              study.Part("t-b", 2, "music", tiny, ["output=softmax", "output=topcat"], seeds=2)]
     monkeypatch.setattr(study, "PARTS", parts)
+    monkeypatch.setattr(study, "PROBE", None)  # the attention probe reads the whole folk corpus: tested on its own
     research = tmp_path / "research.md"
     research.write_text("# Research\n\nThe old text.\n")
     out, docs = tmp_path / "runs", tmp_path / "docs"

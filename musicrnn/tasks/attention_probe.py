@@ -1,0 +1,189 @@
+"""Question 5 of the research study (issue 23): what the temporal attention does.
+
+The research notes call the temporal attention "incorrectly implemented", yet it sometimes
+helps. This probe opens a trained model that has it (``checkpoints/folk-attention`` by
+default) and measures, on test tunes it never saw:
+
+* **where it looks**: the attention weight by distance, in tokens and in bars (a bar back,
+  a phrase back?), each tune read in one pass from a fresh state;
+* **whether the weights matter**: test bits per token with the layer as trained, with its
+  output removed (``off``), with its weights frozen uniform over the allowed positions
+  (``uniform``), with each query's weights shuffled among its allowed positions
+  (``shuffled``), and with its window cut to a few tokens (``window-K``).
+
+Training-time questions (is the gain attention or extra capacity, a window of a few steps
+from the start) are arms of the study's experiment part ``q5-folk``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.attention import TemporalAttention
+
+MAX_BARS = 8  # bar distances reported one by one; beyond: "8+"
+
+
+def _weights(self, y, memory, valid, reset, mode: str, window: int | None, gen):
+    """The layer's forward with its weights changed by ``mode``; returns (out, memory, valid, att, mask)."""
+    B, T, H = y.shape
+    N = self.window
+    kv = torch.cat([memory, y], 1)
+    ok = torch.cat([valid, torch.ones(B, T, dtype=torch.bool, device=y.device)], 1)
+    seg_q = torch.zeros(B, T, dtype=torch.long, device=y.device) if reset is None else reset.long().cumsum(1)
+    seg_k = torch.cat([torch.zeros(B, N, dtype=torch.long, device=y.device), seg_q], 1)
+    iq = torch.arange(T, device=y.device)[:, None] + N
+    ik = torch.arange(N + T, device=y.device)[None, :]
+    reach = N if window is None else min(N, window)
+    causal = (ik <= iq) & (ik > iq - reach)
+    mask = causal[None] & ok[:, None, :] & (seg_k[:, None, :] == seg_q[:, :, None])
+    new_valid = ok[:, -N:] & (seg_k[:, -N:] == seg_q[:, -1:])
+    if mode == "off":
+        return y, kv[:, -N:], new_valid, None, mask
+    scores = self.q(y) @ self.k(kv).transpose(1, 2) / math.sqrt(H)
+    att = torch.softmax(scores.masked_fill(~mask, float("-inf")), -1)
+    if mode == "uniform":
+        att = mask.float() / mask.sum(-1, keepdim=True).clamp(min=1)
+    elif mode == "shuffled":  # each query's weights, moved at random among its allowed positions
+        first = torch.argsort((~mask).float(), dim=-1, stable=True)  # allowed positions first, in order
+        rnd = torch.rand(att.shape, generator=gen).masked_fill(~mask, 2.0)
+        to = torch.argsort(rnd, dim=-1)  # allowed positions first, at random
+        att = torch.zeros_like(att).scatter_(-1, to, torch.gather(att, -1, first))
+    return y + self.o(att @ self.v(kv)), kv[:, -N:], new_valid, att, mask
+
+
+@contextlib.contextmanager
+def changed(mode: str = "trained", window: int | None = None, seed: int = 0, record: list | None = None):
+    """Every TemporalAttention in this block runs with its weights changed by ``mode``
+    (trained, off, uniform, shuffled) and ``window`` (None: its own); with ``record``, each
+    call's weights (B, T, N+T) are appended to it."""
+    if mode not in ("trained", "off", "uniform", "shuffled"):
+        raise ValueError(f"mode {mode!r}")
+    original = TemporalAttention.forward
+    gen = torch.Generator().manual_seed(seed)
+
+    def forward(self, y, memory, valid, reset=None):
+        out, mem, ok, att, _ = _weights(self, y, memory, valid, reset, mode, window, gen)
+        if record is not None and att is not None:
+            record.append(att.detach())
+        return out, mem, ok
+
+    TemporalAttention.forward = forward
+    try:
+        yield
+    finally:
+        TemporalAttention.forward = original
+
+
+@torch.no_grad()
+def where_it_looks(model, seqs, bar_token: int) -> dict:
+    """Mean attention weight by distance, over every position of ``seqs`` (each read in one
+    pass from a fresh state): by tokens (0 = itself .. window-1) and by bars (0 = the same
+    bar, 1 = the bar before, ...), and the mean distance in tokens of a bar in these tunes."""
+    model.eval()
+    n = model.att.window
+    by_tok, by_bar, count = np.zeros(n), np.zeros(MAX_BARS + 1), 0
+    bar_lengths = []
+    for s in seqs:
+        x = torch.as_tensor(np.asarray(s[:-1]), dtype=torch.long)[None]
+        rec: list = []
+        with changed("trained", record=rec):
+            model(x)
+        att = rec[0][0].numpy()  # (T, N+T): keys n..n+T-1 are the tune's own positions
+        T = att.shape[0]
+        bars = np.cumsum(np.asarray(s[:-1]) == bar_token)
+        starts = np.flatnonzero(np.asarray(s[:-1]) == bar_token)
+        if starts.size > 1:
+            bar_lengths += np.diff(starts).tolist()
+        t = np.arange(T)[:, None]
+        k = np.arange(n, n + T)[None, :] - n
+        lag = t - k
+        w = att[:, n:]
+        ok = (lag >= 0) & (lag < n)
+        by_tok += np.bincount(lag[ok], weights=w[ok], minlength=n)[:n]
+        bl = np.minimum((bars[:, None] - bars[None, :])[ok], MAX_BARS)
+        by_bar += np.bincount(bl, weights=w[ok], minlength=MAX_BARS + 1)[: MAX_BARS + 1]
+        count += T
+    by_tok, by_bar = by_tok / max(count, 1), by_bar / max(count, 1)
+    return {"by_tokens": by_tok.tolist(), "by_bars": by_bar.tolist(), "positions": count,
+            "tokens_per_bar_median": float(np.median(bar_lengths)) if bar_lengths else None}
+
+
+def probe(checkpoint="checkpoints/folk-attention", data="corpora/folk", out="docs/experiments/study/q5-attention",
+          pieces: int = 200, windows=(1, 4, 16), seed: int = 0, log=print) -> dict:
+    """The probe on ``pieces`` test tunes of ``data`` (the checkpoint's own test split):
+    where the layer looks, and test bits per token under each change. Writes ``out/report.md``,
+    ``report.json`` and ``where.png``; returns the report."""
+    from ..codec import BAR
+    from ..core.evaluate import bits_per_token
+    from .music import load_corpus, load_model
+
+    model, vocab, meta = load_model(checkpoint)
+    if getattr(model, "att", None) is None:
+        raise ValueError(f"{checkpoint}: this model has no temporal attention")
+    split = meta.get("data", {})
+    corpus = load_corpus(data, vocab, split.get("valid_fraction", 0.1), split.get("test_fraction", 0.1))
+    seqs = corpus.test[:pieces]
+    log(f"probe: {checkpoint}, {len(seqs)} test tunes of {data}, window {model.att.window}")
+    where = where_it_looks(model, seqs[: min(len(seqs), 100)], BAR)
+    arms = [("trained", None), ("off", None), ("uniform", None), ("shuffled", None),
+            *[("trained", w) for w in windows]]
+    bits = {}
+    for mode, w in arms:
+        name = mode if w is None else f"window-{w}"
+        with changed(mode, window=w, seed=seed):
+            bits[name] = bits_per_token(model, seqs)
+        log(f"  {name}: {bits[name]:.4f} bits/token")
+    report = {"checkpoint": str(checkpoint), "data": str(data), "pieces": len(seqs), "window": model.att.window,
+              "bits_per_token": bits, "where": where}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    _plot(where, out / "where.png")
+    bars = where["by_bars"]
+    lines = [f"# Where the temporal attention looks, and what its weights are worth", "",
+             f"`{checkpoint}` (window {model.att.window} tokens) on {len(seqs)} test tunes of `{data}` "
+             f"(its own split); `musicrnn.tasks.attention_probe.probe`. A bar is a median "
+             f"{where['tokens_per_bar_median']:.0f} tokens in these tunes.", "",
+             "| the layer | test bits/token | against as trained |", "|---|---|---|"]
+    for name, v in bits.items():
+        lines.append(f"| {name} | {v:.4f} | {v - bits['trained']:+.4f} |")
+    lines += ["", "Mean attention weight by distance in bars (0: the query's own bar):", "",
+              "| " + " | ".join(f"{i}" if i < MAX_BARS else f"{MAX_BARS}+" for i in range(MAX_BARS + 1)) + " |",
+              "|" + "---|" * (MAX_BARS + 1),
+              "| " + " | ".join(f"{b:.3f}" for b in bars) + " |", "",
+              f"Weight on the query itself: {where['by_tokens'][0]:.3f}; on the last 8 tokens: "
+              f"{sum(where['by_tokens'][:8]):.3f}.", "", "![where it looks](where.png)", ""]
+    (out / "report.md").write_text("\n".join(lines))
+    return report
+
+
+def _plot(where: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.2))
+    tok = np.asarray(where["by_tokens"])
+    ax[0].plot(np.arange(len(tok)), tok)
+    if where.get("tokens_per_bar_median"):
+        for m in range(1, 1 + int(len(tok) // where["tokens_per_bar_median"])):
+            ax[0].axvline(m * where["tokens_per_bar_median"], color="0.8", lw=0.8)
+    ax[0].set_xlabel("distance back (tokens; grey: whole bars at the median bar length)")
+    ax[0].set_ylabel("mean attention weight")
+    bars = where["by_bars"]
+    ax[1].bar([str(i) if i < MAX_BARS else f"{MAX_BARS}+" for i in range(len(bars))], bars)
+    ax[1].set_xlabel("distance back (bars)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+__all__ = ["changed", "probe", "where_it_looks"]
