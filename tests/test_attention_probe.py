@@ -51,5 +51,6 @@ def test_where_it_looks_sums_to_one_per_position_and_counts_bars():
     w = where_it_looks(m, seqs, bar_token=bar)
     assert w["positions"] == sum(len(s) - 1 for s in seqs)
     assert abs(sum(w["by_tokens"]) - 1) < 1e-5 and abs(sum(w["by_bars"]) - 1) < 1e-5
+    assert abs(sum(w["by_bars_if_even"]) - 1) < 1e-5
     assert w["tokens_per_bar_median"] == 4
     assert w["by_bars"][2] > 0 and all(b == 0 for b in w["by_bars"][3:])  # a window of 6 reaches at most 2 bars back

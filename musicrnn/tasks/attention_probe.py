@@ -88,7 +88,7 @@ def where_it_looks(model, seqs, bar_token: int) -> dict:
     bar, 1 = the bar before, ...), and the mean distance in tokens of a bar in these tunes."""
     model.eval()
     n = model.att.window
-    by_tok, by_bar, count = np.zeros(n), np.zeros(MAX_BARS + 1), 0
+    by_tok, by_bar, flat, count = np.zeros(n), np.zeros(MAX_BARS + 1), np.zeros(MAX_BARS + 1), 0
     bar_lengths = []
     for s in seqs:
         x = torch.as_tensor(np.asarray(s[:-1]), dtype=torch.long)[None]
@@ -109,9 +109,11 @@ def where_it_looks(model, seqs, bar_token: int) -> dict:
         by_tok += np.bincount(lag[ok], weights=w[ok], minlength=n)[:n]
         bl = np.minimum((bars[:, None] - bars[None, :])[ok], MAX_BARS)
         by_bar += np.bincount(bl, weights=w[ok], minlength=MAX_BARS + 1)[: MAX_BARS + 1]
+        u = (ok / ok.sum(1, keepdims=True))[ok]  # what weights spread evenly over the window would give
+        flat += np.bincount(bl, weights=u, minlength=MAX_BARS + 1)[: MAX_BARS + 1]
         count += T
-    by_tok, by_bar = by_tok / max(count, 1), by_bar / max(count, 1)
-    return {"by_tokens": by_tok.tolist(), "by_bars": by_bar.tolist(), "positions": count,
+    by_tok, by_bar, flat = by_tok / max(count, 1), by_bar / max(count, 1), flat / max(count, 1)
+    return {"by_tokens": by_tok.tolist(), "by_bars": by_bar.tolist(), "by_bars_if_even": flat.tolist(), "positions": count,
             "tokens_per_bar_median": float(np.median(bar_lengths)) if bar_lengths else None}
 
 
@@ -157,7 +159,11 @@ def probe(checkpoint="checkpoints/folk-attention", data="corpora/folk", out="doc
     lines += ["", "Mean attention weight by distance in bars (0: the query's own bar):", "",
               "| " + " | ".join(f"{i}" if i < MAX_BARS else f"{MAX_BARS}+" for i in range(MAX_BARS + 1)) + " |",
               "|" + "---|" * (MAX_BARS + 1),
-              "| " + " | ".join(f"{b:.3f}" for b in bars) + " |", "",
+              "| " + " | ".join(f"{b:.3f}" for b in bars) + " |",
+              "| " + " | ".join(f"{b:.3f}" for b in where["by_bars_if_even"]) + " |", "",
+              "First row: as trained. Second row: the same window with its weight spread evenly (the "
+              "`uniform` change). Where the first is above the second, the layer looks there more "
+              "than an even spread would.", "",
               f"Weight on the query itself: {where['by_tokens'][0]:.3f}; on the last 8 tokens: "
               f"{sum(where['by_tokens'][:8]):.3f}.", "", "![where it looks](where.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
@@ -179,7 +185,11 @@ def _plot(where: dict, path: Path) -> None:
     ax[0].set_xlabel("distance back (tokens; grey: whole bars at the median bar length)")
     ax[0].set_ylabel("mean attention weight")
     bars = where["by_bars"]
-    ax[1].bar([str(i) if i < MAX_BARS else f"{MAX_BARS}+" for i in range(len(bars))], bars)
+    names = [str(i) if i < MAX_BARS else f"{MAX_BARS}+" for i in range(len(bars))]
+    ax[1].bar(names, bars, label="as trained")
+    if "by_bars_if_even" in where:
+        ax[1].plot(names, where["by_bars_if_even"], "k_", markersize=18, mew=2, label="spread evenly")
+        ax[1].legend(frameon=False)
     ax[1].set_xlabel("distance back (bars)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
