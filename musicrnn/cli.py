@@ -148,11 +148,12 @@ def cmd_experiment(args) -> int:
 
 
 def cmd_study(args) -> int:
-    from .study import PARTS, QUESTIONS, answers, run_study
+    from .study import PARTS, PROBE, QUESTIONS, answers, run_study
 
     if args.list:
         for p in PARTS:
             print(f"{p.name}: question {p.question} ({QUESTIONS[p.question]}); {len(p.variants)} arms x {p.seeds} seeds; {p.what}")
+        print(f"q5-attention: question 5 ({QUESTIONS[5]}); the probe of {PROBE['checkpoint']} on its test tunes")
         return 0
     if args.answers_only:
         r = answers(args.docs, args.research)

@@ -150,14 +150,12 @@ def run_study(out="runs/study", docs="docs/experiments/study", only: list[str] |
     parts = [part_named(n) for n in only if n != "q5-attention"] if only else PARTS
     for p in parts:  # every part's arms checked before anything trains
         run_part(p, out, docs, log, check_only=True)
-    result = answers(docs, research)
-    if PROBE and (not only or "q5-attention" in only):
-        if not (docs / "q5-attention" / "report.json").is_file():
-            from .tasks.attention_probe import probe
+    if PROBE and (not only or "q5-attention" in only) and not (docs / "q5-attention" / "report.json").is_file():
+        from .tasks.attention_probe import probe
 
-            log("study: q5-attention (question 5: where the shipped folk-attention model looks)")
-            probe(**PROBE, out=docs / "q5-attention", log=log)
-        result = answers(docs, research)
+        log("study: q5-attention (question 5: where the shipped folk-attention model looks)")
+        probe(**PROBE, out=docs / "q5-attention", log=log)
+    result = answers(docs, research)
     for p in parts:
         log(f"study: {p.name} (question {p.question}: {p.what})")
         run_part(p, out, docs, log)

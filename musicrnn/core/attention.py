@@ -29,12 +29,11 @@ class TemporalAttention(nn.Module):
         return (torch.zeros(batch, self.window, self.hidden, device=device),
                 torch.zeros(batch, self.window, dtype=torch.bool, device=device))
 
-    def forward(self, y: torch.Tensor, memory: torch.Tensor, valid: torch.Tensor,
-                reset: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """y: (B, T, H) recurrent outputs; memory/valid from the previous call; reset: (B, T) bool.
-
-        Returns (y + attention (B, T, H), new memory, new valid).
-        """
+    def weights(self, y: torch.Tensor, memory: torch.Tensor, valid: torch.Tensor, reset: torch.Tensor | None = None,
+                reach: int | None = None):
+        """The attention of :meth:`forward`, before it is applied: (weights (B, T, N+T), keys and
+        values kv (B, N+T, H), mask (B, T, N+T) of the positions each query may see, new memory,
+        new valid). ``reach``: see only the last ``reach`` positions (default: the window)."""
         B, T, H = y.shape
         N = self.window
         kv = torch.cat([memory, y], 1)  # (B, N+T, H)
@@ -43,10 +42,18 @@ class TemporalAttention(nn.Module):
         seg_k = torch.cat([torch.zeros(B, N, dtype=torch.long, device=y.device), seg_q], 1)
         iq = torch.arange(T, device=y.device)[:, None] + N
         ik = torch.arange(N + T, device=y.device)[None, :]
-        causal = (ik <= iq) & (ik > iq - N)  # (T, N+T): the last N positions, itself included
+        causal = (ik <= iq) & (ik > iq - (N if reach is None else min(N, reach)))  # the last N positions, itself included
         mask = causal[None] & ok[:, None, :] & (seg_k[:, None, :] == seg_q[:, :, None])
         scores = self.q(y) @ self.k(kv).transpose(1, 2) / math.sqrt(H)
         att = torch.softmax(scores.masked_fill(~mask, float("-inf")), -1)
-        out = y + self.o(att @ self.v(kv))
         new_valid = ok[:, -N:] & (seg_k[:, -N:] == seg_q[:, -1:])  # forget what precedes the last reset
-        return out, kv[:, -N:], new_valid
+        return att, kv, mask, kv[:, -N:], new_valid
+
+    def forward(self, y: torch.Tensor, memory: torch.Tensor, valid: torch.Tensor,
+                reset: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """y: (B, T, H) recurrent outputs; memory/valid from the previous call; reset: (B, T) bool.
+
+        Returns (y + attention (B, T, H), new memory, new valid).
+        """
+        att, kv, _, memory, valid = self.weights(y, memory, valid, reset)
+        return y + self.o(att @ self.v(kv)), memory, valid

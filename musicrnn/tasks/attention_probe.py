@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -31,23 +30,10 @@ MAX_BARS = 8  # bar distances reported one by one; beyond: "8+"
 
 
 def _weights(self, y, memory, valid, reset, mode: str, window: int | None, gen):
-    """The layer's forward with its weights changed by ``mode``; returns (out, memory, valid, att, mask)."""
-    B, T, H = y.shape
-    N = self.window
-    kv = torch.cat([memory, y], 1)
-    ok = torch.cat([valid, torch.ones(B, T, dtype=torch.bool, device=y.device)], 1)
-    seg_q = torch.zeros(B, T, dtype=torch.long, device=y.device) if reset is None else reset.long().cumsum(1)
-    seg_k = torch.cat([torch.zeros(B, N, dtype=torch.long, device=y.device), seg_q], 1)
-    iq = torch.arange(T, device=y.device)[:, None] + N
-    ik = torch.arange(N + T, device=y.device)[None, :]
-    reach = N if window is None else min(N, window)
-    causal = (ik <= iq) & (ik > iq - reach)
-    mask = causal[None] & ok[:, None, :] & (seg_k[:, None, :] == seg_q[:, :, None])
-    new_valid = ok[:, -N:] & (seg_k[:, -N:] == seg_q[:, -1:])
+    """The layer's forward with its weights changed by ``mode``; returns (out, memory, valid, att)."""
+    att, kv, mask, memory, valid = self.weights(y, memory, valid, reset, reach=window)
     if mode == "off":
-        return y, kv[:, -N:], new_valid, None, mask
-    scores = self.q(y) @ self.k(kv).transpose(1, 2) / math.sqrt(H)
-    att = torch.softmax(scores.masked_fill(~mask, float("-inf")), -1)
+        return y, memory, valid, None
     if mode == "uniform":
         att = mask.float() / mask.sum(-1, keepdim=True).clamp(min=1)
     elif mode == "shuffled":  # each query's weights, moved at random among its allowed positions
@@ -55,7 +41,7 @@ def _weights(self, y, memory, valid, reset, mode: str, window: int | None, gen):
         rnd = torch.rand(att.shape, generator=gen).masked_fill(~mask, 2.0)
         to = torch.argsort(rnd, dim=-1)  # allowed positions first, at random
         att = torch.zeros_like(att).scatter_(-1, to, torch.gather(att, -1, first))
-    return y + self.o(att @ self.v(kv)), kv[:, -N:], new_valid, att, mask
+    return y + self.o(att @ self.v(kv)), memory, valid, att
 
 
 @contextlib.contextmanager
@@ -69,7 +55,7 @@ def changed(mode: str = "trained", window: int | None = None, seed: int = 0, rec
     gen = torch.Generator().manual_seed(seed)
 
     def forward(self, y, memory, valid, reset=None):
-        out, mem, ok, att, _ = _weights(self, y, memory, valid, reset, mode, window, gen)
+        out, mem, ok, att = _weights(self, y, memory, valid, reset, mode, window, gen)
         if record is not None and att is not None:
             record.append(att.detach())
         return out, mem, ok
