@@ -685,7 +685,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("experiment", help="train every variant with every seed; mean, 95% CI and paired tests")
     c.add_argument("--task", default="music", choices=[n for n, t in task_registry().items() if t.experiment],
-                   help="music (a MIDI folder), or a research task: quake, stock or lotto, whose own settings "
+                   help="music (a MIDI folder), polymusic (--data jsb, nottingham, musedata or piano: the "
+                        "benchmark's training split, scored in nats per frame), or a research task: quake, stock or "
+                        "lotto, whose own settings "
                         "(e.g. loss=smooth-l1,exp-or-log; stateful=true,false; generator=mt,lcg,os) and the core's "
                         "model and training settings may vary")
     c.add_argument("--vary", action="append", default=[], metavar="FLAG=V1,V2",
@@ -731,12 +733,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate this benchmark checkpoint instead of training (default: train)")
     c.add_argument("--split", default="test", choices=["valid", "test"], help="which split to report (default test)")
     c.add_argument("--out", type=Path, default=None, help="training: checkpoint folder to write (default: none)")
+    c.add_argument("--transpose", type=int, default=None, metavar="N",
+                   help="training: add every transposition of the training pieces up to +-N semitones that stays "
+                        "on the 88 keys (0-12; validation and test stay as published, in C) (default 0)")
     _add_model_args(c)
     c.add_argument("--resume", action="store_true", help="continue the run in OUT (default: start a new run)")
     c.add_argument("--force", action="store_true", help="replace a model already in OUT")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    c.set_defaults(func=cmd_bench_polymusic, argv=None, actions={a.dest: a for a in c._actions}, output=None,
-                   transpose=None)
+    c.set_defaults(func=cmd_bench_polymusic, argv=None, actions={a.dest: a for a in c._actions}, output=None)
 
     c = sub.add_parser("ui", help="start the page in the browser: generate, listen, download, train",
                        description="Start the musicrnn page (Gradio) on http://HOST:PORT.")

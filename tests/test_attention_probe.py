@@ -54,3 +54,16 @@ def test_where_it_looks_sums_to_one_per_position_and_counts_bars():
     assert abs(sum(w["by_bars_if_even"]) - 1) < 1e-5
     assert w["tokens_per_bar_median"] == 4
     assert w["by_bars"][2] > 0 and all(b == 0 for b in w["by_bars"][3:])  # a window of 6 reaches at most 2 bars back
+
+
+def test_bar_map_rows_sum_to_one_and_reach_no_further_than_the_window():
+    from musicrnn.tasks.attention_probe import bar_map
+
+    m, bar = _model(), 2
+    seq = np.array([1] + [bar, 5, 6, 7] * 6, dtype=np.int64)
+    b = bar_map(m, seq, bar_token=bar)
+    assert b.shape == (7, 7)  # what precedes the first bar line, then 6 bars
+    assert np.allclose(b.sum(1), 1, atol=1e-5)  # every query's weight lands in the tune
+    assert np.allclose(np.triu(b, 1), 0)  # nothing from the future
+    assert np.allclose(np.tril(b, -3), 0)  # a window of 6 tokens reaches at most 2 bars of 4 back
+    assert (np.diagonal(b, -2)[1:] > 0).all()

@@ -1,6 +1,7 @@
 """The polyphonic piano-roll benchmarks: data, serialisation, canonical mask, metric and baseline."""
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -286,9 +287,67 @@ def test_bench_command_trains_then_reproduces_its_figure_from_the_checkpoint(tmp
     meta = json.loads((out / "config.json").read_text())
     assert meta["task"] == "polymusic" and meta["data"]["dataset"] == "jsb" and meta["data"]["trained_on"] == "traindata"
     assert meta["metrics"]["test_nll_per_frame"] == pytest.approx(a["nll"], abs=1e-4)
+    # the training loss leaves out the step from one piece's last EOF to the next piece's BOS
+    # (the mask forbids it: it was infinite)
+    steps = [json.loads(line) for line in (out / "progress.jsonl").read_text().splitlines()]
+    bits = [e["train_bits"] for e in steps if e["event"] == "step"]
+    assert bits and all(math.isfinite(b) for b in bits)
     # --resume continues the same run or says what differs
     r = run_cli("bench", "polymusic", "--dataset", "nottingham", "--out", out, "--resume")
     assert r.returncode == 2 and "dataset ('jsb' -> 'nottingham')" in r.stderr
+    r = run_cli("bench", "polymusic", "--dataset", "jsb", "--out", out, "--resume", "--transpose", 2)
+    assert r.returncode == 2 and "transpose (0 -> 2)" in r.stderr
     # a music checkpoint is not a benchmark model
     r = run_cli("bench", "polymusic", "--dataset", "jsb", "--checkpoint", ROOT / "checkpoints" / "chorales")
     assert r.returncode == 2 and "not a polyphonic benchmark model" in r.stderr
+
+
+def test_transposed_training_pieces_stay_on_the_keys():
+    """--transpose N: each training roll plus every shift up to +-N that keeps its notes on the 88 keys."""
+    from musicrnn.core.errors import SettingsError
+
+    low = np.zeros((3, 88), bool)
+    low[0, 1] = low[2, 40] = True  # lowest note on key 1: a shift down by 2 would fall off
+    high = np.zeros((2, 88), bool)
+    high[1, 86] = True  # highest on key 86: up by 2 would fall off
+    out = pm.transposed([low, high], 2)
+    assert np.array_equal(out[0], low) and np.array_equal(out[1], high)  # the pieces as published come first
+    shifts = {(i, int(np.flatnonzero(r.any(axis=0)).min()) - int(np.flatnonzero(src.any(axis=0)).min()))
+              for r in out[2:] for i, src in enumerate([low, high]) if r.sum() == src.sum() and
+              np.array_equal(np.roll(r, -(np.flatnonzero(r.any(axis=0)).min() - np.flatnonzero(src.any(axis=0)).min()), axis=1), src)}
+    assert len(out) == 2 + 3 + 3  # low: -1, +1, +2; high: -2, -1, +1
+    assert (0, -2) not in shifts and (1, 2) not in shifts and (0, 2) in shifts and (1, -2) in shifts
+    assert all(r.sum() == 2 for r in out if r.shape == low.shape) and pm.transposed([low], 0)[0] is low
+    with pytest.raises(SettingsError, match="0..12"):
+        pm.transposed([low], 13)
+
+
+def test_experiment_on_a_benchmark_compares_outputs_and_reads_finished_runs_back(tmp_path):
+    """`experiment --task polymusic --data jsb`: each arm trains on JSB's training split; a Topcat
+    model is scored by its renormalised distribution (an exact likelihood, as `bench --checkpoint`
+    gives it); a second call trains nothing."""
+    import json
+
+    from conftest import run_cli
+
+    out = tmp_path / "exp"
+    args = ("experiment", "--task", "polymusic", "--data", "jsb", "--out", out, "--seeds", 2, "--vary",
+            "output=softmax,topcat", "--hidden", 16, "--embed", 8, "--layers", 1, "--steps", 12, "--batch", 8,
+            "--bptt", 32)
+    r = run_cli(*args)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((out / "results.json").read_text())
+    assert res["variants"] == ["output=softmax", "output=topcat"] and res["data"] == "jsb"
+    top = res["runs"]["output=topcat"]["0"]
+    assert 5 < top["test_nll_per_frame"] < 60 and top["test_nll_per_frame"] != res["runs"]["output=softmax"]["0"]["test_nll_per_frame"]
+    model = out / "output=topcat" / "seed0"
+    assert json.loads((model / "config.json").read_text())["objective"]["output"] == "topcat"
+    b = json.loads(run_cli("bench", "polymusic", "--dataset", "jsb", "--checkpoint", model).stdout.strip().splitlines()[-1])
+    assert b["nll"] == pytest.approx(top["test_nll_per_frame"], abs=1e-4)
+    stamp = (model / "model.safetensors").stat().st_mtime_ns
+    r = run_cli(*args)
+    assert r.returncode == 0, r.stderr
+    assert (model / "model.safetensors").stat().st_mtime_ns == stamp  # read back, not trained again
+    r = run_cli("experiment", "--task", "polymusic", "--data", "bach", "--out", tmp_path / "x", "--seeds", 2,
+                "--vary", "output=softmax,topcat")
+    assert r.returncode == 2 and "jsb, nottingham, musedata, piano" in r.stderr

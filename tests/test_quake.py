@@ -188,6 +188,18 @@ def test_auc_of_perfect_constant_and_reversed_scores():
     assert math.isnan(q.roc_auc(np.zeros(4, bool), np.arange(4)))
 
 
+def test_false_positives_at_a_matched_recall_by_hand():
+    y = np.array([1, 0, 1, 0, 0, 1, 0, 1], bool)
+    s = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.1])
+    # half the 4 positives: the 2nd highest positive score (0.7) is the cut; 0.9, 0.8, 0.7 are alarms
+    assert q.fp_at_recall(y, s, 0.5) == (1, pytest.approx(1 / 4))
+    assert q.fp_at_recall(y, s, 1.0) == (4, 1.0)  # catching all four costs every negative above 0.1
+    assert q.fp_at_recall(y, y.astype(float), 1.0) == (0, 0.0)  # a perfect score: no false alarm
+    r = q.score(s[None, :] * 9, np.where(y, 6.0, -1.0)[None, :])["M>=5"]
+    assert (r["fp_at_recall50"], r["fpr_at_recall50"]) == (1, pytest.approx(0.25))
+    assert all(math.isnan(v) for v in q.fp_at_recall(np.zeros(4, bool), np.arange(4.0)))
+
+
 def test_baselines_use_no_future_days():
     rng = np.random.default_rng(0)
     values = np.where(rng.random((40, 6)) < 0.3, rng.uniform(0, 6, (40, 6)), -1.0).astype(np.float32)

@@ -47,8 +47,6 @@ class NextToken:
     def __init__(self, output: str = "softmax", mask: Mask | None = None):
         if output not in OUTPUTS:
             raise SettingsError(f"unknown output {output!r}: use {', '.join(OUTPUTS)}")
-        if mask is not None and output != "softmax":
-            raise SettingsError("a constrained (masked) vocabulary is only supported with --output softmax")
         self.output, self.mask = output, mask
 
     def logits(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

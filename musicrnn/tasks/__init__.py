@@ -22,11 +22,12 @@ register(Task(
 register(Task(
     "polymusic", "musicrnn.tasks.polymusic", "the classic piano-roll benchmarks (JSB, Nottingham, MuseData, "
     "Piano-midi.de): negative log-likelihood per frame", data_help="jsb, nottingham, musedata or piano",
-    command="musicrnn bench polymusic", experiment=False,
+    command="musicrnn bench polymusic",
     interface={"Settings": "musicrnn.tasks.musicsettings:MusicSettings",
                "check_settings": "musicrnn.tasks.musicsettings:train_configs",
                "train": "musicrnn.tasks.polymusic:train_benchmark",
-               "evaluate": "musicrnn.tasks.polymusic:evaluate_checkpoint"}))
+               "evaluate": "musicrnn.tasks.polymusic:evaluate_checkpoint",
+               "experiment_runs": "musicrnn.tasks.polymusic:PolyRuns"}))
 
 register(Task(
     "voice", "musicrnn.style.voice", "a voice model (a recurrent decoder and a harmonic-plus-noise synthesizer) of "

@@ -103,6 +103,51 @@ def where_it_looks(model, seqs, bar_token: int) -> dict:
             "tokens_per_bar_median": float(np.median(bar_lengths)) if bar_lengths else None}
 
 
+@torch.no_grad()
+def bar_map(model, seq, bar_token: int) -> np.ndarray:
+    """One tune's attention summed bar to bar: ``m[i, j]`` is the mean, over the queries in bar
+    ``i``, of their weight on the tokens of bar ``j`` (j <= i; a row sums to at most 1, the rest
+    lies on the memory before the tune, empty here). Bar 0 is what precedes the first bar line."""
+    model.eval()
+    s = np.asarray(seq[:-1])
+    rec: list = []
+    with changed("trained", record=rec):
+        model(torch.as_tensor(s, dtype=torch.long)[None])
+    n = model.att.window
+    w = rec[0][0].numpy()[:, n:]  # (T, T): keys are the tune's own positions
+    bars = np.cumsum(s == bar_token)
+    nb = int(bars[-1]) + 1
+    m = np.zeros((nb, nb))
+    for i in range(nb):
+        q = bars == i
+        if q.any():
+            m[i] = np.bincount(bars, weights=w[q].sum(0), minlength=nb)[:nb] / q.sum()
+    return m
+
+
+def _plot_bar_map(m: np.ndarray, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4.2))
+    shown = np.where(np.tril(np.ones_like(m, bool)), m, np.nan)
+    im = ax[0].imshow(shown, cmap="viridis", origin="upper")
+    ax[0].set_xlabel("bar attended to")
+    ax[0].set_ylabel("bar of the query")
+    ax[0].set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax[0], fraction=0.046, label="mean weight")
+    lags = np.arange(min(len(m), MAX_BARS + 1))
+    per_lag = [np.mean([m[i, i - k] for i in range(k, len(m))]) if k < len(m) else np.nan for k in lags]
+    ax[1].bar(lags, per_lag)
+    ax[1].set_xlabel("bars back (this tune)")
+    ax[1].set_ylabel("mean weight")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def probe(checkpoint="checkpoints/folk-attention", data="corpora/folk", out="docs/experiments/study/q5-attention",
           pieces: int = 200, windows=(1, 4, 16), seed: int = 0, log=print) -> dict:
     """The probe on ``pieces`` test tunes of ``data`` (the checkpoint's own test split):
@@ -120,6 +165,11 @@ def probe(checkpoint="checkpoints/folk-attention", data="corpora/folk", out="doc
     seqs = corpus.test[:pieces]
     log(f"probe: {checkpoint}, {len(seqs)} test tunes of {data}, window {model.att.window}")
     where = where_it_looks(model, seqs[: min(len(seqs), 100)], BAR)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tune = next((i for i, s in enumerate(seqs) if 16 <= int(np.sum(np.asarray(s) == BAR)) <= 40), 0)
+    _plot_bar_map(bar_map(model, seqs[tune], BAR), out / "tune_map.png",
+                  f"test tune {tune} of {Path(str(data)).name}: where each bar's tokens look")
     arms = [("trained", None), ("off", None), ("uniform", None), ("shuffled", None),
             *[("trained", w) for w in windows]]
     bits = {}
@@ -129,9 +179,7 @@ def probe(checkpoint="checkpoints/folk-attention", data="corpora/folk", out="doc
             bits[name] = bits_per_token(model, seqs)
         log(f"  {name}: {bits[name]:.4f} bits/token")
     report = {"checkpoint": str(checkpoint), "data": str(data), "pieces": len(seqs), "window": model.att.window,
-              "bits_per_token": bits, "where": where}
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+              "bits_per_token": bits, "where": where, "tune_map": tune}
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     _plot(where, out / "where.png")
     bars = where["by_bars"]
@@ -151,7 +199,10 @@ def probe(checkpoint="checkpoints/folk-attention", data="corpora/folk", out="doc
               "`uniform` change). Where the first is above the second, the layer looks there more "
               "than an even spread would.", "",
               f"Weight on the query itself: {where['by_tokens'][0]:.3f}; on the last 8 tokens: "
-              f"{sum(where['by_tokens'][:8]):.3f}.", "", "![where it looks](where.png)", ""]
+              f"{sum(where['by_tokens'][:8]):.3f}.", "", "![where it looks](where.png)", "",
+              f"One tune (test tune {tune}), bar by bar: each row is a bar of queries, each column the bar "
+              "their weight lands on; the right panel averages its diagonals (bars back).", "",
+              "![one tune's map](tune_map.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
     return report
 
@@ -182,4 +233,4 @@ def _plot(where: dict, path: Path) -> None:
     plt.close(fig)
 
 
-__all__ = ["changed", "probe", "where_it_looks"]
+__all__ = ["bar_map", "changed", "probe", "where_it_looks"]

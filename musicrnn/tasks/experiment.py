@@ -126,15 +126,24 @@ def experiment(task: str, out, given: dict, *, vary: list[str], variant: list[st
         raise SettingsError("an experiment trains every arm from scratch (and picks up unfinished runs by itself): "
                             "--init and --resume do not apply")
     parse = {"grad_scale": grad_scale}
-    if task == "music":
+    if task in ("music", "polymusic"):
         if not given.get("data"):
-            raise SettingsError("--data: give the folder of MIDI files to train on (required for --task music)")
-        given = {**given, **{k: v for k, v in DEFAULT_FRACTIONS.items() if given.get(k) is None}}
+            raise SettingsError("--data: give the folder of MIDI files to train on (required for --task music)"
+                                if task == "music" else "--data: give the benchmark (jsb, nottingham, musedata or "
+                                "piano; required for --task polymusic)")
+        if task == "music":
+            given = {**given, **{k: v for k, v in DEFAULT_FRACTIONS.items() if given.get(k) is None}}
         fields = {**setting_fields("rnn"), **setting_fields("transformer")}
         arms = experiment_arms(given, arms_of(vary, variant, fields, parse))
+        if task == "polymusic":
+            from .polymusic import PolyRuns
+
+            runs = PolyRuns(str(given["data"]))  # an unknown benchmark is refused before anything trains
         if check_only:
             return {"out": str(out), "variants": list(arms), "seeds": seeds}
-        runs = MusicRuns(given["data"], valid_fraction=given["valid_fraction"], test_fraction=given["test_fraction"])
+        if task == "music":
+            runs = MusicRuns(given["data"], valid_fraction=given["valid_fraction"],
+                             test_fraction=given["test_fraction"])
         run_experiment(runs, out, arms, seeds=list(range(seeds)), log=log)
         return {"out": str(out), "variants": list(arms), "seeds": seeds, "table": str(Path(out) / "results.md")}
     mod = task_named(task).load()

@@ -261,35 +261,78 @@ def bernoulli_baseline(train_rolls: Sequence[np.ndarray], eval_rolls: Sequence[n
 # Training and scoring token models (`musicrnn bench polymusic`)
 
 
-def objective():
-    """Next-token prediction under the canonical-order mask, judged in nats per frame."""
+def objective(output: str = "softmax"):
+    """Next-token prediction under the canonical-order mask, judged in nats per frame. With a
+    Topcat ``output`` the model trains with binary cross-entropy and is scored, as every output
+    is, by its renormalised next-token distribution: an exact likelihood either way."""
+    import torch
+
     from ..core.objectives import NextToken
 
     class FrameTokens(NextToken):
         primary, unit, progress_valid = "nll_per_frame", "nats/frame", "valid_nll_per_frame"
 
+        def loss(self, out, batch):
+            """The next-token loss over every target but a BOS: in the training stream a piece's
+            BOS follows the last EOF of the piece before it, a step that belongs to no piece's
+            likelihood and that the mask forbids (its loss would be infinite)."""
+            from ..core.objectives import _scored
+            from ..core.topcat import log_probs, token_loss
+
+            z = _scored(self.logits(out, batch.x), batch)
+            y = _scored(batch.y, batch)
+            keep = y != BOS
+            z, y = z[keep][None].float(), y[keep][None]
+            loss = token_loss(z, y, self.output)
+            if self.output == "softmax":
+                return loss, loss.item()
+            with torch.no_grad():
+                return loss, -log_probs(z.detach(), self.output).gather(-1, y[..., None]).mean().item()
+
         def score(self, model, seqs, batch: int = 16) -> dict:
             from ..core.evaluate import score_tokens
 
-            ll = score_tokens(model, seqs, batch=batch, mask=self.mask, details=False)["loglik"]
+            ll = score_tokens(model, seqs, batch=batch, output=self.output, mask=self.mask, details=False)["loglik"]
             return {"nll_per_frame": nll_per_frame(ll, seqs), "bits_per_token": float(-ll.mean() / np.log(2)),
                     "frames": frames_of(seqs), "pieces": len(seqs)}
 
         def to_dict(self) -> dict:
-            return {"kind": "next-token", "output": "softmax", "constraint": "ascending-keys"}
+            return {"kind": "next-token", "output": self.output, "constraint": "ascending-keys"}
 
-    return FrameTokens("softmax", mask=allowed_next)
+    return FrameTokens(output, mask=allowed_next)
 
 
 def encoded(dataset: str, split: str, root=None) -> list[np.ndarray]:
     return [encode(r) for r in load(dataset, split, root)]
 
 
+MAX_TRANSPOSE = 12
+
+
+def transposed(rolls: Sequence[np.ndarray], semitones: int) -> list[np.ndarray]:
+    """Every roll, then each of its transpositions by -semitones..+semitones (0 excluded) that keeps
+    all its notes on the 88 keys: training-set augmentation (the splits themselves are in C)."""
+    if not 0 <= semitones <= MAX_TRANSPOSE:
+        raise SettingsError(f"--transpose {semitones}: the benchmark's augmentation takes 0..{MAX_TRANSPOSE} semitones")
+    out = list(rolls)
+    for k in range(-semitones, semitones + 1):
+        if k == 0:
+            continue
+        for r in rolls:
+            on = np.flatnonzero(r.any(axis=0))
+            if on.size and (on.min() + k < 0 or on.max() + k >= r.shape[1]):
+                continue
+            out.append(np.roll(r, k, axis=1))
+    return out
+
+
 def train_benchmark(dataset: str, out, family: str, model_cfg: dict, train_cfg, *, resume: bool = False,
-                    force: bool = False, command: str = "", progress: bool = True, log=print, root=None) -> dict:
+                    force: bool = False, command: str = "", progress: bool = True, log=print, root=None,
+                    transpose: int = 0, output: str = "softmax") -> dict:
     """Train a token model on ``dataset``'s training split alone (nothing else: no shipped
     corpus may pretrain, tune or select a benchmark model), selecting the best checkpoint
-    on its validation split; the test split is scored once, at the end."""
+    on its validation split; the test split is scored once, at the end. ``transpose``: the
+    training split is augmented with its transpositions up to +-N semitones (:func:`transposed`)."""
     from ..core import models
     from ..core.data import Streams
     from ..core.runs import RESUME_MAY_CHANGE, prepare_out, refuse
@@ -302,22 +345,27 @@ def train_benchmark(dataset: str, out, family: str, model_cfg: dict, train_cfg, 
     if resume:  # the run's own settings and dataset, or a one-line refusal naming what differs
         saved = run_settings(out)
         diffs = [f"{k} ({old!r} -> {new!r})" for k, old, new in
-                 changed_settings(saved, family, model_cfg, "softmax", train_cfg, {}, RESUME_MAY_CHANGE)]
+                 changed_settings(saved, family, model_cfg, output, train_cfg, {}, RESUME_MAY_CHANGE)]
         if saved["data"].get("dataset") != dataset:
             diffs.append(f"dataset ({saved['data'].get('dataset')!r} -> {dataset!r})")
+        if saved["data"].get("transpose", 0) != transpose:
+            diffs.append(f"transpose ({saved['data'].get('transpose', 0)!r} -> {transpose!r})")
         refuse(out, diffs)
     if main_process():
         prepare_out(out, resume, force)
     cfg = models.make_config(family, {**model_cfg, "vocab_size": VOCAB})
     check_window(cfg, train_cfg)
-    train, valid, test = (encoded(dataset, s, root) for s in SPLITS)
-    log(f"{dataset}: {len(train)} training, {len(valid)} validation, {len(test)} test pieces; "
-        f"{sum(len(s) for s in train):,} training tokens")
-    obj = objective()
+    valid, test = (encoded(dataset, s, root) for s in SPLITS[1:])
+    rolls = load(dataset, "train", root)
+    train = [encode(r) for r in transposed(rolls, transpose)]
+    log(f"{dataset}: {len(rolls)} training, {len(valid)} validation, {len(test)} test pieces; "
+        f"{sum(len(s) for s in train):,} training tokens" + (f" (with transpositions up to +-{transpose})" if transpose else ""))
+    obj = objective(output)
     meta = {"task": "polymusic", "command": command,
             "data": {"dataset": dataset, "file": f"corpora/polymusic/{DATASETS[dataset]}", "trained_on": "traindata",
                      "selected_on": "validdata", "train_pieces": len(train), "valid_pieces": len(valid),
-                     "test_pieces": len(test), "train_tokens": int(sum(len(s) for s in train))}}
+                     "test_pieces": len(test), "train_tokens": int(sum(len(s) for s in train)),
+                     **({"transpose": transpose, "train_pieces_augmented": len(train)} if transpose else {})}}
     model = models.build(family, cfg, seed=train_cfg.seed)
     batches = Streams(train, train_cfg.batch, train_cfg.bptt, seed=train_cfg.seed, primer=train_cfg.primer,
                       stateful=model.carries_state)
@@ -346,7 +394,7 @@ def evaluate_checkpoint(checkpoint, split: str = "test", root=None) -> dict:
     dataset = meta["data"]["dataset"]
     model = from_checkpoint(state, meta)
     seqs = encoded(dataset, split, root)
-    scores = objective().score(model, seqs, batch=SCORE_BATCH)
+    scores = objective((meta.get("objective") or {}).get("output", "softmax")).score(model, seqs, batch=SCORE_BATCH)
     return {"dataset": dataset, "split": split, "nll": round(scores["nll_per_frame"], 4),
             "baseline_nll": round(bernoulli_baseline(load(dataset, "train", root), load(dataset, split, root)), 4),
             "frames": scores["frames"], "pieces": scores["pieces"], "bits_per_token": round(scores["bits_per_token"], 4),
@@ -370,11 +418,59 @@ def bench(dataset: str, given: dict, *, out=None, checkpoint=None, split: str = 
         raise SettingsError("give --out (a folder to train into) or --checkpoint (a model to evaluate)")
     if resume:
         given = with_run(given, run_settings(out), resume=True, where=str(out))
-    if given.get("output") not in (None, "softmax"):
-        raise SettingsError("the benchmark's frame metric needs --output softmax")
-    family, mcfg, _, tcfg, _ = train_configs({k: v for k, v in flat_settings(given).items() if k != "transpose"})
+    transpose = given.get("transpose")
+    if transpose is None:
+        transpose = run_settings(out)["data"].get("transpose", 0) if resume else 0
+    family, mcfg, output, tcfg, _ = train_configs({k: v for k, v in flat_settings(given).items() if k != "transpose"})
     summary = train_benchmark(dataset, out, family, mcfg, tcfg, resume=resume, force=force, command=command,
-                              progress=progress, log=log)
+                              progress=progress, log=log, transpose=int(transpose), output=output)
     if not summary["finished"]:
         return {k: v for k, v in summary.items() if k != "loss_history"}
     return evaluate_checkpoint(out, split)
+
+
+# ---------------------------------------------------------------------------------------------
+# The experiment runner's task (`musicrnn experiment --task polymusic --data jsb`)
+
+METRICS = {"valid_nll_per_frame": "lower", "test_nll_per_frame": "lower", "valid_bits_per_token": "lower"}
+
+
+class PolyRuns:
+    """One arm = one ``train_benchmark`` run on a dataset's training split (a finished run with
+    exactly these settings is read back), scored on validation (which picks the checkpoint)
+    and test in the literature's nats per frame."""
+
+    metrics = METRICS
+
+    def __init__(self, dataset: str):
+        if dataset not in DATASETS:
+            raise DataError(f"--data {dataset!r}: for --task polymusic give one of {', '.join(DATASETS)}")
+        self.dataset = self.data = dataset
+
+    def run(self, out: Path, settings: dict, log) -> dict:
+        import json
+
+        from .musicsettings import changed_settings, run_settings, split_settings
+
+        family, mcfg, output, tcfg, transpose = split_settings(settings)
+        transpose = int(settings.get("transpose") or 0)
+        done = out / "metrics.json"
+        if done.is_file() and json.loads(done.read_text()).get("finished"):
+            saved = run_settings(out)
+            diffs = [k for k, _, _ in changed_settings(saved, family, mcfg, output, tcfg, {}, ("device", "compile"))]
+            if saved["data"].get("dataset") != self.dataset or saved["data"].get("transpose", 0) != transpose:
+                diffs.append("data")
+            if diffs:
+                raise DataError(f"{out}: a finished run with other settings ({', '.join(diffs)}); use a new --out")
+        else:
+            summary = train_benchmark(self.dataset, out, family, mcfg, tcfg, force=True, progress=False,
+                                      log=lambda m: None, transpose=transpose, output=output,
+                                      resume=(out / "last" / "train_state.json").is_file())
+            if not summary["finished"]:  # Ctrl-C: stop the whole experiment; re-running picks this run up
+                raise KeyboardInterrupt
+        summary = json.loads(done.read_text())
+        valid = evaluate_checkpoint(out, "valid")
+        test = evaluate_checkpoint(out, "test")
+        return {"valid_nll_per_frame": valid["nll"], "test_nll_per_frame": test["nll"],
+                "valid_bits_per_token": valid["bits_per_token"], "train_seconds": summary.get("train_seconds"),
+                "steps": summary.get("steps")}

@@ -46,7 +46,7 @@ from .catalog import COMCAT_COLUMNS, REQUIRED, SHIPPED, Catalog, load_shipped, r
 from .cells import (CELL_DEG, LAT_CELLS, LON_CELLS, N_CELLS, NO_QUAKE, _day, active_cells, cell_center, cell_of,
                     cell_series, grid, neighbour_max, summed_magnitude)
 from .etas import DEFAULT_HOTSPOTS, KM_PER_DEG, ETASParams, b_value, etas_catalog, gr_magnitudes
-from .metrics import (format_baselines, historical_rate, hit_table, roc_auc, roc_points, score, score_baselines,
+from .metrics import (format_baselines, historical_rate, fp_at_recall, hit_table, roc_auc, roc_points, score, score_baselines,
                       yesterday)
 from .model import CELL_FEATURES, DEFAULT_MODEL, LAYOUTS, TASK, load_model, model_inputs, predict_series
 from .online import CURRENT, MAX_UPDATE_DAYS, ONLINE, STATE_FILE, forecast, last_complete_day, update
@@ -57,7 +57,7 @@ from .experiments import experiment_runs, recorded
 
 __all__ = ["resume_options", "Catalog", "ETASParams", "read_comcat", "load_shipped", "write_comcat", "grid", "cell_of", "cell_center",
            "summed_magnitude", "active_cells", "cell_series", "etas_catalog", "gr_magnitudes", "b_value",
-           "roc_auc", "hit_table", "score", "yesterday", "historical_rate", "score_baselines", "format_baselines",
+           "roc_auc", "fp_at_recall", "hit_table", "score", "yesterday", "historical_rate", "score_baselines", "format_baselines",
            "NO_QUAKE", "COMCAT_COLUMNS", "REQUIRED", "train", "evaluate", "forecast", "update",
            "format_evaluation", "load_model", "predict_series", "last_complete_day", "split_days", "report",
            "roc_points", "experiment_runs", "recorded", "Settings", "METRICS"]

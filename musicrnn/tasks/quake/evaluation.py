@@ -19,7 +19,8 @@ from .model import _inputs_of, _quake_meta, load_model, predict_series
 
 # metric -> which direction is better (the experiment's table; the first is plotted)
 METRICS = {"model_M>=0_auc": "higher", "model_M>=5_auc": "higher", "model_M>=0_precision": "higher",
-           "model_M>=0_recall": "higher", "model_M>=5_recall": "higher", "model_M>=0_predicted_share":
+           "model_M>=0_recall": "higher",
+           "model_M>=0_fpr_at_recall50": "lower", "model_M>=5_fpr_at_recall50": "lower", "model_M>=5_recall": "higher", "model_M>=0_predicted_share":
            "(share of test cell-days forecast M >= 0; the actual share is far smaller)", "test_loss": "lower",
            "historical_rate_M>=0_auc": "(baseline: each cell's rate before the test period)",
            "historical_rate_M>=5_auc": "(baseline: each cell's rate of M >= 5 before the test period)",

@@ -33,6 +33,23 @@ def roc_auc(labels, scores) -> float:
     return float(u / (n_pos * n_neg))
 
 
+def fp_at_recall(labels, scores, recall: float = 0.5) -> tuple[int, float]:
+    """False positives when the alarm threshold is set to catch a share ``recall`` of the positives:
+    the threshold is the ceil(recall * positives)-th highest positive score, every cell-day scoring at
+    or above it is an alarm. Returns (false alarms, false-positive rate among the negatives); a way to
+    compare predictors at one matched recall. (0, NaN)-like NaNs when there are no positives or negatives."""
+    y = np.asarray(labels, dtype=bool).reshape(-1)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan"), float("nan")
+    k = max(1, math.ceil(recall * n_pos))
+    cut = np.sort(s[y])[::-1][k - 1]
+    fp = int(((s >= cut) & ~y).sum())
+    return fp, fp / n_neg
+
+
 def _ratio(a: int, b: int) -> float:
     return a / b if b else float("nan")
 
@@ -67,7 +84,9 @@ def score(pred, actual, thresholds: Sequence[float] = (0.0, 5.0), tol: float = 1
       - the hit rule (:func:`hit_table`): considered, tp, fp, fn, precision, recall;
       - detection of "M >= t in this cell": positives (actual cell-days >= t), predicted (pred >= t),
         detect_precision, detect_recall;
-      - auc: ROC AUC of pred as the score for actual >= t (NaN without positives or negatives).
+      - auc: ROC AUC of pred as the score for actual >= t (NaN without positives or negatives);
+      - fp_at_recall50, fpr_at_recall50: false alarms (count, rate among negatives) with the alarm
+        threshold set to catch half the positives (:func:`fp_at_recall`), to compare losses at one recall.
     The ``"M>=5"`` row is the rare large events, reported on its own.
     """
     p = np.asarray(pred, dtype=np.float64)
@@ -82,6 +101,7 @@ def score(pred, actual, thresholds: Sequence[float] = (0.0, 5.0), tol: float = 1
         row.update(positives=int(pos.sum()), predicted=int(said.sum()),
                    detect_precision=_ratio(both, int(said.sum())), detect_recall=_ratio(both, int(pos.sum())),
                    auc=roc_auc(pos, p))
+        row["fp_at_recall50"], row["fpr_at_recall50"] = fp_at_recall(pos, p, 0.5)
         out[f"M>={t:g}"] = row
     return out
 
