@@ -89,6 +89,12 @@ PARTS = [
          metric="test_nll_per_frame", better="lower", extra_metrics=["valid_nll_per_frame"],
          what="JSB chorales (the piano-roll benchmark, ascending-key tokens): Topcat and its sigmoid form against "
               "softmax, each scored by its renormalised distribution in nats per frame"),
+    Part("q2-lotto", 2, "lotto", {"generator": "lcg"},
+         ["output=softmax", "output=topcat", "output=topcat-sigmoid", "output=sigmoid"], seeds=10,
+         metric="brier_per_draw", better="lower", extra_metrics=["nll_per_draw", "mean_matches"],
+         what="lottery draws from the weak LCG (learnable): the 7 numbers read as a distribution by softmax, "
+              "Topcat or its sigmoid form, and one sigmoid per number; each scored by the chance it states for "
+              "each number (Brier and nats per draw) and by matches of its top 7"),
     Part("q3-jsb", 3, "polymusic", {**PROJECT, "data": "jsb"},
          ["grad_clamp=0 grad_clip=1", "grad_clamp=0 grad_scale=1", "grad_clamp=0 grad_scale=phi"],
          metric="test_nll_per_frame", better="lower", extra_metrics=["valid_nll_per_frame"],
@@ -102,7 +108,7 @@ PARTS = [
     *[Part(f"q4-folk-h{h}", 4, "music", {**PROJECT, "data": MUSIC["folk"], "hidden": h, "steps": steps},
            ["activation=tanh", "activation=iris", "activation=iris2", "activation=phi-tanh"],
            what=f"folk tunes at hidden {h}: the Iris variants against tanh")
-      for h, steps in ((64, 500), (256, 300))],  # at 128, q1's parts compare iris with tanh
+      for h, steps in ((64, 500), (128, 500), (256, 300))],
     Part("q5-folk", 5, "music", {**PROJECT, "data": MUSIC["folk"]},
          ["attention=0", "attention=32", "attention=0 hidden=145", "attention=4"],
          what="folk tunes: attention over 32 tokens against none, against the same parameters spent on a wider "
@@ -115,8 +121,6 @@ PARTS = [
 ]
 # Question 5 also opens a trained model (``tasks.attention_probe``: where the layer looks; its
 # weights frozen uniform, shuffled, its window cut), written to docs/experiments/study/q5-attention.
-# Not in the study yet: Topcat on the lottery (its model has one sigmoid per number and no
-# softmax or Topcat form yet).
 PROBE = {"checkpoint": "checkpoints/folk-attention", "data": MUSIC["folk"], "pieces": 200}
 
 

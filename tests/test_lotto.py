@@ -217,3 +217,37 @@ def test_a_model_of_another_task_is_refused_in_one_line(trained, tmp_path):
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         lotto.evaluate(tmp_path / "nothing")
     assert math.isclose(lotto.evaluate(trained["mt"][0])["chance"], 0.98)
+
+
+def test_set_outputs_train_score_comparably_and_resume_with_their_own(tmp_path):
+    """--output: the draw's set as one sigmoid per number (the default), or as a distribution
+    (softmax, Topcat); every output is scored by the chance it states for each number (nats and
+    Brier per draw), so arms compare; a resumed run keeps its output."""
+    import torch
+
+    from musicrnn.core.objectives import FrameBCE, inclusion_probs
+
+    z = torch.tensor([[[2.0, 0.0, -1.0, 0.5]]])
+    y = torch.tensor([[[1.0, 0.0, 0.0, 1.0]]])
+    ce = -(0.5 * torch.log_softmax(z, -1)[..., 0] + 0.5 * torch.log_softmax(z, -1)[..., 3])
+    assert torch.allclose(FrameBCE("softmax").per_position(z, y), ce)
+    assert FrameBCE("topcat").per_position(z, y).item() > 0 and FrameBCE().to_dict() == {"kind": "frame-bce"}
+    q = inclusion_probs(z[0, 0], "softmax", 2)
+    assert torch.allclose(q, (2 * torch.softmax(z[0, 0].double(), -1)).clamp(max=1))
+    assert float(inclusion_probs(z[0, 0], "topcat", 2).sum()) < 2  # Topcat's total may stay below 1
+    runs = {o: lotto.train(tmp_path / o, generator="lcg", seed=1, output=o, **SMALL) for o in ("sigmoid", "topcat")}
+    ev = {o: lotto.evaluate(tmp_path / o) for o in runs}
+    assert ev["topcat"]["output"] == "topcat" and ev["sigmoid"]["output"] == "sigmoid"
+    for e in ev.values():
+        assert 5 < e["nll_per_draw"] < 60 and 0 < e["brier_per_draw"] < 50
+    assert ev["topcat"]["nll_per_draw"] != ev["sigmoid"]["nll_per_draw"]
+    assert json.loads((tmp_path / "topcat" / "config.json").read_text())["objective"] == {"kind": "frame-bce",
+                                                                                       "output": "topcat"}
+    part = lotto.train(tmp_path / "p", generator="lcg", seed=1, output="topcat", max_steps=5, **SMALL)
+    assert not part["finished"]
+    with pytest.raises(SettingsError, match="output"):
+        lotto.train(tmp_path / "p", output="softmax", resume=True, **QUIET)
+    rest = lotto.train(tmp_path / "p", resume=True, **QUIET)
+    assert rest["loss_history"] == runs["topcat"]["loss_history"]
+    with pytest.raises(SettingsError, match="unknown output"):
+        lotto.train(tmp_path / "x", output="argmax", **SMALL)

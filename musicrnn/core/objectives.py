@@ -140,13 +140,47 @@ class FrameBCE(_PerPosition):
     progress_valid = "valid_nll"
     count_name = "frames"
 
-    @staticmethod
-    def per_position(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Negative log-likelihood (nats) of each frame's keys: (B, T, K) -> (B, T)."""
-        return F.binary_cross_entropy_with_logits(out.float(), y.float(), reduction="none").sum(-1)
+    def __init__(self, output: str = "sigmoid"):
+        if output not in SET_OUTPUTS:
+            raise SettingsError(f"unknown set output {output!r}: use {', '.join(SET_OUTPUTS)}")
+        self.output = output
+
+    def per_position(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The training loss of each frame, (B, T, K) -> (B, T). ``sigmoid``: the negative
+        log-likelihood (nats) of the frame's keys, one sigmoid each. The others read the frame's
+        set as a distribution (t = y / |y|): ``softmax``, its cross-entropy; ``topcat`` and
+        ``topcat-sigmoid``, binary cross-entropy of the Topcat probabilities against t."""
+        z, y = out.float(), y.float()
+        if self.output == "sigmoid":
+            return F.binary_cross_entropy_with_logits(z, y, reduction="none").sum(-1)
+        t = y / y.sum(-1, keepdim=True).clamp(min=1.0)
+        if self.output == "softmax":
+            return -(t * torch.log_softmax(z, -1)).sum(-1)
+        from .topcat import topcat_log_probs
+
+        logp, log1mp = topcat_log_probs(z, self.output)
+        return -(t * logp + (1 - t) * log1mp).sum(-1)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind}
+        return {"kind": self.kind, **({"output": self.output} if self.output != "sigmoid" else {})}
+
+
+SET_OUTPUTS = ("sigmoid", "softmax", "topcat", "topcat-sigmoid")
+
+
+def inclusion_probs(z, output: str, k: int):
+    """The chance each key is in a set of ``k`` that the ``output`` activation states (NumPy or
+    torch logits, (..., K)): its sigmoid, or k times its (Topcat or softmax) probability, at most 1."""
+    z = torch.as_tensor(z, dtype=torch.float64)
+    if output == "sigmoid":
+        return torch.sigmoid(z)
+    if output == "softmax":
+        p = torch.softmax(z, -1)
+    else:
+        from .topcat import topcat_probs
+
+        p = topcat_probs(z, output)
+    return (k * p).clamp(max=1.0)
 
 
 KINDS = {"next-token": NextToken, "regression": Regression, "frame-bce": FrameBCE}
@@ -183,7 +217,7 @@ def from_dict(d: dict | None, mask: Mask | None = None):
         return NextToken(d.get("output", "softmax"), mask=mask)
     if kind == "regression":
         return Regression(d.pop("loss", "smooth-l1"), **d)
-    return FrameBCE()
+    return FrameBCE(d.get("output", "sigmoid"))
 
 
-__all__ = ["FrameBCE", "KINDS", "NextToken", "Regression", "TASK_KINDS", "from_dict"]
+__all__ = ["FrameBCE", "KINDS", "NextToken", "Regression", "SET_OUTPUTS", "TASK_KINDS", "from_dict", "inclusion_probs"]

@@ -89,7 +89,10 @@ register(Task(
     train_options=(
         Option("--generator", "history from Python's Mersenne Twister, a weak LCG, or the OS's entropy (default mt)",
                choices=("mt", "lcg", "os")),
-        Option("--draws", "draws to generate (default 3000)", "int")),
+        Option("--draws", "draws to generate (default 3000)", "int"),
+        Option("--output", "how the network states each number's chance: one sigmoid each (binary cross-entropy), "
+                           "or the draw's 7 numbers read as a distribution by softmax or Topcat (default sigmoid)",
+               choices=("sigmoid", "softmax", "topcat", "topcat-sigmoid"))),
     steps_help="40 epochs, stopping early"))
 
 

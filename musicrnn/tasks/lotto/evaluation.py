@@ -9,12 +9,12 @@ import numpy as np
 
 from ...core.errors import CheckpointError, DataError
 from .data import _check_history, _sha, import_csv
-from .model import HISTORY, TASK, _logits, _nll, features, load, splits, targets, top7
+from .model import HISTORY, TASK, _brier, _logits, _nll, features, load, output_of, splits, targets, top7
 from .stats import match_test, matches_of
 
 
 # metric -> which direction is better (the experiment's table; the first is plotted)
-METRICS = {"mean_matches": "higher", "excess": "higher", "z": "higher", "nll_per_draw": "lower",
+METRICS = {"mean_matches": "higher", "excess": "higher", "z": "higher", "nll_per_draw": "lower", "brier_per_draw": "lower",
            "p_value": "(one-sided, against chance)"}
 
 
@@ -39,8 +39,10 @@ def evaluate(model_dir, *, data=None) -> dict:
         lo, hi, source, split = 0, len(history) - 1, "csv" if not isinstance(data, np.ndarray) else "array", "all"
     z = _logits(model, features(history[:-1])[:hi])
     m = matches_of(top7(z[lo:hi]), history[lo + 1:hi + 1])
+    y = targets(history[lo + 1:hi + 1])
     res = match_test(m)
     return {"task": TASK, "model_dir": str(model_dir), "generator": source, "trained_on": info.get("generator"),
             "data_seed": info.get("data_seed"), "seed": meta.get("train", {}).get("seed"), "split": split,
             "history_draws": int(len(history)), "history_sha": _sha(history), **res,
-            "nll_per_draw": _nll(z[lo:hi], targets(history[lo + 1:hi + 1]))}
+            "output": output_of(meta), "nll_per_draw": _nll(z[lo:hi], y, output_of(meta)),
+            "brier_per_draw": _brier(z[lo:hi], y, output_of(meta))}

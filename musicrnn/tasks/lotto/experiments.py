@@ -20,7 +20,8 @@ def recorded(model_dir) -> dict:
 
     meta = task_config(model_dir, TASK)
     data = {k: v for k, v in meta.get("data", {}).items() if k != "splits"}
-    return flat_settings({**meta.get("model", {}), **meta.get("train", {}), **data})
+    output = (meta.get("objective") or {}).get("output", "sigmoid")
+    return flat_settings({**meta.get("model", {}), **meta.get("train", {}), **data, "output": output})
 
 
 def experiment_runs(data=None, steps: int | None = None, minutes: float | None = None, report: bool = True,

@@ -67,10 +67,31 @@ def top7(logits: np.ndarray) -> np.ndarray:
     return np.argsort(-logits, axis=1, kind="stable")[:, :PICK] + 1
 
 
-def _nll(logits: np.ndarray, y: np.ndarray) -> float:
-    """FrameBCE's score (nats per draw) from logits."""
+def _nll(logits: np.ndarray, y: np.ndarray, output: str = "sigmoid") -> float:
+    """Nats per draw of the draw's 50 in/out outcomes under the chance of each number that the
+    ``output`` states (``core.objectives.inclusion_probs``; one sigmoid each: FrameBCE's own
+    score), so that models with different outputs compare."""
     z = logits.astype(np.float64)
-    return float((np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))).sum(-1).mean())
+    if output == "sigmoid":
+        return float((np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))).sum(-1).mean())
+    q = np.clip(_inclusion(z, output), 1e-12, 1 - 1e-12)
+    return float(-(y * np.log(q) + (1 - y) * np.log1p(-q)).sum(-1).mean())
+
+
+def _inclusion(logits: np.ndarray, output: str) -> np.ndarray:
+    from ...core.objectives import inclusion_probs
+
+    return inclusion_probs(logits, output, PICK).numpy()
+
+
+def _brier(logits: np.ndarray, y: np.ndarray, output: str = "sigmoid") -> float:
+    """Brier score per draw: the squared error of each number's stated chance, summed over the 50."""
+    return float(((_inclusion(logits.astype(np.float64), output) - y) ** 2).sum(-1).mean())
+
+
+def output_of(meta: dict) -> str:
+    """The set output a lotto checkpoint was trained with (its objective's; older ones: sigmoid)."""
+    return (meta.get("objective") or {}).get("output", "sigmoid")
 
 
 def load(model_dir):

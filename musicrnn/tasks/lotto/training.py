@@ -27,6 +27,7 @@ class Settings:
 
     generator: str = "mt"
     draws: int = 3000
+    output: str = "sigmoid"
     data_seed: int | None = None
     epochs: int = TRAIN_DEFAULTS["epochs"]
 
@@ -34,16 +35,21 @@ class Settings:
 def check_settings(*, generator: str | None = None, draws: int | None = None, **core) -> tuple[dict, dict]:
     """Refuse (SettingsError, one line) settings no run can use, before any history is made or
     read; returns the core's (model, training) settings (``core.settings.check_core``)."""
+    output = core.get("output")
     core = {k: v for k, v in core.items() if k not in Settings.__dataclass_fields__ and v is not None}
     if generator is not None and generator not in GENERATORS:
         raise SettingsError(f"unknown generator {generator!r}: choose from {', '.join(GENERATORS)}")
     if draws is not None and draws < MIN_DRAWS:
         raise SettingsError(f"draws {draws}: need at least {MIN_DRAWS} to train and test")
+    from ...core.objectives import SET_OUTPUTS
+
+    if output is not None and output not in SET_OUTPUTS:
+        raise SettingsError(f"unknown output {output!r}: choose from {', '.join(SET_OUTPUTS)}")
     return check_core(core, MODEL_DEFAULTS)
 
 
 def train(out, *, data=None, generator: str | None = None, draws: int | None = None, seed: int = 0,
-          data_seed: int | None = None,
+          data_seed: int | None = None, output: str | None = None,
           minutes: float | None = None, steps: int | None = None, epochs: int | None = None,
           max_steps: int | None = None, hidden: int | None = None, layers: int | None = None,
           lr: float | None = None, batch: int | None = None, bptt: int | None = None, device: str = "cpu",
@@ -59,6 +65,8 @@ def train(out, *, data=None, generator: str | None = None, draws: int | None = N
     score). ``max_steps``: stop resumably after that many steps; ``resume`` continues the
     run in ``out`` (its saved history and settings; a different history is refused).
     ``force`` replaces a model in ``out``. The history used is saved as ``out/history.csv``.
+    ``output``: how the network states each number's chance (``core.objectives.SET_OUTPUTS``):
+    one sigmoid each (default), or the draw's set read as a distribution by softmax or Topcat.
     ``core``: other settings of the core's model and training loop (``core.settings.CORE_MODEL``
     / ``CORE_TRAIN``: cell, activation, attention, embed, grad_scale, ...).
 
@@ -71,7 +79,8 @@ def train(out, *, data=None, generator: str | None = None, draws: int | None = N
     from ...core.train import TrainConfig, fit, main_process
 
     out = Path(out)
-    model_over, train_over = check_settings(generator=generator, draws=draws, hidden=hidden, layers=layers, lr=lr,
+    model_over, train_over = check_settings(generator=generator, draws=draws, output=output, hidden=hidden,
+                                            layers=layers, lr=lr,
                                             batch=batch, bptt=bptt, **core)  # before any work
     mset = {**MODEL_DEFAULTS, **model_over}
     tset = {**TRAIN_DEFAULTS, **train_over, **({"epochs": epochs} if epochs is not None else {})}
@@ -88,6 +97,9 @@ def train(out, *, data=None, generator: str | None = None, draws: int | None = N
         refuse(out, [f"{'history (sha256 prefix)' if k == 'sha' else k} ({info.get(k)!r} -> {v!r})"
                      for k, v in named.items() if v is not None and v != info.get(k)])
         mset = saved["model"]
+        saved_output = (saved.get("objective") or {}).get("output", "sigmoid")
+        refuse(out, [f"output ({saved_output!r} -> {output!r})"] if output not in (None, saved_output) else [])
+        output = saved_output
         tcfg = TrainConfig.from_dict({**saved["train"], "max_steps": max_steps, "device": device})
     else:
         generator = generator or "mt"
@@ -106,14 +118,15 @@ def train(out, *, data=None, generator: str | None = None, draws: int | None = N
     info = {**info, "splits": {k: list(v) for k, v in sp.items()}}
     x, y = features(history[:-1]), targets(history[1:])
     cfg = models.make_config("rnn", {**mset, "vocab_size": 1, "features": FEATURES, "outputs": NUMBERS})
-    obj = FrameBCE()
+    output = output or "sigmoid"
+    obj = FrameBCE(output)
     lo, hi = sp["train"]
     src = FeatureStreams([x[lo:hi]], [y[lo:hi]], batch=tcfg.batch, bptt=tcfg.bptt, seed=tcfg.seed)
     v0, v1 = sp["valid"]
 
     def validation(model):
         z = _logits(model, x[:v1])
-        return {"nll_per_frame": _nll(z[v0:v1], y[v0:v1]), "frames": v1 - v0}
+        return {"nll_per_frame": _nll(z[v0:v1], y[v0:v1], output), "frames": v1 - v0}
 
     log(f"lotto: {len(history)} draws ({info['generator']}); train {hi - lo}, valid {v1 - v0}, "
         f"test {sp['test'][1] - sp['test'][0]} predictions")
