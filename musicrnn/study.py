@@ -145,14 +145,27 @@ def run_part(part: Part, out: Path, docs: Path, log=print, check_only: bool = Fa
         return result
     dest = docs / part.name
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("results.md", "results.json", "results.png", "reliability.png"):
+    for name in ("results.md", "results.json", "results.png"):
         src = out / part.name / name
         if src.is_file():
             shutil.copy(src, dest / name)
+    _reliability(part, out / part.name, dest)
     (dest / "study.json").write_text(json.dumps({"part": part.name, "question": part.question, "task": part.task,
                                                  "flags": part.flags, "variants": part.variants, "seeds": part.seeds,
                                                  "metric": part.metric, "what": part.what}, indent=1) + "\n")
     return result
+
+
+def _reliability(part: Part, runs: Path, dest: Path) -> None:
+    """The part's reliability diagram (bins pooled over seeds, one curve per arm) when its runs
+    measured calibration (music parts), drawn into ``dest``."""
+    from .core.experiment import slug
+    from .tasks.experiment import plot_pooled_reliability
+
+    files = {arm: [runs / slug(arm.replace(" ", ",")) / f"seed{s}" / "calibration.json" for s in range(part.seeds)]
+             for arm in part.variants}
+    if all(f.is_file() for fs in files.values() for f in fs):
+        plot_pooled_reliability({arm.replace(" ", ","): fs for arm, fs in files.items()}, dest / "reliability.png")
 
 
 def run_study(out="runs/study", docs="docs/experiments/study", only: list[str] | None = None,

@@ -25,6 +25,7 @@ def test_the_study_runs_resumes_and_answers_with_holm(folk_dir, tmp_path, monkey
     out, docs = tmp_path / "runs", tmp_path / "docs"
     run_cli("study", "--only", "t-a", "--out", str(out), "--docs", str(docs), "--research", str(research))
     assert (docs / "t-a" / "results.md").is_file() and not (docs / "t-b").exists()
+    assert (docs / "t-a" / "reliability.png").stat().st_size > 10_000  # the arms' calibration, pooled over seeds
     text = research.read_text()
     assert text.startswith("# Research\n") and "The old text." in text
     assert text.count(study.MARK_START) == 1 and "| 2. Topcat" in text and "not run yet" in text

@@ -46,20 +46,27 @@ def plot_reliability(reports: dict[str, dict], path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, (ax, gap) = plt.subplots(1, 2, figsize=(10, 4.6))
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1, label="perfect calibration")
+    gap.axhline(0, ls="--", c="grey", lw=1)
     for name, rep in reports.items():
         b = rep["bins"]
         used = np.array(b["count"]) > 0
-        ax.plot(np.array(b["confidence"])[used], np.array(b["accuracy"])[used], marker="o",
-                label=f"{name} (ECE {rep['ece']:.3f})")
+        conf, acc = np.array(b["confidence"])[used], np.array(b["accuracy"])[used]
+        line, = ax.plot(conf, acc, marker="o", ms=3, label=f"{name} (ECE {rep['ece']:.3f})")
+        gap.plot(conf, acc - conf, marker="o", ms=3, color=line.get_color())
     ax.set_xlabel("confidence (top probability)")
     ax.set_ylabel("accuracy")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.legend(loc="upper left", fontsize=8)
     ax.set_title("Next-token reliability")
-    fig.tight_layout()
+    gap.set_xlabel("confidence (top probability)")
+    gap.set_ylabel("accuracy − confidence (> 0: under-confident)")
+    gap.set_xlim(0, 1)
+    gap.set_title("The gap, magnified")
+    rows = (len(reports) + 2) // 2
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.045 * rows + 0.02, 1, 1))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
