@@ -168,3 +168,18 @@ def test_quake_report_without_large_quakes_and_with_other_cells(tmp_path):
     [row] = [line for line in md.split("## Over seeds")[1].splitlines() if line.startswith("| smooth-l1 | 2 |")]
     assert "| n/a |" in row and "/ n/a |" in row  # no AUC at M >= 5, for the model or the baselines
     assert (tmp_path / "rep" / "report.png").stat().st_size > 1000
+
+
+def test_a_task_setting_given_to_the_library_is_every_arms_base(tmp_path):
+    """The study hands a task's own settings (here the lottery's generator and the loss of
+    nothing) as the base of every arm: they reach the runs, not the task's defaults."""
+    from musicrnn.tasks.experiment import experiment
+    from musicrnn.tasks.musicsettings import FLAGS
+
+    given = {**{k: None for k in FLAGS}, "generator": "lcg", "draws": 300, "steps": 6, "hidden": 8}
+    experiment("lotto", tmp_path / "x", given, vary=[], variant=["output=softmax", "output=topcat"], seeds=2,
+               log=lambda m: None)
+    r = json.loads((tmp_path / "x" / "results.json").read_text())
+    assert all(run["trained_on"] == "lcg" and run["history_draws"] == 300
+               for arm in r["runs"].values() for run in arm.values())
+    assert r["runs"]["output=topcat"]["0"]["output"] == "topcat"

@@ -150,8 +150,8 @@ def experiment(task: str, out, given: dict, *, vary: list[str], variant: list[st
     own, core = fields_of(mod.Settings), core_fields()
     if given.get("seed") is not None:
         raise SettingsError("--seed: an experiment runs seeds 0..N-1 (--seeds N)")
-    typed = [d for d in ("model", *MODEL_FLAGS, *TRAIN_FLAGS, "output", *DATA_FLAGS) if given.get(d) is not None
-             and d not in ("steps", "minutes", "max_steps")]
+    typed = [d for d in dict.fromkeys(("model", *MODEL_FLAGS, *TRAIN_FLAGS, "output", *DATA_FLAGS, *own))
+             if given.get(d) is not None and d not in ("steps", "minutes", "max_steps")]  # own: the task's settings
     refused = [flag(d) for d in typed if d not in core and d not in own] + ["--compile"] * bool(given.get("compile"))
     if refused:
         raise SettingsError(f"{', '.join(refused)}: not a setting of the {task} task; it takes "
