@@ -63,6 +63,7 @@ class Part:
     better: str = "lower"
     what: str = ""
     extra_metrics: list[str] = field(default_factory=list)
+    compare: list[tuple[str, str]] = field(default_factory=list)  # more (baseline, arm) pairs than each vs the first
 
 
 # Questions 2-5 on music train as question 1's baseline does (char-rnn's settings, 500 steps, a
@@ -81,28 +82,30 @@ PARTS = [
            metric="valid_ece", better="lower", extra_metrics=["test_bits_per_token"],
            what=f"{name}: Topcat and its sigmoid/BCE form against softmax, for calibration and bits")
       for name, data in MUSIC.items()],
+    # Under RMSprop (and Adam) a gradient scaled to any constant norm gives the same update up to
+    # epsilon, so 1 and phi are one arm there: q3-quake and q3-stock (AdamW) show it to 1e-8.
     *[Part(f"q3-{name}", 3, "music", {**PROJECT, "data": data},
-           ["grad_clamp=0 grad_clip=1", "grad_clamp=0 grad_scale=1", "grad_clamp=0 grad_scale=phi"],
-           what=f"{name}: the gradient norm scaled to 1 or to the golden ratio, against clipping its norm at 1")
+           ["grad_clamp=0 grad_clip=1", "grad_clamp=0 grad_scale=1"],
+           what=f"{name}: the gradient norm scaled to 1 (under RMSprop phi is the same arm), against clipping it at 1")
       for name, data in MUSIC.items()],
     Part("q2-jsb", 2, "polymusic", {**PROJECT, "data": "jsb"}, ["output=softmax", "output=topcat", "output=topcat-sigmoid"],
          metric="test_nll_per_frame", better="lower", extra_metrics=["valid_nll_per_frame"],
          what="JSB chorales (the piano-roll benchmark, ascending-key tokens): Topcat and its sigmoid form against "
               "softmax, each scored by its renormalised distribution in nats per frame"),
-    Part("q2-lotto", 2, "lotto", {"generator": "lcg"},
+    Part("q2-lotto", 2, "lotto", {"generator": "lcg", "patience": 40},  # all 40 epochs: no early stop on the plateau
          ["output=softmax", "output=topcat", "output=topcat-sigmoid", "output=sigmoid"], seeds=10,
          metric="brier_per_draw", better="lower", extra_metrics=["nll_per_draw", "mean_matches"],
-         what="lottery draws from the weak LCG (learnable): the 7 numbers read as a distribution by softmax, "
+         what="lottery draws from the weak LCG (learnable), 40 epochs each: the 7 numbers read as a distribution by softmax, "
               "Topcat or its sigmoid form, and one sigmoid per number; each scored by the chance it states for "
               "each number (Brier and nats per draw) and by matches of its top 7"),
     Part("q3-jsb", 3, "polymusic", {**PROJECT, "data": "jsb"},
-         ["grad_clamp=0 grad_clip=1", "grad_clamp=0 grad_scale=1", "grad_clamp=0 grad_scale=phi"],
+         ["grad_clamp=0 grad_clip=1", "grad_clamp=0 grad_scale=1"],
          metric="test_nll_per_frame", better="lower", extra_metrics=["valid_nll_per_frame"],
-         what="JSB chorales (piano roll): the gradient norm scaled to 1 or to the golden ratio, against clipping it at 1"),
+         what="JSB chorales (piano roll): the gradient norm scaled to 1 (phi: the same under RMSprop), against clipping it at 1"),
     Part("q3-quake", 3, "quake", {"layout": "cells", "loss": "exp-or-log"},
-         ["grad_clip=1", "grad_clip=0 grad_scale=1", "grad_clip=0 grad_scale=phi"], metric="model_M>=0_auc",
+         ["grad_clip=1", "grad_clip=0 grad_scale=1"], metric="model_M>=0_auc",
          better="higher", extra_metrics=["model_M>=5_auc"], what="synthetic ETAS quakes, the per-cell model"),
-    Part("q3-stock", 3, "stock", {}, ["grad_clip=1", "grad_clip=0 grad_scale=1", "grad_clip=0 grad_scale=phi"],
+    Part("q3-stock", 3, "stock", {}, ["grad_clip=1", "grad_clip=0 grad_scale=1"],
          seeds=10, metric="test_loss", better="lower", extra_metrics=["annualised_long_cash"],
          what="S&P 500 daily deltas, the stateful model"),
     *[Part(f"q4-folk-h{h}", 4, "music", {**PROJECT, "data": MUSIC["folk"], "hidden": h, "steps": steps},
@@ -111,6 +114,7 @@ PARTS = [
       for h, steps in ((64, 500), (128, 500), (256, 300))],
     Part("q5-folk", 5, "music", {**PROJECT, "data": MUSIC["folk"]},
          ["attention=0", "attention=32", "attention=0 hidden=145", "attention=4"],
+         compare=[("attention=0 hidden=145", "attention=32"), ("attention=4", "attention=32")],
          what="folk tunes: attention over 32 tokens against none, against the same parameters spent on a wider "
               "LSTM (hidden 145: 402,830 parameters against 399,569), and a window of 4 tokens"),
     Part("q6-quake", 6, "quake", {"layout": "cells"}, ["loss=smooth-l1", "loss=exp-or-log", "loss=smooth-l1-or-l2"],
@@ -121,6 +125,16 @@ PARTS = [
 ]
 # Question 5 also opens a trained model (``tasks.attention_probe``: where the layer looks; its
 # weights frozen uniform, shuffled, its window cut), written to docs/experiments/study/q5-attention.
+# Each question's headline test, fixed from the question's wording (not from the results): the
+# one row per question at the top of the answers. (part, arm, its baseline, metric)
+HEADLINES = {
+    1: ("q1-folk", "stateless=true", "stateless=false", "test_bits_per_token"),
+    2: ("q2-folk", "output=topcat", "output=softmax", "valid_ece"),
+    3: ("q3-folk", "grad_clamp=0,grad_scale=1", "grad_clamp=0,grad_clip=1", "test_bits_per_token"),
+    4: ("q4-folk-h256", "activation=iris", "activation=tanh", "test_bits_per_token"),
+    5: ("q5-folk", "attention=32", "attention=0,hidden=145", "test_bits_per_token"),
+    6: ("q6-quake", "loss=exp-or-log", "loss=smooth-l1", "model_M>=0_fpr_at_recall50"),
+}
 PROBE = {"checkpoint": "checkpoints/folk-attention", "data": MUSIC["folk"], "pieces": 200}
 
 
@@ -189,7 +203,10 @@ def run_study(out="runs/study", docs="docs/experiments/study", only: list[str] |
 
 
 def _rows(docs: Path) -> list[dict]:
-    """One row per arm against its part's baseline, from every finished part in ``docs``."""
+    """One row per arm against its part's baseline (and per extra pair in ``Part.compare``), from
+    every finished part in ``docs``."""
+    from .core.stats import paired
+
     rows = []
     for part in PARTS:
         res = docs / part.name / "results.json"
@@ -197,7 +214,14 @@ def _rows(docs: Path) -> list[dict]:
             continue
         r = json.loads(res.read_text())
         base = r["variants"][0]
-        for arm, tests in r.get("paired_vs_first", {}).items():
+        pairs = [(base, arm, tests) for arm, tests in r.get("paired_vs_first", {}).items()]
+        for b, a in part.compare:
+            b, a = b.replace(" ", ","), a.replace(" ", ",")
+            if b in r["runs"] and a in r["runs"]:
+                seeds = [str(x) for x in r["seeds"]]
+                pairs.append((b, a, {m: paired([r["runs"][b][x][m] for x in seeds], [r["runs"][a][x][m] for x in seeds])
+                                     for m in [part.metric, *part.extra_metrics]}))
+        for base, arm, tests in pairs:
             for metric in [part.metric, *part.extra_metrics]:
                 t = tests.get(metric)
                 if t is None:
@@ -252,8 +276,26 @@ def answers(docs="docs/experiments/study", research="docs/research.md") -> dict:
              f"`musicrnn study` ({len(rows)} tests so far; Holm over all of them). Effect: the arm minus its "
              "baseline, paired over seeds, with its 95% CI; p: paired t-test; Holm p: adjusted over the whole "
              "study's family of tests. Every part's table: `docs/experiments/study/<part>/results.md`.", "",
-             "| question | part | arm (against its baseline) | metric | effect [95% CI] | p | Holm p | seeds | what it means |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "One row per question: its headline test, fixed from the question's wording before the parts ran "
+             "(`study.HEADLINES`), and what else the question's tests showed.", "",
+             "| question | headline test | effect [95% CI] | p | Holm p | seeds | what it means | the question's other tests |",
+             "|---|---|---|---|---|---|---|---|"]
+    for q, text in QUESTIONS.items():
+        part, arm, base, metric = HEADLINES[q]
+        head = next((r for r in rows if (r["part"], r["arm"], r["baseline"], r["metric"]) == (part, arm, base, metric)),
+                    None)
+        others = [r for r in rows if r["question"] == q and r is not head]
+        shown = [f"{r['part']} {r['arm']} {r['metric']}: {r['says']}" for r in others if r["holm"] < 0.05]
+        more = f"{len(shown)} of {len(others)} shown" + (": " + "; ".join(shown) if shown else "")
+        if head is None:
+            lines.append(f"| {q}. {text} | {part}: {arm} vs {base}, {metric} | | | | | not run yet | {more} |")
+        else:
+            lines.append(f"| {q}. {text} | {part}: {arm} vs {base}, {metric} | {head['diff']:+.4f} "
+                         f"[{head['ci'][0]:+.4f}, {head['ci'][1]:+.4f}] | {head['p']:.2g} | {head['holm']:.2g} | "
+                         f"{head['seeds']} | {head['says']} | {more} |")
+    lines += ["", "### Every test", "",
+              "| question | part | arm (against its baseline) | metric | effect [95% CI] | p | Holm p | seeds | what it means |",
+              "|---|---|---|---|---|---|---|---|---|"]
     probe = _probe_rows(docs)
     for q, text in QUESTIONS.items():
         mine = [r for r in rows if r["question"] == q]
@@ -286,4 +328,4 @@ def answers(docs="docs/experiments/study", research="docs/research.md") -> dict:
     return {"tests": len(rows), "answers": str(docs / "answers.md"), "rows": rows}
 
 
-__all__ = ["CHAR_RNN", "PARTS", "Part", "QUESTIONS", "answers", "run_part", "run_study"]
+__all__ = ["CHAR_RNN", "HEADLINES", "PARTS", "Part", "QUESTIONS", "answers", "run_part", "run_study"]
