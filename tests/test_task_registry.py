@@ -36,7 +36,7 @@ def test_the_built_in_tasks_are_registry_entries():
             assert callable(t.function(name)), (t.name, name)
     # music, the benchmark and the voice model keep their own commands; the others are `musicrnn task NAME`
     assert [n for n, t in registry().items() if t.command is None][:3] == ["quake", "stock", "lotto"]
-    assert [n for n, t in registry().items() if t.experiment][:4] == ["music", "quake", "stock", "lotto"]
+    assert [n for n, t in registry().items() if t.experiment][:5] == ["music", "polymusic", "quake", "stock", "lotto"]
 
 
 def test_a_toy_task_runs_through_the_cli_without_touching_it(tmp_path):

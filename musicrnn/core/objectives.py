@@ -32,7 +32,7 @@ LN2 = math.log(2)
 Mask = Callable[[torch.Tensor], torch.Tensor]  # inputs (B, T) -> allowed next tokens (B, T, V) bool
 
 
-def _scored(t: torch.Tensor, batch) -> torch.Tensor:
+def scored(t: torch.Tensor, batch) -> torch.Tensor:
     """Positions from ``batch.score_from`` on (the earlier ones are context only)."""
     return t[:, batch.score_from:] if getattr(batch, "score_from", 0) else t
 
@@ -58,8 +58,8 @@ class NextToken:
         distribution the model samples from)."""
         from .topcat import log_probs, token_loss
 
-        z = _scored(self.logits(out, batch.x), batch)
-        y = _scored(batch.y, batch)
+        z = scored(self.logits(out, batch.x), batch)
+        y = scored(batch.y, batch)
         if self.output != "softmax" and z.dtype != torch.float32:
             z = z.float()
         loss = token_loss(z, y, self.output)
@@ -87,7 +87,7 @@ class _PerPosition:
     count_name = "positions"
 
     def loss(self, out, batch) -> tuple[torch.Tensor, float]:
-        loss = _scored(self.per_position(out, batch.y), batch).mean()
+        loss = scored(self.per_position(out, batch.y), batch).mean()
         return loss, loss.item()
 
     def mean_over(self, pred, target) -> float:
@@ -220,4 +220,4 @@ def from_dict(d: dict | None, mask: Mask | None = None):
     return FrameBCE(d.get("output", "sigmoid"))
 
 
-__all__ = ["FrameBCE", "KINDS", "NextToken", "Regression", "SET_OUTPUTS", "TASK_KINDS", "from_dict", "inclusion_probs"]
+__all__ = ["FrameBCE", "KINDS", "NextToken", "Regression", "SET_OUTPUTS", "TASK_KINDS", "from_dict", "inclusion_probs", "scored"]

@@ -276,11 +276,11 @@ def objective(output: str = "softmax"):
             """The next-token loss over every target but a BOS: in the training stream a piece's
             BOS follows the last EOF of the piece before it, a step that belongs to no piece's
             likelihood and that the mask forbids (its loss would be infinite)."""
-            from ..core.objectives import _scored
+            from ..core.objectives import scored
             from ..core.topcat import log_probs, token_loss
 
-            z = _scored(self.logits(out, batch.x), batch)
-            y = _scored(batch.y, batch)
+            z = scored(self.logits(out, batch.x), batch)
+            y = scored(batch.y, batch)
             keep = y != BOS
             z, y = z[keep][None].float(), y[keep][None]
             loss = token_loss(z, y, self.output)
