@@ -363,7 +363,7 @@ def train_benchmark(dataset: str, out, family: str, model_cfg: dict, train_cfg, 
     obj = objective(output)
     meta = {"task": "polymusic", "command": command,
             "data": {"dataset": dataset, "file": f"corpora/polymusic/{DATASETS[dataset]}", "trained_on": "traindata",
-                     "selected_on": "validdata", "train_pieces": len(train), "valid_pieces": len(valid),
+                     "selected_on": "validdata", "train_pieces": len(rolls), "valid_pieces": len(valid),
                      "test_pieces": len(test), "train_tokens": int(sum(len(s) for s in train)),
                      **({"transpose": transpose, "train_pieces_augmented": len(train)} if transpose else {})}}
     model = models.build(family, cfg, seed=train_cfg.seed)
