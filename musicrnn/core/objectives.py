@@ -44,10 +44,11 @@ class NextToken:
     unit = "bits/token"
     progress_valid = "valid_bits"  # the validation score's name in OUT/progress.jsonl
 
-    def __init__(self, output: str = "softmax", mask: Mask | None = None):
+    def __init__(self, output: str = "softmax", mask: Mask | None = None, unscored: int | None = None):
         if output not in OUTPUTS:
             raise SettingsError(f"unknown output {output!r}: use {', '.join(OUTPUTS)}")
         self.output, self.mask = output, mask
+        self.unscored = unscored  # a target token the training loss leaves out (a step between pieces)
 
     def logits(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The model's logits with disallowed next tokens (``mask``) set to -inf."""
@@ -60,6 +61,9 @@ class NextToken:
 
         z = scored(self.logits(out, batch.x), batch)
         y = scored(batch.y, batch)
+        if self.unscored is not None:
+            keep = y != self.unscored
+            z, y = z[keep][None], y[keep][None]
         if self.output != "softmax" and z.dtype != torch.float32:
             z = z.float()
         loss = token_loss(z, y, self.output)

@@ -265,29 +265,10 @@ def objective(output: str = "softmax"):
     """Next-token prediction under the canonical-order mask, judged in nats per frame. With a
     Topcat ``output`` the model trains with binary cross-entropy and is scored, as every output
     is, by its renormalised next-token distribution: an exact likelihood either way."""
-    import torch
-
     from ..core.objectives import NextToken
 
     class FrameTokens(NextToken):
         primary, unit, progress_valid = "nll_per_frame", "nats/frame", "valid_nll_per_frame"
-
-        def loss(self, out, batch):
-            """The next-token loss over every target but a BOS: in the training stream a piece's
-            BOS follows the last EOF of the piece before it, a step that belongs to no piece's
-            likelihood and that the mask forbids (its loss would be infinite)."""
-            from ..core.objectives import scored
-            from ..core.topcat import log_probs, token_loss
-
-            z = scored(self.logits(out, batch.x), batch)
-            y = scored(batch.y, batch)
-            keep = y != BOS
-            z, y = z[keep][None].float(), y[keep][None]
-            loss = token_loss(z, y, self.output)
-            if self.output == "softmax":
-                return loss, loss.item()
-            with torch.no_grad():
-                return loss, -log_probs(z.detach(), self.output).gather(-1, y[..., None]).mean().item()
 
         def score(self, model, seqs, batch: int = 16) -> dict:
             from ..core.evaluate import score_tokens
@@ -299,7 +280,9 @@ def objective(output: str = "softmax"):
         def to_dict(self) -> dict:
             return {"kind": "next-token", "output": self.output, "constraint": "ascending-keys"}
 
-    return FrameTokens(output, mask=allowed_next)
+    # in the training stream a piece's BOS follows the last EOF of the piece before it: a step that
+    # belongs to no piece's likelihood and that the mask forbids (its loss would be infinite)
+    return FrameTokens(output, mask=allowed_next, unscored=BOS)
 
 
 def encoded(dataset: str, split: str, root=None) -> list[np.ndarray]:
@@ -341,6 +324,7 @@ def train_benchmark(dataset: str, out, family: str, model_cfg: dict, train_cfg, 
 
     if dataset not in DATASETS:
         raise DataError(f"unknown polyphonic dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    transposed([], transpose)  # a bad --transpose is refused before the folder is touched
     out = Path(out)
     if resume:  # the run's own settings and dataset, or a one-line refusal naming what differs
         saved = run_settings(out)
@@ -452,7 +436,7 @@ class PolyRuns:
 
         from .musicsettings import changed_settings, run_settings, split_settings
 
-        family, mcfg, output, tcfg, transpose = split_settings(settings)
+        family, mcfg, output, tcfg, _ = split_settings(settings)  # its transpose defaults to music's 5
         transpose = int(settings.get("transpose") or 0)
         done = out / "metrics.json"
         if done.is_file() and json.loads(done.read_text()).get("finished"):
