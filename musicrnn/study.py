@@ -71,27 +71,30 @@ class Part:
 # the models on a plateau (3.36 bits/token on folk against char-rnn's 1.71 at the same tokens).
 PROJECT = CHAR_RNN
 MUSIC = {"folk": "corpora/folk", "chorales": "corpora/chorales"}
+# questions 1-3's music parts: effects small against their seed spread (with 5 seeds none of them
+# passed Holm's bar over the whole family), so they run 10 seeds, as the issue asks for small effects
+MUSIC_SEEDS = 10
 
 PARTS = [
-    Part("q1-folk", 1, "music", {**CHAR_RNN, "data": MUSIC["folk"]}, Q1_ARMS,
+    Part("q1-folk", 1, "music", {**CHAR_RNN, "data": MUSIC["folk"]}, Q1_ARMS, seeds=MUSIC_SEEDS,
          what="folk tunes (corpora/folk), char-rnn's baseline, stateful; each later change added alone, then all",
          extra_metrics=["valid_ece"]),
-    Part("q1-chorales", 1, "music", {**CHAR_RNN, "data": MUSIC["chorales"]}, Q1_ARMS,
+    Part("q1-chorales", 1, "music", {**CHAR_RNN, "data": MUSIC["chorales"]}, Q1_ARMS, seeds=MUSIC_SEEDS,
          what="Bach chorales (corpora/chorales), the same arms", extra_metrics=["valid_ece"]),
     *[Part(f"q2-{name}", 2, "music", {**PROJECT, "data": data}, ["output=softmax", "output=topcat", "output=topcat-sigmoid"],
-           metric="valid_ece", better="lower", extra_metrics=["test_bits_per_token"],
+           metric="valid_ece", better="lower", extra_metrics=["test_bits_per_token"], seeds=MUSIC_SEEDS,
            what=f"{name}: Topcat and its sigmoid/BCE form against softmax, for calibration and bits")
       for name, data in MUSIC.items()],
     # Under RMSprop (and Adam) a gradient scaled to any constant norm gives the same update up to
     # epsilon, so 1 and phi are one arm there: q3-quake and q3-stock (AdamW) show it to 1e-8.
     *[Part(f"q3-{name}", 3, "music", {**PROJECT, "data": data},
-           ["grad_clamp=0 grad_clip=1", "grad_clamp=0 grad_scale=1"],
+           ["grad_clamp=0 grad_clip=1", "grad_clamp=0 grad_scale=1"], seeds=MUSIC_SEEDS,
            what=f"{name}: the gradient norm scaled to 1 (under RMSprop phi is the same arm), against clipping it at 1")
       for name, data in MUSIC.items()],
     Part("q2-jsb", 2, "polymusic", {**PROJECT, "data": "jsb"}, ["output=softmax", "output=topcat", "output=topcat-sigmoid"],
-         metric="test_nll_per_frame", better="lower", extra_metrics=["valid_nll_per_frame"],
+         metric="test_nll_per_frame", better="lower", extra_metrics=["valid_nll_per_frame", "valid_ece"],
          what="JSB chorales (the piano-roll benchmark, ascending-key tokens): Topcat and its sigmoid form against "
-              "softmax, each scored by its renormalised distribution in nats per frame"),
+              "softmax, each scored by its renormalised distribution in nats per frame, and for calibration"),
     Part("q2-lotto", 2, "lotto", {"generator": "lcg", "patience": 40},  # all 40 epochs: no early stop on the plateau
          ["output=softmax", "output=topcat", "output=topcat-sigmoid", "output=sigmoid"], seeds=10,
          metric="brier_per_draw", better="lower", extra_metrics=["nll_per_draw", "mean_matches"],
@@ -180,7 +183,7 @@ def _reliability(part: Part, runs: Path, dest: Path) -> None:
     """The part's reliability diagram (bins pooled over seeds, one curve per arm) when its runs
     measured calibration (music parts), drawn into ``dest``."""
     from .core.experiment import slug
-    from .tasks.experiment import plot_pooled_reliability
+    from .core.calibration import plot_pooled_reliability
 
     files = {arm: [runs / slug(arm.replace(" ", ",")) / f"seed{s}" / "calibration.json" for s in range(part.seeds)]
              for arm in part.variants}

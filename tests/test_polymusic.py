@@ -344,6 +344,10 @@ def test_experiment_on_a_benchmark_compares_outputs_and_reads_finished_runs_back
     assert json.loads((model / "config.json").read_text())["objective"]["output"] == "topcat"
     b = json.loads(run_cli("bench", "polymusic", "--dataset", "jsb", "--checkpoint", model).stdout.strip().splitlines()[-1])
     assert b["nll"] == pytest.approx(top["test_nll_per_frame"], abs=1e-4)
+    # calibration too: the validation ECE, and the bins behind it for the reliability diagram
+    cal = json.loads((model / "calibration.json").read_text())
+    assert 0 < top["valid_ece"] < 1 and cal["ece"] == pytest.approx(top["valid_ece"], abs=1e-4)
+    assert sum(cal["bins"]["count"]) > 1000 and (out / "reliability.png").is_file()
     stamp = (model / "model.safetensors").stat().st_mtime_ns
     r = run_cli(*args)
     assert r.returncode == 0, r.stderr

@@ -9,6 +9,7 @@ exact scorer (``evaluate.score_tokens``).
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Sequence
@@ -72,3 +73,18 @@ def plot_reliability(reports: dict[str, dict], path: str | Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_pooled_reliability(runs: dict[str, list[Path]], path: Path) -> None:
+    """One reliability diagram, one curve per variant: the confidence bins of its seeds'
+    calibration reports (``calibration.json``) summed."""
+    pooled = {}
+    for name, files in runs.items():
+        reps = [json.loads(f.read_text()) for f in files]
+        count = np.sum([r["bins"]["count"] for r in reps], 0)
+        w = lambda key: np.sum([np.array(r["bins"][key]) * r["bins"]["count"] for r in reps], 0) / np.maximum(count, 1)
+        conf, acc = w("confidence"), w("accuracy")
+        ece = float(np.sum(count / max(count.sum(), 1) * np.abs(acc - conf)))
+        pooled[f"{name or 'baseline'}, {len(reps)} seeds"] = {
+            "ece": ece, "bins": {"count": count.tolist(), "confidence": conf.tolist(), "accuracy": acc.tolist()}}
+    plot_reliability(pooled, path)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..codec import Vocab
-from ..core.calibration import calibration_report
+from ..core.calibration import calibration_report, plot_pooled_reliability
 from ..core.checkpoint import read_config
 from ..core.errors import DataError, SettingsError
 from ..core.experiment import run_experiment  # noqa: F401  (the runner, re-exported for callers)
@@ -80,24 +80,6 @@ def _calibration(out: Path, valid_seqs) -> dict:
     rep = calibration_report(model, valid_seqs, output=output_of(meta))
     path.write_text(json.dumps(rep) + "\n")
     return rep
-
-
-def plot_pooled_reliability(runs: dict[str, list[Path]], path: Path) -> None:
-    """One curve per variant: confidence bins summed over its seeds' calibration reports."""
-    from ..core.calibration import plot_reliability
-
-    pooled = {}
-    for name, files in runs.items():
-        reps = [json.loads(f.read_text()) for f in files]
-        count = np.sum([r["bins"]["count"] for r in reps], 0)
-        w = lambda key: np.sum([np.array(r["bins"][key]) * r["bins"]["count"] for r in reps], 0) / np.maximum(count, 1)
-        conf, acc = w("confidence"), w("accuracy")
-        ece = float(np.sum(count / max(count.sum(), 1) * np.abs(acc - conf)))
-        pooled[f"{name or 'baseline'}, {len(reps)} seeds"] = {
-            "ece": ece, "bins": {"count": count.tolist(), "confidence": conf.tolist(), "accuracy": acc.tolist()}}
-    plot_reliability(pooled, path)
-
-
 
 
 def experiment(task: str, out, given: dict, *, vary: list[str], variant: list[str], seeds: int, resume: bool = False,

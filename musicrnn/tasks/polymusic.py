@@ -270,12 +270,21 @@ def objective(output: str = "softmax"):
     class FrameTokens(NextToken):
         primary, unit, progress_valid = "nll_per_frame", "nats/frame", "valid_nll_per_frame"
 
-        def score(self, model, seqs, batch: int = 16) -> dict:
+        def score(self, model, seqs, batch: int = 16, calibration: bool = False) -> dict:
             from ..core.evaluate import score_tokens
 
-            ll = score_tokens(model, seqs, batch=batch, output=self.output, mask=self.mask, details=False)["loglik"]
-            return {"nll_per_frame": nll_per_frame(ll, seqs), "bits_per_token": float(-ll.mean() / np.log(2)),
-                    "frames": frames_of(seqs), "pieces": len(seqs)}
+            from ..core.calibration import reliability
+
+            pr = score_tokens(model, seqs, batch=batch, output=self.output, mask=self.mask)
+            ll = pr["loglik"]
+            # calibration as for music: the top probability the output activation states (under
+            # the mask) against whether that key (or end of frame) came next, every token once
+            rel = reliability(pr["confidence"], pr["correct"])
+            out = {"nll_per_frame": nll_per_frame(ll, seqs), "bits_per_token": float(-ll.mean() / np.log(2)),
+                   "ece": rel["ece"], "frames": frames_of(seqs), "pieces": len(seqs)}
+            if calibration:  # the reliability diagram's bins (calibration.json, as music's runs write)
+                out["calibration"] = {"ece": rel["ece"], "bins": rel}
+            return out
 
         def to_dict(self) -> dict:
             return {"kind": "next-token", "output": self.output, "constraint": "ascending-keys"}
@@ -360,9 +369,10 @@ def train_benchmark(dataset: str, out, family: str, model_cfg: dict, train_cfg, 
 SCORE_BATCH = 4  # pieces scored at once: on the CPU, 4 long pieces score 1.5x faster than 16 (less padding)
 
 
-def evaluate_checkpoint(checkpoint, split: str = "test", root=None) -> dict:
+def evaluate_checkpoint(checkpoint, split: str = "test", root=None, calibration: bool = False) -> dict:
     """The literature's metric for a benchmark checkpoint on its own dataset's ``split``,
-    next to the frame-independent Bernoulli baseline."""
+    next to the frame-independent Bernoulli baseline, and the next-token ECE (``calibration``:
+    with the reliability bins too)."""
     import time
 
     from ..core.checkpoint import load_model_state
@@ -378,8 +388,10 @@ def evaluate_checkpoint(checkpoint, split: str = "test", root=None) -> dict:
     dataset = meta["data"]["dataset"]
     model = from_checkpoint(state, meta)
     seqs = encoded(dataset, split, root)
-    scores = objective((meta.get("objective") or {}).get("output", "softmax")).score(model, seqs, batch=SCORE_BATCH)
-    return {"dataset": dataset, "split": split, "nll": round(scores["nll_per_frame"], 4),
+    scores = objective((meta.get("objective") or {}).get("output", "softmax")).score(model, seqs, batch=SCORE_BATCH,
+                                                                                     calibration=calibration)
+    return {**({"calibration": scores["calibration"]} if calibration else {}),
+            "dataset": dataset, "split": split, "nll": round(scores["nll_per_frame"], 4), "ece": round(scores["ece"], 4),
             "baseline_nll": round(bernoulli_baseline(load(dataset, "train", root), load(dataset, split, root)), 4),
             "frames": scores["frames"], "pieces": scores["pieces"], "bits_per_token": round(scores["bits_per_token"], 4),
             "checkpoint": str(checkpoint), "family": meta.get("family", "rnn"),
@@ -416,7 +428,8 @@ def bench(dataset: str, given: dict, *, out=None, checkpoint=None, split: str = 
 # ---------------------------------------------------------------------------------------------
 # The experiment runner's task (`musicrnn experiment --task polymusic --data jsb`)
 
-METRICS = {"valid_nll_per_frame": "lower", "test_nll_per_frame": "lower", "valid_bits_per_token": "lower"}
+METRICS = {"valid_nll_per_frame": "lower", "test_nll_per_frame": "lower", "valid_bits_per_token": "lower",
+           "valid_ece": "lower"}
 
 
 class PolyRuns:
@@ -430,6 +443,12 @@ class PolyRuns:
         if dataset not in DATASETS:
             raise DataError(f"--data {dataset!r}: for --task polymusic give one of {', '.join(DATASETS)}")
         self.dataset = self.data = dataset
+
+    def finish(self, out: Path, runs: dict[str, list[Path]]) -> None:
+        from ..core.calibration import plot_pooled_reliability
+
+        plot_pooled_reliability({n: [f / "calibration.json" for f in folders] for n, folders in runs.items()},
+                                out / "reliability.png")
 
     def run(self, out: Path, settings: dict, log) -> dict:
         import json
@@ -453,8 +472,10 @@ class PolyRuns:
             if not summary["finished"]:  # Ctrl-C: stop the whole experiment; re-running picks this run up
                 raise KeyboardInterrupt
         summary = json.loads(done.read_text())
-        valid = evaluate_checkpoint(out, "valid")
+        valid = evaluate_checkpoint(out, "valid", calibration=True)
+        (out / "calibration.json").write_text(json.dumps(valid["calibration"]) + "\n")
         test = evaluate_checkpoint(out, "test")
         return {"valid_nll_per_frame": valid["nll"], "test_nll_per_frame": test["nll"],
-                "valid_bits_per_token": valid["bits_per_token"], "train_seconds": summary.get("train_seconds"),
+                "valid_bits_per_token": valid["bits_per_token"], "valid_ece": valid["ece"],
+                "train_seconds": summary.get("train_seconds"),
                 "steps": summary.get("steps")}
