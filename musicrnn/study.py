@@ -19,9 +19,12 @@ adjusts the p-values with Holm over the whole study's family of tests, and write
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from .core.errors import SettingsError
 
@@ -267,6 +270,41 @@ def _probe_rows(docs: Path) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+LIM = 60.0  # the forest plot's x range, in % of the baseline
+
+
+def _forest(rows: list[dict], path: Path) -> None:
+    """Every test in one picture: the effect and its 95% CI as a share of the baseline's mean,
+    signed so that better is to the right, one line per test, grouped by question."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = sorted(rows, key=lambda r: r["question"])  # stable: each question's tests in the table's order
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.19 * len(rows)))
+    for i, r in enumerate(rows):
+        sign = -1.0 if r["better"] == "lower" else 1.0
+        scale = 100.0 / abs(r["base_mean"]) if r["base_mean"] else float("nan")
+        mid, lo, hi = (sign * v * scale for v in (r["diff"], *r["ci"]))
+        colour = "black" if r["holm"] < 0.05 else ("tab:blue" if r["p"] < 0.05 else "0.65")
+        a, b = np.clip([min(lo, hi), max(lo, hi)], -LIM, LIM)
+        ax.plot([a, b], [i, i], color=colour, lw=1.4)
+        ax.plot([np.clip(mid, -LIM, LIM)], [i], ">" if mid > LIM else "<" if mid < -LIM else "o", color=colour, ms=3.5)
+    ax.axvline(0, color="0.3", lw=0.8, ls="--")
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([f"Q{r['question']} {r['part']}: {r['arm'][:38]} · {r['metric']}" for r in rows], fontsize=6)
+    ax.invert_yaxis()
+    ax.set_xlim(-LIM * 1.05, LIM * 1.05)
+    ax.set_xlabel(f"effect against the baseline, % of its mean (right: better; a triangle: beyond ±{LIM:g}%)")
+    ax.set_title(f"All {len(rows)} tests of the study (dark: shown after Holm; blue: p < 0.05 before Holm only)",
+                 fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 MARK_START, MARK_END = "<!-- study:answers -->", "<!-- /study:answers -->"
 
 
@@ -319,14 +357,21 @@ def answers(docs="docs/experiments/study", research="docs/research.md") -> dict:
             lines.append(f"| {f'{q}. {text}' if i == 0 and not extra else ''} | {r['part']} | {r['arm']} (vs {r['baseline']}) | "
                          f"{r['metric']} | {r['diff']:+.4f} [{r['ci'][0]:+.4f}, {r['ci'][1]:+.4f}] | {r['p']:.2g} | "
                          f"{r['holm']:.2g} | {r['seeds']} | {r['says']} |")
+    if rows:
+        lines += ["", "Every test at a glance (`answers.png`): each effect as a share of its baseline, the better "
+                  "side to the right, with its 95% CI; dark: shown after Holm; blue: p < 0.05 before Holm only.", "",
+                  "![every test](@FOREST@)"]
     table = "\n".join(lines) + "\n"
     docs.mkdir(parents=True, exist_ok=True)
-    (docs / "answers.md").write_text(table)
+    if rows:
+        _forest(rows, docs / "answers.png")
+    (docs / "answers.md").write_text(table.replace("@FOREST@", "answers.png"))
     (docs / "answers.json").write_text(json.dumps(rows, indent=1) + "\n")
     if research:
         path = Path(research)
         text = path.read_text() if path.is_file() else ""
-        block = f"{MARK_START}\n{table}{MARK_END}"
+        forest = Path(os.path.relpath(docs / "answers.png", path.parent)).as_posix()
+        block = f"{MARK_START}\n{table.replace('@FOREST@', forest)}{MARK_END}"
         if MARK_START in text and MARK_END in text:
             head, rest = text.split(MARK_START, 1)
             text = head + block + rest.split(MARK_END, 1)[1]

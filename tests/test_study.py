@@ -44,6 +44,9 @@ def test_the_study_runs_resumes_and_answers_with_holm(folk_dir, tmp_path, monkey
     assert "t-a: stateless=true vs stateless=false, test_bits_per_token" in head and "not run yet" not in head
     assert f"{rows[0]['diff']:+.4f}" in head  # the headline row carries the test's numbers
     assert "### Every test" in research.read_text()
+    # every test in one picture, linked from both tables by a path that resolves from each
+    assert (docs / "answers.png").stat().st_size > 10_000
+    assert "](answers.png)" in (docs / "answers.md").read_text() and "](docs/answers.png)" in research.read_text()
     ps = sorted(r["p"] for r in rows)
     assert min(r["holm"] for r in rows) == pytest.approx(min(1.0, len(rows) * ps[0]))  # Holm over both parts' tests
     assert research.read_text().count(study.MARK_START) == 1  # refreshed in place, not added twice
