@@ -227,3 +227,25 @@ def test_folk_tunes_repeat_their_bars(vocab):
     s = ms.summarize([ms.piece_stats(encode(read_midi(f), vocab), vocab) for f in pick])
     assert s["pieces"] == 8
     assert s["bar_repeat_rate"] > 0.2 and s["phrase_repeat_rate"] > 0.1
+
+
+def test_evaluate_compares_samples_with_the_tunes_openings_of_their_length(vocab):
+    """A 30-s sample is compared with the first 30 s of each tune, cut as a sample is cut."""
+    from musicrnn.codec.tokens import Clock
+    from musicrnn.tasks.music import openings, reference_stats
+
+    files = iter_midi_files([CORPORA / "folk" / "oneills1850"])[:40]
+    pieces = [encode(read_midi(f), vocab) for f in files]
+    cut = openings(pieces, vocab, 10.0)
+    for whole, part in zip(pieces, cut):
+        assert part[0] == whole[0] and part[-1] == whole[-1]  # BOS ... EOS
+        assert np.array_equal(part[:-1], whole[:len(part) - 1])  # a prefix of the tune
+        clock = Clock(vocab)
+        for t in part[1:-1].tolist():
+            clock.feed(t)
+        assert decode(part, vocab).score.n_notes and clock.seconds < 10.0  # every onset before the cut
+    longer = [p for p, c in zip(pieces, cut) if len(c) < len(p)]
+    assert len(longer) > 30  # most tunes run past 10 s
+    assert all(np.array_equal(a, b) for a, b in zip(openings(pieces, vocab, 1e6), pieces))  # long enough: whole
+    # repetition grows with length: the openings repeat less than the whole tunes
+    assert reference_stats(pieces, vocab, 10.0)["bar_repeat_rate"] < reference_stats(pieces, vocab)["bar_repeat_rate"]
