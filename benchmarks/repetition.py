@@ -92,10 +92,10 @@ def main() -> None:
 
     print(f"\ncheckpoint {meta['_folder']}, data {data}; samples {args.samples} x {args.seconds:g} s, "
           f"seeds {' '.join(map(str, args.seeds))}")
-    head = f"{'':<44}  {'bar repeats':>17}  {'phrase repeats':>17}  {'scale':>13}  {'range':>11}  target"
+    head = f"{'':<52}  {'bar repeats':>17}  {'phrase repeats':>17}  {'scale':>13}  {'range':>11}  target"
     print(head)
     for name, r in corpus.items():
-        print(f"{name:<44}  {r['bar_repeat_rate']:>17.1%}  {r['phrase_repeat_rate']:>17.1%}  "
+        print(f"{name:<52}  {r['bar_repeat_rate']:>17.1%}  {r['phrase_repeat_rate']:>17.1%}  "
               f"{r['scale_consistency']:>13.3f}  {r['pitch_range']:>11.1f}")
 
     def cell(s, k, fmt):
@@ -104,7 +104,7 @@ def main() -> None:
 
     for s in settings:
         name = f"samples: T {s['temperature']:g}, top-p {s['top_p']:g}"
-        print(f"{name:<44}  {cell(s, 'bar_repeat_rate', '.1%'):>17}  {cell(s, 'phrase_repeat_rate', '.1%'):>17}  "
+        print(f"{name:<52}  {cell(s, 'bar_repeat_rate', '.1%'):>17}  {cell(s, 'phrase_repeat_rate', '.1%'):>17}  "
               f"{cell(s, 'scale_consistency', '.3f'):>13}  {cell(s, 'pitch_range', '.1f'):>11}  "
               f"{'ok' if s['ok'] else '-'}")
     print(json.dumps({"checkpoint": meta["_folder"], "data": str(data), "samples": args.samples,

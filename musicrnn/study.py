@@ -125,10 +125,12 @@ PARTS = [
          seeds=10, metric="test_loss", better="lower", extra_metrics=["annualised_long_cash"],
          what="S&P 500 daily deltas: the Iris variants against tanh"),
     Part("q5-folk", 5, "music", {**PROJECT, "data": MUSIC["folk"]},
-         ["attention=0", "attention=32", "attention=0 hidden=145", "attention=4"],
-         compare=[("attention=0 hidden=145", "attention=32"), ("attention=4", "attention=32")], seeds=10,
+         ["attention=0", "attention=32", "attention=0 hidden=145", "attention=4", "attention=128"],
+         compare=[("attention=0 hidden=145", "attention=32"), ("attention=4", "attention=32"),
+                  ("attention=0 hidden=145", "attention=128"), ("attention=32", "attention=128")], seeds=10,
          what="folk tunes: attention over 32 tokens against none, against the same parameters spent on a wider "
-              "LSTM (hidden 145: 402,830 parameters against 399,569), and a window of 4 tokens"),
+              "LSTM (hidden 145: 402,830 parameters against 399,569), a window of 4 tokens, and one of 128 (the "
+              "shipped model's, which the probe finds looking 2 and 4 bars back; the window adds no parameters)"),
     Part("q6-quake", 6, "quake", {"layout": "cells"}, ["loss=smooth-l1", "loss=exp-or-log", "loss=smooth-l1-or-l2"],
          metric="model_M>=0_fpr_at_recall50", better="lower",
          extra_metrics=["model_M>=5_fpr_at_recall50", "model_M>=0_auc", "model_M>=5_auc"],
