@@ -228,7 +228,8 @@ def cmd_evaluate(args) -> int:
     print(f"{args.split}: {report['bits_per_token']:.4f} bits/token over {report['pieces']} pieces "
           f"({report['tokens_scored']:,} tokens, each scored once); {args.samples} samples of {args.seconds:g} s, "
           f"seed {report['seed']}", file=sys.stderr)
-    print(f"corpus: the {args.split} pieces' first {args.seconds:g} s, as long as the samples", file=sys.stderr)
+    print(f"corpus: {report['corpus_pieces']} of the {args.split} pieces (evenly spread), their first "
+          f"{args.seconds:g} s, as long as the samples", file=sys.stderr)
     print(f"{'metric':<{w}}  {'corpus':>9}  {'samples':>9}", file=sys.stderr)
     for m in ms.METRICS:
         print(f"{m:<{w}}  {report['corpus'][m]:>9.4f}  {report['generated'][m]:>9.4f}", file=sys.stderr)
