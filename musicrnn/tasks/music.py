@@ -392,7 +392,8 @@ def evaluation_report(checkpoint, data, *, split: str = "valid", samples: int = 
             "bits_per_token": round(bits, 4), "samples": samples, "seed": seed, "temperature": temperature,
             "pitch_class_distance": round(ms.pc_distance(ref_stats, gen_stats), 4),
             "pitch_class_distance_absolute": round(ms.pc_distance(ref_stats, gen_stats, key_relative=False), 4),
-            "corpus": {k: round(v, 4) for k, v in ref_stats.items() if k in ms.METRICS}, "corpus_pieces": min(REFERENCE_PIECES, len(ref)),
+            "corpus": {k: round(v, 4) for k, v in ref_stats.items() if k in ms.METRICS},
+            "corpus_pieces": min(REFERENCE_PIECES, len(ref)),
             "corpus_seconds": seconds,
             "generated": {k: round(v, 4) for k, v in gen_stats.items() if k in ms.METRICS},
             **({"note": SPLIT_ALL_NOTE} if split == "all" else {})}
