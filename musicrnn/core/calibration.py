@@ -88,3 +88,8 @@ def plot_pooled_reliability(runs: dict[str, list[Path]], path: Path) -> None:
         pooled[f"{name or 'baseline'}, {len(reps)} seeds"] = {
             "ece": ece, "bins": {"count": count.tolist(), "confidence": conf.tolist(), "accuracy": acc.tolist()}}
     plot_reliability(pooled, path)
+
+
+def plot_runs_reliability(runs: dict[str, list[Path]], path: Path) -> None:
+    """:func:`plot_pooled_reliability` of run folders (each holds its ``calibration.json``)."""
+    plot_pooled_reliability({n: [f / "calibration.json" for f in folders] for n, folders in runs.items()}, path)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..codec import Vocab
-from ..core.calibration import calibration_report, plot_pooled_reliability
+from ..core.calibration import calibration_report, plot_runs_reliability
 from ..core.checkpoint import read_config
 from ..core.errors import DataError, SettingsError
 from ..core.experiment import run_experiment  # noqa: F401  (the runner, re-exported for callers)
@@ -68,8 +68,7 @@ class MusicRuns:
                 "train_seconds": summary["train_seconds"], "steps": summary["steps"]}
 
     def finish(self, out: Path, runs: dict[str, list[Path]]) -> None:
-        plot_pooled_reliability({n: [f / "calibration.json" for f in folders] for n, folders in runs.items()},
-                                out / "reliability.png")
+        plot_runs_reliability(runs, out / "reliability.png")
 
 
 def _calibration(out: Path, valid_seqs) -> dict:

@@ -271,9 +271,8 @@ def objective(output: str = "softmax"):
         primary, unit, progress_valid = "nll_per_frame", "nats/frame", "valid_nll_per_frame"
 
         def score(self, model, seqs, batch: int = 16, calibration: bool = False) -> dict:
-            from ..core.evaluate import score_tokens
-
             from ..core.calibration import reliability
+            from ..core.evaluate import score_tokens
 
             pr = score_tokens(model, seqs, batch=batch, output=self.output, mask=self.mask)
             ll = pr["loglik"]
@@ -445,10 +444,9 @@ class PolyRuns:
         self.dataset = self.data = dataset
 
     def finish(self, out: Path, runs: dict[str, list[Path]]) -> None:
-        from ..core.calibration import plot_pooled_reliability
+        from ..core.calibration import plot_runs_reliability
 
-        plot_pooled_reliability({n: [f / "calibration.json" for f in folders] for n, folders in runs.items()},
-                                out / "reliability.png")
+        plot_runs_reliability(runs, out / "reliability.png")
 
     def run(self, out: Path, settings: dict, log) -> dict:
         import json
