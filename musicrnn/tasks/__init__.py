@@ -16,7 +16,7 @@ register(Task(
     interface={"Settings": "musicrnn.tasks.musicsettings:MusicSettings",
                "check_settings": "musicrnn.tasks.musicsettings:train_configs",
                "train": "musicrnn.tasks.music:train_music", "evaluate": "musicrnn.tasks.music:evaluation_report",
-               "report": "musicrnn.tasks.experiment:plot_pooled_reliability",
+               "report": "musicrnn.core.calibration:plot_pooled_reliability",
                "experiment_runs": "musicrnn.tasks.experiment:MusicRuns"}))
 
 register(Task(
