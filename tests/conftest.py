@@ -149,3 +149,17 @@ def pytest_collection_modifyitems(config, items):
     test starts last and leaves one worker running alone at the end."""
     slow = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.module.__name__ not in slow)
+
+
+def pytest_configure(config):
+    """In the main process, before any test worker starts: run librosa's beat tracker once, so
+    its numba functions (``cache=True``) are compiled and cached by one process. In a fresh
+    venv two workers compiling them at once have crashed (a segfault inside numba's gufunc,
+    10 worker crashes in one run), which a warm cache avoids."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    import numpy as np
+    import librosa
+
+    y = np.random.default_rng(0).standard_normal(22050 * 3).astype(np.float32)
+    librosa.beat.beat_track(y=y, sr=22050)
