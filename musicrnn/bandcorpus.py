@@ -346,7 +346,7 @@ def mma_source(groove: str, qpm: float, beats: int, chart: list[list[str | None]
     groove's bars then repeat exactly, as a band's patterns do in a MIDI file (with them on,
     no drum bar of a Folk groove repeated an earlier one; with them off, 7 of 8 did)."""
     lines = [f"RndSeed {MMA_SEED}", f"Tempo {round(qpm)}", f"Groove {groove}", "AllTracks RTime 0",
-             "AllTracks RSkip 0"]
+             "AllTracks RSkip 0", "AllTracks RVolume 0"]
     for number, bar in enumerate(chart, start=1):
         tokens = []
         for beat in range(beats):

@@ -33,12 +33,19 @@ def _existing(path, what: str = "file") -> Path:
 
 
 # --- codec ----------------------------------------------------------------------------
+def _codec_vocab(args):
+    from .codec import Vocab
+    from .codec.vocab import codec_named
+
+    return Vocab(codec_named(args.codec))
+
+
 def cmd_codec_check(args) -> int:
     from .codec import check_paths
 
     for p in args.paths:
         _existing(p, "file or folder")
-    rep = check_paths(args.paths, progress=_progress(args.quiet or len(args.paths) == 1 and Path(args.paths[0]).is_file()))
+    rep = check_paths(args.paths, _codec_vocab(args), progress=_progress(args.quiet or len(args.paths) == 1 and Path(args.paths[0]).is_file()))
     for line in rep.unreadable_files:
         print(f"skipped {line}", file=sys.stderr)
     print(json.dumps(rep.summary()))
@@ -60,9 +67,9 @@ def cmd_codec_transcribe(args) -> int:
 
 
 def cmd_codec_encode(args) -> int:
-    from .codec import Vocab, encode, read_midi
+    from .codec import encode, read_midi
 
-    vocab = Vocab()
+    vocab = _codec_vocab(args)
     ids = encode(read_midi(args.file), vocab)
     if args.format == "text":
         print(vocab.to_text(ids))
@@ -74,10 +81,10 @@ def cmd_codec_encode(args) -> int:
 
 
 def cmd_codec_decode(args) -> int:
-    from .codec import Vocab, decode, write_midi
+    from .codec import decode, write_midi
     from .codec.vocab import read_tokens
 
-    vocab = Vocab()
+    vocab = _codec_vocab(args)
     try:
         ids = read_tokens(_existing(args.file), vocab, args.format)
     except ValueError as e:
@@ -89,9 +96,9 @@ def cmd_codec_decode(args) -> int:
 
 
 def cmd_codec_roundtrip(args) -> int:
-    from .codec import Vocab, count_matched, decode, encode, read_midi, write_midi
+    from .codec import count_matched, decode, encode, read_midi, write_midi
 
-    vocab = Vocab()
+    vocab = _codec_vocab(args)
     score = read_midi(args.file)
     ids = encode(score, vocab)
     dec = decode(ids, vocab)
@@ -131,7 +138,8 @@ def cmd_train(args) -> int:
     from .tasks.musicsettings import train_request
 
     request = train_request(_given(args), args.out, resume=args.resume)
-    summary = train_music(**request, resume=args.resume, force=args.force, command="musicrnn " + " ".join(args.argv),
+    summary = train_music(**request, resume=args.resume, force=args.force, codec=args.codec,
+                          command="musicrnn " + " ".join(args.argv),
                           progress=None if args.quiet else _progress(False), log=_log)
     summary.pop("loss_history")
     summary["skipped_files"] = len(summary["skipped_files"])
@@ -559,6 +567,8 @@ def _add_train_args(c) -> None:
     """The flags of `musicrnn train` (also taken by `musicrnn experiment`). Model and
     training flags default to None: the model family's defaults fill what is not given,
     and --resume / --init fill it from the run or model they continue."""
+    from .presets import CODECS
+
     c.add_argument("--data", default=None, help="folder of MIDI files, searched recursively (required; with --resume "
                                                 "the run's own folder by default)")
     c.add_argument("--out", required=True, type=Path, help="checkpoint folder to write")
@@ -569,6 +579,10 @@ def _add_train_args(c) -> None:
     g.add_argument("--valid-fraction", type=FLOAT, default=None, help="share of files held out for validation, chosen by file name (default 0.1)")
     g.add_argument("--test-fraction", type=FLOAT, default=None, help="share of other files held out as a test set, scored once at the end (default 0.1)")
     g.add_argument("--transpose", type=INT, default=None, help="augment: random transposition up to +-N semitones (default 5; 0: off)")
+    g.add_argument("--codec", choices=sorted(CODECS), default=None,
+                   help="tokens for a new model: 'default', or 'band' for multi-track songs (drums declared first, "
+                        "a drum bar that repeats one up to 8 bars back written as one token); "
+                        "--init and --resume keep their model's")
     c.add_argument("--resume", action="store_true", help="continue the run in OUT with its own settings")
     c.add_argument("--force", action="store_true", help="replace a model already in OUT")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -753,9 +767,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     codec = sub.add_parser("codec", help="MIDI <-> tokens: check, encode, decode; audio -> melody: transcribe").add_subparsers(
         dest="codec_command", required=True, metavar="ACTION", parser_class=_Parser)
+    from .presets import CODECS
+
+    def codec_choice(c):
+        c.add_argument("--codec", choices=sorted(CODECS), default="default",
+                       help="which tokens: 'default', or 'band' (drums declared first, repeated drum bars as one token)")
+
     c = codec.add_parser("check", help="round-trip every MIDI file under PATHs; last line is a JSON summary")
     c.add_argument("paths", nargs="+", metavar="PATH", help="MIDI files or folders (searched recursively)")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    codec_choice(c)
     c.set_defaults(func=cmd_codec_check)
     c = codec.add_parser("transcribe", help="audio (hummed, sung or played melody) -> a monophonic MIDI melody",
                          description="Transcribe a hummed, sung or played melody (WAV, FLAC, OGG, MP3) to MIDI: "
@@ -767,15 +788,18 @@ def build_parser() -> argparse.ArgumentParser:
     c = codec.add_parser("encode", help="print a MIDI file's tokens")
     c.add_argument("file", help="a MIDI file")
     c.add_argument("--format", choices=["names", "text", "ids"], default="names", help="token names (one a line), one character a token, or integer ids")
+    codec_choice(c)
     c.set_defaults(func=cmd_codec_encode)
     c = codec.add_parser("decode", help="turn tokens (names, ids or characters, from a file) back into MIDI")
     c.add_argument("file", help="a file of tokens, as `codec encode` writes them")
     c.add_argument("--format", choices=["auto", "names", "text", "ids"], default="auto", help="how the tokens are written (auto: detect)")
     c.add_argument("--out", required=True, type=Path, help="MIDI file to write")
+    codec_choice(c)
     c.set_defaults(func=cmd_codec_decode)
     c = codec.add_parser("roundtrip", help="encode a MIDI file and write the decoded MIDI")
     c.add_argument("file", help="a MIDI file")
     c.add_argument("--out", required=True, type=Path, help="MIDI file to write")
+    codec_choice(c)
     c.set_defaults(func=cmd_codec_roundtrip)
 
     def add_controls(c):

@@ -142,3 +142,94 @@ def test_a_primer_continued_on_an_instrument_of_your_choice(tmp_path):
     whole, primer = read_midi(tmp_path / "v.mid"), read_midi(chorale)
     added = whole.n_notes - primer.n_notes  # the continuation's notes: every one on the violin
     assert added > 3 and int((whole.program == 40).sum()) == added and r["pieces"][0]["invalid_tokens"] == 0
+
+
+# --- the band codec: drums declared first, a repeated drum bar as one token ---------------
+BAND = Vocab(CodecConfig(drums_first=True, drum_repeats=8))
+
+
+def _drums(ids, vocab):
+    """A decoded piece's drum notes, (start, end, kit piece, velocity), in order."""
+    d = decode(ids, vocab).score
+    return sorted(zip(d.start[d.drum].tolist(), d.end[d.drum].tolist(), d.pitch[d.drum].tolist(),
+                      d.velocity[d.drum].tolist()))
+
+
+def test_the_band_codec_writes_real_songs_shorter_and_gives_back_every_note():
+    rep0 = BAND.offset["DrumRepeat"]
+    assert BAND.names[rep0:] == [f"DrumRepeat_{k}" for k in range(1, 9)] and BAND.size == Vocab().size + 8
+    assert Vocab().names == BAND.names[:rep0]  # the other tokens keep their ids
+    total = {"plain": 0, "band": 0, "repeats": 0}
+    for f in _songs(4):
+        score = read_midi(f)
+        plain, band = encode(score, Vocab()), encode(score, BAND)
+        head = header_programs(band, BAND)
+        assert head[0] == DRUMS and head[1:] == sorted(head[1:])  # drums declared first
+        d = decode(band, BAND)
+        assert d.n_invalid == 0 and d.score.n_notes == score.n_notes
+        assert _drums(band, BAND) == _drums(plain, Vocab())  # every drum hit where it was
+        g = Grammar(BAND).feed_all(band[:1])
+        for i, t in enumerate(band[1:].tolist(), 1):
+            assert g.allowed()[t], f"{f.name}: token {i} {BAND.names[t]} refused"
+            g.feed(t)
+        total["plain"] += plain.size
+        total["band"] += band.size
+        total["repeats"] += int((band >= rep0).sum())
+    # a repeated groove is one token a bar: real songs get much shorter
+    assert total["repeats"] > 100 and total["band"] < 0.9 * total["plain"]
+
+
+def test_a_drum_repeat_only_where_it_names_a_bar_with_drums_and_then_no_more_drums():
+    rep = BAND.offset["DrumRepeat"]
+    po, pos, pp, dur = (BAND.offset[f] for f in ("Program", "Position", "Pitch", "Duration"))
+    BAR = BAND.names.index("Bar")
+    g = Grammar(BAND).feed_all([BOS, po + DRUMS, po + 33, BAR])
+    assert not g.allowed()[rep:].any()  # the first bar: nothing to repeat
+    g.feed_all([pos, po + 33, pp + 40, dur + 11, BAR])
+    assert not g.allowed()[rep:].any()  # the bar before had no drums
+    g.feed_all([pos, po + DRUMS, pp + 36, dur, BAR])
+    assert g.allowed()[rep] and not g.allowed()[rep + 1:].any()  # the bar before had drums
+    g.feed(rep)  # this bar's drums: the last bar's
+    assert not g.allowed()[rep:].any() and not g.allowed()[BAND.names.index("TimeSig_3/4")]
+    g.feed(pos + 6)
+    assert not g.allowed()[po + DRUMS] and g.allowed()[po + 33]  # no drum note may follow
+    g.feed_all([po + 33, pp + 40, dur + 5, BAR])
+    assert g.allowed()[rep] and g.allowed()[rep + 1] and not g.allowed()[rep + 2]  # 1 and 2 back had drums
+    # the decoder plays the copy, and counts a repeat in the wrong place as invalid
+    ids = [BOS, po + DRUMS, BAR, pos, pp + 36, dur, pos + 12, pp + 38, dur, BAR, rep, BAR, rep + 1]
+    d = decode(ids, BAND)
+    assert d.n_invalid == 0 and d.score.n_notes == 6
+    assert sorted(d.score.start.tolist()) == sorted(t + k * 4 * 480 for k in range(3) for t in (0, 480))
+    assert decode([BOS, BAR, rep, pos, pp + 60, dur], BAND).n_invalid == 1  # nothing to repeat
+    assert decode(ids[:10] + [pos, rep], BAND).n_invalid == 1  # not straight after Bar
+    # a band without drums never repeats them
+    g = Grammar(BAND, programs=[33]).feed_all([BOS, po + 33, BAR, pos, pp + 40, dur, BAR])
+    assert not g.allowed()[rep:].any()
+
+
+def test_drums_first_headers_and_a_sampled_band_piece_is_valid():
+    po = BAND.offset["Program"]
+    g = Grammar(BAND).feed_all([BOS])
+    assert g.allowed()[po + DRUMS] and g.allowed()[po]  # drums, or a pitched program, first
+    g.feed(po + DRUMS)
+    assert g.allowed()[po: po + DRUMS].all() and not g.allowed()[po + DRUMS]
+    g.feed(po + 40)
+    assert not g.allowed()[po: po + 41].any() and g.allowed()[po + 41]
+    assert with_header([BOS], [40, DRUMS, 0], BAND).tolist() == [BOS, po + DRUMS, po, po + 40]
+    pieces = sample(_Noise(BAND.size, 3), [BOS], 3, 1500, seed=3, forbid=[EOS], grammar=Grammars(BAND, [BOS], 3))
+    for p in pieces:
+        ids = [BOS] + p
+        assert decode(ids, BAND).n_invalid <= 1
+        assert set(programs_played(ids, BAND)) <= set(header_programs(ids, BAND))
+    # stored configs without the new keys are the codec they were written with
+    assert CodecConfig.from_dict({"resolution": 12, "instruments_header": True}) == CodecConfig()
+    with pytest.raises(ValueError, match="drums_first"):
+        CodecConfig(instruments_header=False, drums_first=True).validate()
+
+
+def test_a_primer_moves_between_the_band_codec_and_the_default():
+    from musicrnn.tasks.music import recode
+
+    score = read_midi(_songs(1)[0])
+    a, b = encode(score, vocab_default := Vocab()).tolist(), encode(score, BAND).tolist()
+    assert recode(a, vocab_default, BAND) == b[:-1] and recode(b, BAND, vocab_default) == a[:-1]

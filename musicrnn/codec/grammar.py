@@ -10,9 +10,13 @@ It also keeps a band a band. The instruments a piece may play are fixed once kno
 
 * ``programs`` given (the user's choice, or a primer's instruments): only those;
 * else, for a piece with an instruments header (``CodecConfig.instruments_header``), the
-  instruments its header declares: the model picks its band up front (ascending, at least
-  one), then cannot start another program mid-piece;
+  instruments its header declares: the model picks its band up front (in the header's
+  order, at least one), then cannot start another program mid-piece;
 * else any program (a model trained before headers existed, with no primer).
+
+A ``DrumRepeat_k`` (``CodecConfig.drum_repeats``) may come only straight after a Bar (or
+its TimeSig), in a band with drums, naming a bar k back of the same length that had drums;
+after it the bar has its drums and no drum note may follow in it.
 
 Program keys are General MIDI programs 0-127 and 128 for drums.
 """
@@ -43,6 +47,11 @@ class Grammar:
         self.declared: list[int] = []
         self.bar_start, self.pos, self.after_bar = -1, -1, False
         self.bar_len = vocab.bar_length(vocab.ts_index[(4, 4)])
+        self.drums_first = vocab.cfg.drums_first
+        self.n_rep = vocab.cfg.drum_repeats
+        self.rep0 = off["DrumRepeat"]
+        self.bars: list[tuple[int, bool]] = []  # (length, had drums) of each bar so far, the current one last
+        self.copied = False  # this bar's drums came from a DrumRepeat
         self.program = 0
         self.fresh = True  # no Program token since the header: the first note's may repeat the last declared
         self.pending = 0  # 1: a Pitch waits for its Duration; 2: a full Duration may chain on
@@ -87,17 +96,28 @@ class Grammar:
             self.in_header = False
             self.bar_start = 0 if self.bar_start < 0 else self.bar_start + self.bar_len
             self.pos, self.after_bar, self.last = -1, True, None
+            self.bars.append((self.bar_len, False))
+            self.copied = False
             return
         if tok == EOS or f is None or f == "special":
             return
         if f == "TimeSig":
             if self.after_bar and self.pos < 0:
                 self.bar_len = v.bar_length(tok - off["TimeSig"])
+                self.bars[-1] = (self.bar_len, self.bars[-1][1])
+            return
+        if f == "DrumRepeat":
+            if tok - self.rep0 + 1 in self._repeats():
+                self.bars[-1] = (self.bar_len, True)
+                self.copied = True
+            self.after_bar = False
             return
         self.after_bar = False
         if f == "Position":
             if self.bar_start < 0:
                 self.bar_start, self.pos = 0, -1
+                self.bars.append((self.bar_len, False))
+                self.copied = False
             p = tok - off["Position"]
             if self.pos <= p < self.bar_len:
                 self.pos, self.last = p, None
@@ -105,6 +125,8 @@ class Grammar:
             self.program, self.fresh = tok - self.po, False
         elif f == "Pitch" and self.pos >= 0:
             self.pending = 1
+            if self.program == DRUMS and not self.bars[-1][1]:
+                self.bars[-1] = (self.bar_len, True)
             note = (self.program, tok - self.pp)
             self.last = note + (self.last is not None and self.last[:2] == note,)
 
@@ -112,6 +134,16 @@ class Grammar:
         for t in np.asarray(ids, dtype=np.int64).ravel().tolist():
             self.feed(t)
         return self
+
+    def _repeats(self) -> tuple:
+        """The k of the DrumRepeat tokens that may come now (none outside a bar's start)."""
+        if not (self.n_rep and self.after_bar and self.pos < 0 and self.bar_start >= 0 and not self.copied):
+            return ()
+        band = self.band()
+        if band is not None and DRUMS not in band:
+            return ()
+        n = len(self.bars)
+        return tuple(k for k in range(1, self.n_rep + 1) if k < n and self.bars[n - 1 - k] == (self.bar_len, True))
 
     # --- what may come next -------------------------------------------------------------
     def allowed(self) -> np.ndarray:
@@ -128,7 +160,7 @@ class Grammar:
         band = self.band()
         key = (self.pending, self.in_header, tuple(self.declared[-1:]), self.bar_start >= 0,
                self.after_bar and self.pos < 0, self.pos, self.bar_len, self.program, self.fresh, self.last, self.prev,
-               band)
+               band, self._repeats(), self.copied)
         r = self._cache.get(key)
         if r is None:
             m = self._mask(band)
@@ -168,7 +200,11 @@ class Grammar:
         m = np.zeros(self.v.size, bool)
         if self.in_header:
             last = self.declared[-1] if self.declared else -1
-            for p in range(last + 1, DRUMS + 1):
+            if self.drums_first:  # drums (key 128) first, then pitched ascending
+                later = range(0, DRUMS + 1) if last < 0 else range(0, DRUMS) if last == DRUMS else range(last + 1, DRUMS)
+            else:
+                later = range(last + 1, DRUMS + 1)
+            for p in later:
                 if self.lock is None or p in self.lock:
                     m[self.po + p] = True
             if self.declared or not m.any():
@@ -176,7 +212,8 @@ class Grammar:
             return m
         if self.pending == 2:
             m[self._dmax - self.v.max_duration + 1: self._dmax + 1] = True
-        note_ok = self.pos >= 0 and (band is None or self.program in band)
+        note_ok = (self.pos >= 0 and (band is None or self.program in band)
+                   and not (self.copied and self.program == DRUMS))
         lo_pitch = 0
         if self.last is not None and self.last[0] == self.program:
             # the next note of this instrument at this onset is higher, or the same once more
@@ -193,6 +230,8 @@ class Grammar:
         m[BAR] = m[EOS] = True
         if self.bar_start >= 0 and self.after_bar and self.pos < 0:
             m |= fam["TimeSig"]
+            for k in self._repeats():
+                m[self.rep0 + k - 1] = True
         if self.bar_start >= 0:
             lo = off["Position"] + max(self.pos + 1, 0)
             m[lo: off["Position"] + min(self.bar_len, self.n_pos)] = True
@@ -206,6 +245,8 @@ class Grammar:
             ok = np.arange(DRUMS + 1) > floor
             if not self.fresh:
                 ok[self.program] = False
+            if self.copied:  # this bar's drums are there already
+                ok[DRUMS] = False
             if band is not None:
                 ok &= np.isin(np.arange(DRUMS + 1), list(band))
             m[self.po:self.po + DRUMS + 1] = ok

@@ -6,7 +6,12 @@ A piece reads ``BOS Bar TimeSig Position Tempo [Program] [Velocity] Pitch Durati
   first declares its band: ``BOS Program_a Program_b ... Bar``, each instrument that plays
   once, pitched programs ascending, drums last. The sampler (:mod:`.grammar`) then keeps
   to those instruments.
+  With ``drums_first`` (band models) drums come first, then the pitched programs.
 * ``Bar`` opens the next bar; a ``TimeSig`` follows it whenever the metre changes.
+* With ``drum_repeats``, a bar whose drums are exactly (onsets, kit pieces, lengths,
+  velocity bins) those of the bar k back, of the same length, says so with one
+  ``DrumRepeat_k`` after its ``Bar`` (and ``TimeSig``), and its drum notes are not written
+  (the smallest such k).
 * ``Position_p`` is the onset inside the bar in grid steps (``resolution`` per quarter
   note), so bar lines and beats are explicit symbols a model can learn.
 * ``Tempo`` follows a ``Position`` where the tempo changes.
@@ -69,6 +74,44 @@ def _bars(vocab: Vocab, ts_t: np.ndarray, ts_i: np.ndarray, last: int) -> tuple[
 MAX_TOKENS = 200_000  # one piece; the longest real file here has 18,000 (MidiError above it)
 
 
+def header_order(programs, cfg) -> list[int]:
+    """Program keys (128 = drums) in the order a header declares them: pitched ascending,
+    drums last, or drums first with ``cfg.drums_first``."""
+    keys = sorted(set(int(p) for p in programs))
+    if cfg.drums_first and keys and keys[-1] == 128:
+        keys = [128] + keys[:-1]
+    return keys
+
+
+def _drum_repeats(on, dur, pitch, vbin, drum, bar_t, bar_ts, vocab: Vocab) -> tuple[np.ndarray, np.ndarray]:
+    """(notes kept, shape (n,) bool; DrumRepeat k per bar, 0 for none). A bar's drums are
+    a repeat of the bar k back (the smallest k in 1..drum_repeats) when both bars have the
+    same length and exactly the same drum notes relative to their bar lines."""
+    keep = np.ones(on.size, bool)
+    rep = np.zeros(bar_t.size, np.int64)
+    K = vocab.cfg.drum_repeats
+    if not K or not drum.any():
+        return keep, rep
+    idx = np.flatnonzero(drum)
+    bar = np.searchsorted(bar_t, on[idx], side="right") - 1
+    rel = on[idx] - bar_t[bar]
+    content: dict[int, tuple] = {}
+    for b in np.unique(bar).tolist():
+        sel = bar == b
+        content[b] = tuple(sorted(zip(rel[sel].tolist(), pitch[idx][sel].tolist(), dur[idx][sel].tolist(),
+                                      vbin[idx][sel].tolist())))
+    for b in sorted(content):
+        for k in range(1, K + 1):
+            a = b - k
+            if a >= 0 and bar_ts[a] == bar_ts[b] and content.get(a) == content[b]:
+                rep[b] = k
+                keep[idx[bar == b]] = False
+                break
+        # note: equal time signatures mean equal lengths; a supported metre of the same
+        # length under another name is not a repeat (rare; the round trip stays exact)
+    return keep, rep
+
+
 def encode(score: Score, vocab: Vocab, max_tokens: int = MAX_TOKENS) -> np.ndarray:
     """Encode a score as token ids, ``BOS ... EOS``. Shape (n_tokens,), dtype int64.
 
@@ -110,6 +153,11 @@ def encode(score: Score, vocab: Vocab, max_tokens: int = MAX_TOKENS) -> np.ndarr
     vbin = vocab.velocity_bin(score.velocity)
     order = np.lexsort((dur, score.pitch, prog, on))
     on, dur, prog, vbin, pitch = on[order], dur[order], prog[order], vbin[order], score.pitch[order]
+    head = (off["Program"] + np.array(header_order(prog.tolist(), cfg), np.int64) if cfg.instruments_header
+            else np.zeros(0, np.int64))
+    keep, rep = _drum_repeats(on, dur, pitch, vbin, prog == 128, bar_t, bar_ts, vocab)
+    if not keep.all():
+        on, dur, prog, vbin, pitch = on[keep], dur[keep], prog[keep], vbin[keep], pitch[keep]
     n = on.size
     prog_chg = np.append(True, prog[1:] != prog[:-1]) if n else np.zeros(0, bool)
     vel_chg = np.append(True, vbin[1:] != vbin[:-1]) if n else np.zeros(0, bool)
@@ -121,8 +169,7 @@ def encode(score: Score, vocab: Vocab, max_tokens: int = MAX_TOKENS) -> np.ndarr
 
     # positions: every distinct onset or tempo-change time
     pos_t = np.union1d(on, tp_t)
-    head = off["Program"] + np.unique(prog) if cfg.instruments_header else np.zeros(0, np.int64)
-    count = (bar_t.size + int(ts_changed.sum()) + pos_t.size + tp_t.size + int(prog_chg.sum()) + int(vel_chg.sum())
+    count = (int((rep > 0).sum()) + bar_t.size + int(ts_changed.sum()) + pos_t.size + tp_t.size + int(prog_chg.sum()) + int(vel_chg.sum())
              + 2 * n + int(n_full.sum()) + 2 + head.size)
     if count > max_tokens:
         raise MidiError(None, f"{count:,} tokens long; at most {max_tokens:,} in one piece")
@@ -131,6 +178,7 @@ def encode(score: Score, vocab: Vocab, max_tokens: int = MAX_TOKENS) -> np.ndarr
     parts = [  # (time, rank, seq, token)
         (bar_t, 0, 0, np.full(bar_t.size, BAR)),
         (bar_t[ts_changed], 1, 0, off["TimeSig"] + bar_ts[ts_changed]),
+        (bar_t[rep > 0], 1, 1, off["DrumRepeat"] + rep[rep > 0] - 1),
         (pos_t, 2, 0, off["Position"] + pos_t - bar_t[pos_bar]),
         (tp_t, 3, 0, off["Tempo"] + tp_b),
         (on[prog_chg], 4, 8 * idx[prog_chg], off["Program"] + prog[prog_chg]),
@@ -176,7 +224,7 @@ def with_header(ids, programs, vocab: Vocab) -> np.ndarray:
     """``ids`` with its header replaced by one declaring ``programs`` (keys, 128 = drums)."""
     ids = np.asarray(ids, dtype=np.int64).ravel()
     body = ids[1 + len(header_programs(ids, vocab)):] if ids.size and ids[0] == BOS else ids
-    head = vocab.offset["Program"] + np.array(sorted(set(int(p) for p in programs)), np.int64)
+    head = vocab.offset["Program"] + np.array(header_order(programs, vocab.cfg), np.int64)
     return np.concatenate([[BOS], head, body]).astype(np.int64)
 
 
@@ -197,7 +245,9 @@ def decode(ids, vocab: Vocab, tpq: int | None = None) -> Decoded:
     """Decode any id sequence into a valid score, never raising.
 
     Tokens that break the grammar are skipped and counted: ids outside the vocabulary,
-    a TimeSig not straight after Bar, a Position beyond the bar or going backwards (a
+    a TimeSig not straight after Bar, a DrumRepeat not straight after Bar (or its TimeSig)
+    or naming a bar without drums, of another length, or before the first, or in a bar
+    whose drums are already there, a Position beyond the bar or going backwards (a
     Position before any Bar is counted too, but opens the first bar), a Tempo or Pitch with no Position yet in the bar, a Duration with
     no Pitch, a Pitch left without a Duration. Decoding stops at EOS; PAD and BOS are
     ignored. A note's Durations add up to at most ``MAX_NOTE_QUARTERS``, the longest
@@ -217,6 +267,7 @@ def decode(ids, vocab: Vocab, tpq: int | None = None) -> Decoded:
     F = {name: i for i, name in enumerate(fam_names)}
     F_SPECIAL, F_TS, F_POS, F_TEMPO = F["special"], F["TimeSig"], F["Position"], F["Tempo"]
     F_PROG, F_VEL, F_PITCH, F_DUR = F["Program"], F["Velocity"], F["Pitch"], F["Duration"]
+    F_REP = F["DrumRepeat"]
 
     notes: list[tuple[int, int, int, int, int]] = []  # start, steps, pitch, velocity, program key
     tempos: list[tuple[int, float]] = []
@@ -225,13 +276,21 @@ def decode(ids, vocab: Vocab, tpq: int | None = None) -> Decoded:
     bar_start, ts, bar_len = -1, vocab.ts_index[(4, 4)], vocab.bar_length(vocab.ts_index[(4, 4)])
     pos, after_bar = -1, False
     program, velocity = 0, vocab.velocity_value(cfg.velocity_bins // 2)
-    pending = None  # [start, steps, pitch, velocity, program]
+    pending = None  # [start, steps, pitch, velocity, program, bar]
+    bars: list[list] = []  # per bar: [length, its drum notes (position in the bar, steps, pitch, velocity)]
     n_used = 0
+
+    def finish(note) -> None:
+        notes.append(tuple(note[:5]))
+        if note[4] == 128:
+            b = bars[note[5]]
+            b[1].append((note[0] - note[6], note[1], note[2], note[3]))
+
     for f, v in zip(fam.tolist(), val.tolist()):
         n_used += 1
         if f != F_DUR and pending is not None:
             if pending[1] > 0:
-                notes.append(tuple(pending))
+                finish(pending)
             else:
                 invalid += 1
             pending = None
@@ -241,19 +300,33 @@ def decode(ids, vocab: Vocab, tpq: int | None = None) -> Decoded:
             if v == BAR:
                 bar_start = 0 if bar_start < 0 else bar_start + bar_len
                 pos, after_bar = -1, True
+                bars.append([bar_len, []])
             continue  # PAD, BOS
         if f == F_TS:
             if after_bar and pos < 0:
                 ts, bar_len = v, vocab.bar_length(v)
                 sigs.append((bar_start, v))
+                bars[-1][0] = bar_len
             else:
                 invalid += 1
+            continue
+        if f == F_REP:  # this bar's drums: the bar k back's, when it has the same length and drums
+            k = v + 1
+            src = bars[-1 - k] if after_bar and pos < 0 and len(bars) > k else None
+            if src is None or src[0] != bar_len or not src[1] or bars[-1][1]:
+                invalid += 1
+            else:
+                for rel, steps, p, vel in src[1]:
+                    notes.append((bar_start + rel, steps, p, vel, 128))
+                bars[-1][1] = list(src[1])
+            after_bar = False
             continue
         after_bar = f == F_SPECIAL
         if f == F_POS:
             opened = bar_start < 0  # no Bar yet: open the first bar here, and count the token
             if opened:
                 bar_start, pos = 0, -1
+                bars.append([bar_len, []])
             if v < pos or v >= bar_len:
                 invalid += 1
             else:
@@ -272,7 +345,7 @@ def decode(ids, vocab: Vocab, tpq: int | None = None) -> Decoded:
             if pos < 0:
                 invalid += 1
             else:
-                pending = [bar_start + pos, 0, v, velocity, program]
+                pending = [bar_start + pos, 0, v, velocity, program, len(bars) - 1, bar_start]
         elif f == F_DUR:
             if pending is None:
                 invalid += 1
@@ -282,7 +355,7 @@ def decode(ids, vocab: Vocab, tpq: int | None = None) -> Decoded:
             invalid += 1
     if pending is not None:
         if pending[1] > 0:
-            notes.append(tuple(pending))
+            finish(pending)
         else:
             invalid += 1
 

@@ -13,6 +13,8 @@ Program        129    General MIDI program 0-127, then Drums
 Velocity       16     bins of 8 (1-7, 8-15, ... 120-127)
 Pitch          128    MIDI pitch 0-127 (a drum's pitch is its kit piece)
 Duration       48     1..48 grid steps; longer notes chain several Duration tokens
+DrumRepeat     0      ``drum_repeats`` (band models: 8): this bar's drums are those of
+                      the bar k back, exactly (k = 1..drum_repeats)
 =============  =====  ==========================================================
 """
 
@@ -22,6 +24,8 @@ from dataclasses import asdict, dataclass
 from functools import cached_property
 
 import numpy as np
+
+from ..presets import CODECS
 
 SPECIALS = ("PAD", "BOS", "EOS", "Bar")
 PAD, BOS, EOS, BAR = range(4)
@@ -41,9 +45,16 @@ class CodecConfig:
     # a piece declares its instruments up front: BOS Program_a Program_b ... Bar (ascending,
     # drums last), and the sampler keeps to them (codec.grammar)
     instruments_header: bool = True
+    # the header declares drums first (then the pitched programs ascending): whether a piece
+    # has drums is its first decision, not one left until after the pitched band
+    drums_first: bool = False
+    # DrumRepeat_k (k = 1..drum_repeats) right after a Bar (and its TimeSig): this bar's drums
+    # are exactly those of the bar k back, which has the same length. A groove that repeats
+    # is then one decision per bar instead of every hit copied; 0: no such tokens
+    drum_repeats: int = 0
 
     # what a stored config without a key meant: one written before headers existed has none
-    STORED_DEFAULTS = {"instruments_header": False}
+    STORED_DEFAULTS = {"instruments_header": False, "drums_first": False, "drum_repeats": 0}
 
     @classmethod
     def from_dict(cls, d: dict) -> "CodecConfig":
@@ -57,7 +68,7 @@ class CodecConfig:
         """Raise ValueError (one line naming the field) for settings no vocabulary should be
         built from (a tempo_bins of 10^9 would take hours to list)."""
         for name, lo, hi in (("resolution", 1, 96), ("max_bar_quarters", 1, 32), ("tempo_bins", 1, 1024),
-                             ("velocity_bins", 1, 128), ("max_duration_quarters", 1, 64)):
+                             ("velocity_bins", 1, 128), ("max_duration_quarters", 1, 64), ("drum_repeats", 0, 16)):
             v = getattr(self, name)
             if not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi):
                 raise ValueError(f"codec.{name} {v!r}: must be a whole number from {lo} to {hi}")
@@ -65,11 +76,21 @@ class CodecConfig:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 1 <= v <= 1000):
                 raise ValueError(f"codec.{name} {v!r}: must be a number from 1 to 1000 (quarter notes a minute)")
-        if not isinstance(self.instruments_header, bool):
-            raise ValueError(f"codec.instruments_header {self.instruments_header!r}: must be true or false")
+        for name in ("instruments_header", "drums_first"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"codec.{name} {getattr(self, name)!r}: must be true or false")
+        if self.drums_first and not self.instruments_header:
+            raise ValueError("codec.drums_first: only a piece with an instruments header declares drums")
         if not self.tempo_min < self.tempo_max:
             raise ValueError(f"codec.tempo_min ({self.tempo_min}) must be below codec.tempo_max ({self.tempo_max})")
         return self
+
+
+def codec_named(name: str) -> CodecConfig:
+    """The :class:`CodecConfig` of a name in ``CODECS`` (ValueError naming the choices)."""
+    if name not in CODECS:
+        raise ValueError(f"codec {name!r}: one of {', '.join(CODECS)}")
+    return CodecConfig(**CODECS[name])
 
 
 def _time_signatures(cfg: CodecConfig) -> list[tuple[int, int]]:
@@ -106,6 +127,7 @@ class Vocab:
             "Velocity": cfg.velocity_bins,
             "Pitch": 128,
             "Duration": self.max_duration,
+            "DrumRepeat": cfg.drum_repeats,
         }
         self.offset: dict[str, int] = {}
         at = 0
@@ -125,7 +147,7 @@ class Vocab:
     # --- families ---------------------------------------------------------------
     def family(self, tok: int) -> str:
         for fam in reversed(self.offset):
-            if tok >= self.offset[fam]:
+            if tok >= self.offset[fam] and self.sizes[fam]:
                 return fam
         raise IndexError(tok)
 
@@ -169,6 +191,7 @@ class Vocab:
         names += [f"Velocity_{self.velocity_value(b)}" for b in range(self.cfg.velocity_bins)]
         names += [f"Pitch_{i}" for i in range(128)]
         names += [f"Duration_{i}" for i in range(1, self.max_duration + 1)]
+        names += [f"DrumRepeat_{k}" for k in range(1, self.cfg.drum_repeats + 1)]
         assert len(names) == self.size
         return names
 

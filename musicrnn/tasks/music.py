@@ -185,7 +185,7 @@ SHORT_RUN_HINT = ("Fine-tune a shipped model instead (--init checkpoints/folk or
 def train_music(data, out, model_cfg: dict, train_cfg, *, family: str = "rnn", output: str = "softmax",
                 valid_fraction: float = 0.1, test_fraction: float = 0.1, max_transpose: int = 5, resume: bool = False,
                 force: bool = False, init: str | os.PathLike | None = None, command: str = "", progress=None,
-                log=print, corpus: Corpus | None = None) -> dict:
+                log=print, corpus: Corpus | None = None, codec: str | None = None) -> dict:
     """Train a model of ``family`` (``core.models.FAMILIES``) on the MIDI under ``data``
     into the folder ``out``, predicting the next token with the output activation ``output``.
 
@@ -193,7 +193,9 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, family: str = "rnn", o
     those given in ``model_cfg`` must match them, except dropout). ``resume``: continue
     the run in ``out`` with exactly its settings (only ``core.runs.RESUME_MAY_CHANGE`` may differ).
     ``force``: replace a model already in ``out``. ``corpus``: the folder already encoded
-    with these fractions.
+    with these fractions. ``codec``: a name in ``codec.vocab.CODECS`` for a new model
+    (default "default"); a fine-tuned model keeps its base's codec (with an instruments
+    header), a resumed run its own.
     """
     from ..core import models
     from ..core.checkpoint import load_model_state
@@ -203,15 +205,27 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, family: str = "rnn", o
     from .musicsettings import changed_settings, differences, run_settings
     from ..core.train import check_window, fit, main_process, resolve_device, stop_on_signals
 
+    from dataclasses import replace
+
+    from ..codec.vocab import codec_named
+
     out = Path(out)
-    vocab = Vocab()  # new runs: pieces declare their instruments
+    try:
+        vocab = Vocab(codec_named(codec or "default"))  # new runs: pieces declare their instruments
+    except ValueError as e:
+        raise SettingsError(f"--{e}") from None
     if resume and (out / CONFIG).is_file():  # a resumed run keeps the codec it started with
         vocab = _vocab_of(out, {"task": "music", **read_config(out)})
     data_settings = {"valid_fraction": valid_fraction, "test_fraction": test_fraction, "max_transpose": max_transpose}
     init_weights, init_meta = None, None
     if init:
         init_weights, init_meta = load_model_state(init)
-        _vocab_of(init, init_meta)
+        base_vocab = Vocab(replace(_vocab_of(init, init_meta).cfg, instruments_header=True))
+        if codec and base_vocab.cfg != vocab.cfg:
+            raise SettingsError(f"--codec {codec}: a fine-tuned model keeps the codec of --init {init}; "
+                                f"leave --codec out")
+        if not resume:
+            vocab = base_vocab
         have = models.family_of(init_meta).name
         if have != family:
             raise SettingsError(f"--init {init}: a {have} model; it cannot start a --model {family} run")
@@ -616,11 +630,17 @@ def primer_fit(primer_tokens: np.ndarray, stepper, meta: dict, vocab: Vocab) -> 
 
 def recode(ids, have: Vocab, want: Vocab) -> list[int] | None:
     """Tokens of ``have``'s codec in ``want``'s: the same but for the instruments header
-    (added or dropped); None when the codecs differ otherwise."""
+    (added or dropped), or decoded and encoded again where the codecs differ in the
+    header's order or drum repeats; None when they differ otherwise (another grid)."""
     from dataclasses import replace
 
-    if replace(have.cfg, instruments_header=want.cfg.instruments_header) != want.cfg:
+    same = dict(instruments_header=want.cfg.instruments_header, drums_first=want.cfg.drums_first,
+                drum_repeats=want.cfg.drum_repeats)
+    if replace(have.cfg, **same) != want.cfg:
         return None
+    if (have.cfg.drums_first, have.cfg.drum_repeats) != (want.cfg.drums_first, want.cfg.drum_repeats):
+        again = encode(decode(ids, have).score, want)
+        return again[:-1].tolist()  # without its EOS: a primer goes on
     ids = [int(t) for t in ids]
     if have.cfg.instruments_header == want.cfg.instruments_header:
         return ids
