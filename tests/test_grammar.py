@@ -233,3 +233,42 @@ def test_a_primer_moves_between_the_band_codec_and_the_default():
     score = read_midi(_songs(1)[0])
     a, b = encode(score, vocab_default := Vocab()).tolist(), encode(score, BAND).tolist()
     assert recode(a, vocab_default, BAND) == b[:-1] and recode(b, BAND, vocab_default) == a[:-1]
+
+
+def test_bar_repeats_write_a_tunes_repeated_bars_as_one_token_each():
+    """Folk tunes repeat whole bars 4 and 8 back (AABB): with ``bar_repeats`` each such bar
+    is one token, every note comes back, and the grammar allows what the encoder writes."""
+    tunes = Vocab(CodecConfig(bar_repeats=8, drum_repeats=8, drums_first=True))
+    brep, drep = tunes.offset["BarRepeat"], tunes.offset["DrumRepeat"]
+    assert tunes.names[brep:] == [f"BarRepeat_{k}" for k in range(1, 9)]
+    files = sorted((CORPORA / "folk").rglob("*.mid"))[:40:4] + _songs(2)
+    plain_n = band_n = 0
+    used = set()
+    for f in files:
+        score = read_midi(f)
+        plain, ids = encode(score, Vocab()), encode(score, tunes)
+        d = decode(ids, tunes)
+        assert d.n_invalid == 0 and decode(plain, Vocab()).score.n_notes == d.score.n_notes == score.n_notes
+        assert sorted(zip(d.score.start.tolist(), d.score.pitch.tolist(), d.score.end.tolist())) == sorted(
+            zip(*(getattr(decode(plain, Vocab()).score, k).tolist() for k in ("start", "pitch", "end"))))
+        g = Grammar(tunes).feed_all(ids[:1])
+        for i, t in enumerate(ids[1:].tolist(), 1):
+            assert g.allowed()[t], f"{f.name}: token {i} {tunes.names[t]} refused"
+            g.feed(t)
+        plain_n, band_n = plain_n + plain.size, band_n + ids.size
+        used |= {tunes.names[t].split("_")[0] for t in ids.tolist() if t >= drep}
+    assert used == {"BarRepeat", "DrumRepeat"} and band_n < 0.8 * plain_n
+    # after a BarRepeat no pitched note may follow in the bar (drums may), and no DrumRepeat
+    # comes before a BarRepeat
+    po, pos, pp, dur = (tunes.offset[f] for f in ("Program", "Position", "Pitch", "Duration"))
+    BAR = tunes.names.index("Bar")
+    g = Grammar(tunes).feed_all([BOS, po + DRUMS, po + 40, BAR, pos, po + 40, pp + 60, dur, po + DRUMS, pp + 36, dur, BAR])
+    assert g.allowed()[brep] and g.allowed()[drep]
+    g.feed(brep)
+    assert g.allowed()[drep] and not g.allowed()[brep]
+    g.feed(pos)  # the last note was a drum's: drum notes may follow at once, the flute may not come back
+    assert g.allowed()[pp + 36] and not g.allowed()[po + 40]
+    g.feed_all([pp + 36, dur, pos + 6])
+    assert not g.allowed()[po + 40] and not g.allowed()[po + 41]
+    g = Grammar(tunes).feed_all([BOS, po + DRUMS, po + 40, BAR, pos, po + 40, pp + 60, dur, po + DRUMS, pp + 36, dur, BAR, drep])
+    assert not g.allowed()[brep]

@@ -16,7 +16,8 @@ It also keeps a band a band. The instruments a piece may play are fixed once kno
 
 A ``DrumRepeat_k`` (``CodecConfig.drum_repeats``) may come only straight after a Bar (or
 its TimeSig), in a band with drums, naming a bar k back of the same length that had drums;
-after it the bar has its drums and no drum note may follow in it.
+after it the bar has its drums and no drum note may follow in it. ``BarRepeat_k``
+(``bar_repeats``) likewise for the pitched notes, before any DrumRepeat.
 
 Program keys are General MIDI programs 0-127 and 128 for drums.
 """
@@ -48,10 +49,10 @@ class Grammar:
         self.bar_start, self.pos, self.after_bar = -1, -1, False
         self.bar_len = vocab.bar_length(vocab.ts_index[(4, 4)])
         self.drums_first = vocab.cfg.drums_first
-        self.n_rep = vocab.cfg.drum_repeats
-        self.rep0 = off["DrumRepeat"]
-        self.bars: list[tuple[int, bool]] = []  # (length, had drums) of each bar so far, the current one last
-        self.copied = False  # this bar's drums came from a DrumRepeat
+        self.n_rep = {"d": vocab.cfg.drum_repeats, "p": vocab.cfg.bar_repeats}
+        self.rep0 = {"d": off["DrumRepeat"], "p": off["BarRepeat"]}
+        self.bars: list[list] = []  # [length, had drums, had pitched notes] of each bar so far, the current one last
+        self.copied = {"d": False, "p": False}  # this bar's drums (pitched notes) came from a repeat
         self.program = 0
         self.fresh = True  # no Program token since the header: the first note's may repeat the last declared
         self.pending = 0  # 1: a Pitch waits for its Duration; 2: a full Duration may chain on
@@ -96,28 +97,28 @@ class Grammar:
             self.in_header = False
             self.bar_start = 0 if self.bar_start < 0 else self.bar_start + self.bar_len
             self.pos, self.after_bar, self.last = -1, True, None
-            self.bars.append((self.bar_len, False))
-            self.copied = False
+            self.bars.append([self.bar_len, False, False])
+            self.copied = {"d": False, "p": False}
             return
         if tok == EOS or f is None or f == "special":
             return
         if f == "TimeSig":
-            if self.after_bar and self.pos < 0:
+            if self.after_bar and self.pos < 0 and not any(self.copied.values()):
                 self.bar_len = v.bar_length(tok - off["TimeSig"])
-                self.bars[-1] = (self.bar_len, self.bars[-1][1])
+                self.bars[-1][0] = self.bar_len
             return
-        if f == "DrumRepeat":
-            if tok - self.rep0 + 1 in self._repeats():
-                self.bars[-1] = (self.bar_len, True)
-                self.copied = True
-            self.after_bar = False
+        if f in ("DrumRepeat", "BarRepeat"):  # the bar stays at its start
+            kind = "d" if f == "DrumRepeat" else "p"
+            if tok - self.rep0[kind] + 1 in self._repeats(kind):
+                self.bars[-1][1 if kind == "d" else 2] = True
+                self.copied[kind] = True
             return
         self.after_bar = False
         if f == "Position":
             if self.bar_start < 0:
                 self.bar_start, self.pos = 0, -1
-                self.bars.append((self.bar_len, False))
-                self.copied = False
+                self.bars.append([self.bar_len, False, False])
+                self.copied = {"d": False, "p": False}
             p = tok - off["Position"]
             if self.pos <= p < self.bar_len:
                 self.pos, self.last = p, None
@@ -125,8 +126,7 @@ class Grammar:
             self.program, self.fresh = tok - self.po, False
         elif f == "Pitch" and self.pos >= 0:
             self.pending = 1
-            if self.program == DRUMS and not self.bars[-1][1]:
-                self.bars[-1] = (self.bar_len, True)
+            self.bars[-1][1 if self.program == DRUMS else 2] = True
             note = (self.program, tok - self.pp)
             self.last = note + (self.last is not None and self.last[:2] == note,)
 
@@ -135,15 +135,20 @@ class Grammar:
             self.feed(t)
         return self
 
-    def _repeats(self) -> tuple:
-        """The k of the DrumRepeat tokens that may come now (none outside a bar's start)."""
-        if not (self.n_rep and self.after_bar and self.pos < 0 and self.bar_start >= 0 and not self.copied):
+    def _repeats(self, kind: str) -> tuple:
+        """The k of the DrumRepeat (``kind`` "d") or BarRepeat ("p") tokens that may come
+        now: at a bar's start, the drums (pitched notes) not there yet, naming a bar of this
+        length that had them; a BarRepeat only before any DrumRepeat."""
+        if not (self.n_rep[kind] and self.after_bar and self.pos < 0 and self.bar_start >= 0):
+            return ()
+        if self.copied[kind] or (kind == "p" and self.copied["d"]):
             return ()
         band = self.band()
-        if band is not None and DRUMS not in band:
+        if band is not None and ((DRUMS not in band) if kind == "d" else not (band - {DRUMS})):
             return ()
-        n = len(self.bars)
-        return tuple(k for k in range(1, self.n_rep + 1) if k < n and self.bars[n - 1 - k] == (self.bar_len, True))
+        n, col = len(self.bars), 1 if kind == "d" else 2
+        return tuple(k for k in range(1, self.n_rep[kind] + 1)
+                     if k < n and self.bars[n - 1 - k][0] == self.bar_len and self.bars[n - 1 - k][col])
 
     # --- what may come next -------------------------------------------------------------
     def allowed(self) -> np.ndarray:
@@ -160,7 +165,7 @@ class Grammar:
         band = self.band()
         key = (self.pending, self.in_header, tuple(self.declared[-1:]), self.bar_start >= 0,
                self.after_bar and self.pos < 0, self.pos, self.bar_len, self.program, self.fresh, self.last, self.prev,
-               band, self._repeats(), self.copied)
+               band, self._repeats("d"), self._repeats("p"), self.copied["d"], self.copied["p"])
         r = self._cache.get(key)
         if r is None:
             m = self._mask(band)
@@ -213,7 +218,7 @@ class Grammar:
         if self.pending == 2:
             m[self._dmax - self.v.max_duration + 1: self._dmax + 1] = True
         note_ok = (self.pos >= 0 and (band is None or self.program in band)
-                   and not (self.copied and self.program == DRUMS))
+                   and not self.copied["d" if self.program == DRUMS else "p"])
         lo_pitch = 0
         if self.last is not None and self.last[0] == self.program:
             # the next note of this instrument at this onset is higher, or the same once more
@@ -229,9 +234,11 @@ class Grammar:
             return m
         m[BAR] = m[EOS] = True
         if self.bar_start >= 0 and self.after_bar and self.pos < 0:
-            m |= fam["TimeSig"]
-            for k in self._repeats():
-                m[self.rep0 + k - 1] = True
+            if not any(self.copied.values()):
+                m |= fam["TimeSig"]
+            for kind in ("d", "p"):
+                for k in self._repeats(kind):
+                    m[self.rep0[kind] + k - 1] = True
         if self.bar_start >= 0:
             lo = off["Position"] + max(self.pos + 1, 0)
             m[lo: off["Position"] + min(self.bar_len, self.n_pos)] = True
@@ -245,8 +252,10 @@ class Grammar:
             ok = np.arange(DRUMS + 1) > floor
             if not self.fresh:
                 ok[self.program] = False
-            if self.copied:  # this bar's drums are there already
+            if self.copied["d"]:  # this bar's drums are there already
                 ok[DRUMS] = False
+            if self.copied["p"]:  # and its pitched notes
+                ok[:DRUMS] = False
             if band is not None:
                 ok &= np.isin(np.arange(DRUMS + 1), list(band))
             m[self.po:self.po + DRUMS + 1] = ok

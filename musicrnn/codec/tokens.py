@@ -11,7 +11,8 @@ A piece reads ``BOS Bar TimeSig Position Tempo [Program] [Velocity] Pitch Durati
 * With ``drum_repeats``, a bar whose drums are exactly (onsets, kit pieces, lengths,
   velocity bins) those of the bar k back, of the same length, says so with one
   ``DrumRepeat_k`` after its ``Bar`` (and ``TimeSig``), and its drum notes are not written
-  (the smallest such k).
+  (the smallest such k). With ``bar_repeats`` the same for its pitched notes (every
+  instrument's): ``BarRepeat_k``, before the ``DrumRepeat``.
 * ``Position_p`` is the onset inside the bar in grid steps (``resolution`` per quarter
   note), so bar lines and beats are explicit symbols a model can learn.
 * ``Tempo`` follows a ``Position`` where the tempo changes.
@@ -83,23 +84,19 @@ def header_order(programs, cfg) -> list[int]:
     return keys
 
 
-def _drum_repeats(on, dur, pitch, vbin, drum, bar_t, bar_ts, vocab: Vocab) -> tuple[np.ndarray, np.ndarray]:
-    """(notes kept, shape (n,) bool; DrumRepeat k per bar, 0 for none). A bar's drums are
-    a repeat of the bar k back (the smallest k in 1..drum_repeats) when both bars have the
-    same length and exactly the same drum notes relative to their bar lines."""
+def _repeats(on, dur, pitch, vbin, prog, subset, bar_t, bar_ts, K: int) -> tuple[np.ndarray, np.ndarray]:
+    """(notes kept, shape (n,) bool; the repeat k of each bar, 0 for none) for the notes in
+    ``subset`` (the drums, or the pitched notes): a bar's are a repeat of the bar k back
+    (the smallest k in 1..K) when both bars have the same time signature and exactly the
+    same such notes (onset in the bar, pitch, length, velocity bin, program)."""
     keep = np.ones(on.size, bool)
     rep = np.zeros(bar_t.size, np.int64)
-    K = vocab.cfg.drum_repeats
-    if not K or not drum.any():
+    if not K or not subset.any():
         return keep, rep
-    idx = np.flatnonzero(drum)
+    idx = np.flatnonzero(subset)
     bar = np.searchsorted(bar_t, on[idx], side="right") - 1
-    rel = on[idx] - bar_t[bar]
-    content: dict[int, tuple] = {}
-    for b in np.unique(bar).tolist():
-        sel = bar == b
-        content[b] = tuple(sorted(zip(rel[sel].tolist(), pitch[idx][sel].tolist(), dur[idx][sel].tolist(),
-                                      vbin[idx][sel].tolist())))
+    fields = np.stack([on[idx] - bar_t[bar], pitch[idx], dur[idx], vbin[idx], prog[idx]], 1)
+    content = {b: tuple(sorted(map(tuple, fields[bar == b].tolist()))) for b in np.unique(bar).tolist()}
     for b in sorted(content):
         for k in range(1, K + 1):
             a = b - k
@@ -107,8 +104,6 @@ def _drum_repeats(on, dur, pitch, vbin, drum, bar_t, bar_ts, vocab: Vocab) -> tu
                 rep[b] = k
                 keep[idx[bar == b]] = False
                 break
-        # note: equal time signatures mean equal lengths; a supported metre of the same
-        # length under another name is not a repeat (rare; the round trip stays exact)
     return keep, rep
 
 
@@ -155,7 +150,9 @@ def encode(score: Score, vocab: Vocab, max_tokens: int = MAX_TOKENS) -> np.ndarr
     on, dur, prog, vbin, pitch = on[order], dur[order], prog[order], vbin[order], score.pitch[order]
     head = (off["Program"] + np.array(header_order(prog.tolist(), cfg), np.int64) if cfg.instruments_header
             else np.zeros(0, np.int64))
-    keep, rep = _drum_repeats(on, dur, pitch, vbin, prog == 128, bar_t, bar_ts, vocab)
+    keep, rep = _repeats(on, dur, pitch, vbin, prog, prog == 128, bar_t, bar_ts, cfg.drum_repeats)
+    keep_p, rep_p = _repeats(on, dur, pitch, vbin, prog, prog != 128, bar_t, bar_ts, cfg.bar_repeats)
+    keep &= keep_p
     if not keep.all():
         on, dur, prog, vbin, pitch = on[keep], dur[keep], prog[keep], vbin[keep], pitch[keep]
     n = on.size
@@ -169,7 +166,7 @@ def encode(score: Score, vocab: Vocab, max_tokens: int = MAX_TOKENS) -> np.ndarr
 
     # positions: every distinct onset or tempo-change time
     pos_t = np.union1d(on, tp_t)
-    count = (int((rep > 0).sum()) + bar_t.size + int(ts_changed.sum()) + pos_t.size + tp_t.size + int(prog_chg.sum()) + int(vel_chg.sum())
+    count = (int((rep > 0).sum()) + int((rep_p > 0).sum()) + bar_t.size + int(ts_changed.sum()) + pos_t.size + tp_t.size + int(prog_chg.sum()) + int(vel_chg.sum())
              + 2 * n + int(n_full.sum()) + 2 + head.size)
     if count > max_tokens:
         raise MidiError(None, f"{count:,} tokens long; at most {max_tokens:,} in one piece")
@@ -178,7 +175,8 @@ def encode(score: Score, vocab: Vocab, max_tokens: int = MAX_TOKENS) -> np.ndarr
     parts = [  # (time, rank, seq, token)
         (bar_t, 0, 0, np.full(bar_t.size, BAR)),
         (bar_t[ts_changed], 1, 0, off["TimeSig"] + bar_ts[ts_changed]),
-        (bar_t[rep > 0], 1, 1, off["DrumRepeat"] + rep[rep > 0] - 1),
+        (bar_t[rep_p > 0], 1, 1, off["BarRepeat"] + rep_p[rep_p > 0] - 1),
+        (bar_t[rep > 0], 1, 2, off["DrumRepeat"] + rep[rep > 0] - 1),
         (pos_t, 2, 0, off["Position"] + pos_t - bar_t[pos_bar]),
         (tp_t, 3, 0, off["Tempo"] + tp_b),
         (on[prog_chg], 4, 8 * idx[prog_chg], off["Program"] + prog[prog_chg]),
@@ -245,9 +243,9 @@ def decode(ids, vocab: Vocab, tpq: int | None = None) -> Decoded:
     """Decode any id sequence into a valid score, never raising.
 
     Tokens that break the grammar are skipped and counted: ids outside the vocabulary,
-    a TimeSig not straight after Bar, a DrumRepeat not straight after Bar (or its TimeSig)
-    or naming a bar without drums, of another length, or before the first, or in a bar
-    whose drums are already there, a Position beyond the bar or going backwards (a
+    a TimeSig not straight after Bar, a DrumRepeat (BarRepeat) not straight after Bar (or
+    its TimeSig) or naming a bar without drums (pitched notes), of another length, or
+    before the first, or in a bar whose drums (pitched notes) are already there, a Position beyond the bar or going backwards (a
     Position before any Bar is counted too, but opens the first bar), a Tempo or Pitch with no Position yet in the bar, a Duration with
     no Pitch, a Pitch left without a Duration. Decoding stops at EOS; PAD and BOS are
     ignored. A note's Durations add up to at most ``MAX_NOTE_QUARTERS``, the longest
@@ -267,7 +265,7 @@ def decode(ids, vocab: Vocab, tpq: int | None = None) -> Decoded:
     F = {name: i for i, name in enumerate(fam_names)}
     F_SPECIAL, F_TS, F_POS, F_TEMPO = F["special"], F["TimeSig"], F["Position"], F["Tempo"]
     F_PROG, F_VEL, F_PITCH, F_DUR = F["Program"], F["Velocity"], F["Pitch"], F["Duration"]
-    F_REP = F["DrumRepeat"]
+    F_REP, F_BREP = F["DrumRepeat"], F["BarRepeat"]
 
     notes: list[tuple[int, int, int, int, int]] = []  # start, steps, pitch, velocity, program key
     tempos: list[tuple[int, float]] = []
@@ -277,14 +275,14 @@ def decode(ids, vocab: Vocab, tpq: int | None = None) -> Decoded:
     pos, after_bar = -1, False
     program, velocity = 0, vocab.velocity_value(cfg.velocity_bins // 2)
     pending = None  # [start, steps, pitch, velocity, program, bar]
-    bars: list[list] = []  # per bar: [length, its drum notes (position in the bar, steps, pitch, velocity)]
+    # per bar: [length, drum notes, pitched notes, repeated?]; a note: (position in the bar,
+    # steps, pitch, velocity, program)
+    bars: list[list] = []
     n_used = 0
 
     def finish(note) -> None:
         notes.append(tuple(note[:5]))
-        if note[4] == 128:
-            b = bars[note[5]]
-            b[1].append((note[0] - note[6], note[1], note[2], note[3]))
+        bars[note[5]][1 if note[4] == 128 else 2].append((note[0] - note[6], *note[1:5]))
 
     for f, v in zip(fam.tolist(), val.tolist()):
         n_used += 1
@@ -300,33 +298,33 @@ def decode(ids, vocab: Vocab, tpq: int | None = None) -> Decoded:
             if v == BAR:
                 bar_start = 0 if bar_start < 0 else bar_start + bar_len
                 pos, after_bar = -1, True
-                bars.append([bar_len, []])
+                bars.append([bar_len, [], [], False])
             continue  # PAD, BOS
         if f == F_TS:
-            if after_bar and pos < 0:
+            if after_bar and pos < 0 and not bars[-1][3]:
                 ts, bar_len = v, vocab.bar_length(v)
                 sigs.append((bar_start, v))
                 bars[-1][0] = bar_len
             else:
                 invalid += 1
             continue
-        if f == F_REP:  # this bar's drums: the bar k back's, when it has the same length and drums
-            k = v + 1
+        if f in (F_REP, F_BREP):  # this bar's drums (pitched notes): the bar k back's
+            part, k = (1 if f == F_REP else 2), v + 1
             src = bars[-1 - k] if after_bar and pos < 0 and len(bars) > k else None
-            if src is None or src[0] != bar_len or not src[1] or bars[-1][1]:
+            if src is None or src[0] != bar_len or not src[part] or bars[-1][part] or (part == 2 and bars[-1][1]):
                 invalid += 1
             else:
-                for rel, steps, p, vel in src[1]:
-                    notes.append((bar_start + rel, steps, p, vel, 128))
-                bars[-1][1] = list(src[1])
-            after_bar = False
+                for rel, steps, p, vel, prog_ in src[part]:
+                    notes.append((bar_start + rel, steps, p, vel, prog_))
+                bars[-1][part] = list(src[part])
+                bars[-1][3] = True
             continue
         after_bar = f == F_SPECIAL
         if f == F_POS:
             opened = bar_start < 0  # no Bar yet: open the first bar here, and count the token
             if opened:
                 bar_start, pos = 0, -1
-                bars.append([bar_len, []])
+                bars.append([bar_len, [], [], False])
             if v < pos or v >= bar_len:
                 invalid += 1
             else:

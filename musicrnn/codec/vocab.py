@@ -15,6 +15,8 @@ Pitch          128    MIDI pitch 0-127 (a drum's pitch is its kit piece)
 Duration       48     1..48 grid steps; longer notes chain several Duration tokens
 DrumRepeat     0      ``drum_repeats`` (band models: 8): this bar's drums are those of
                       the bar k back, exactly (k = 1..drum_repeats)
+BarRepeat      0      ``bar_repeats``: this bar's pitched notes are those of the bar k
+                      back, exactly, instruments included (k = 1..bar_repeats)
 =============  =====  ==========================================================
 """
 
@@ -52,9 +54,12 @@ class CodecConfig:
     # are exactly those of the bar k back, which has the same length. A groove that repeats
     # is then one decision per bar instead of every hit copied; 0: no such tokens
     drum_repeats: int = 0
+    # BarRepeat_k (k = 1..bar_repeats), the same for the bar's pitched notes (every
+    # instrument's): a tune's repeated phrase is one decision per bar
+    bar_repeats: int = 0
 
     # what a stored config without a key meant: one written before headers existed has none
-    STORED_DEFAULTS = {"instruments_header": False, "drums_first": False, "drum_repeats": 0}
+    STORED_DEFAULTS = {"instruments_header": False, "drums_first": False, "drum_repeats": 0, "bar_repeats": 0}
 
     @classmethod
     def from_dict(cls, d: dict) -> "CodecConfig":
@@ -68,7 +73,8 @@ class CodecConfig:
         """Raise ValueError (one line naming the field) for settings no vocabulary should be
         built from (a tempo_bins of 10^9 would take hours to list)."""
         for name, lo, hi in (("resolution", 1, 96), ("max_bar_quarters", 1, 32), ("tempo_bins", 1, 1024),
-                             ("velocity_bins", 1, 128), ("max_duration_quarters", 1, 64), ("drum_repeats", 0, 16)):
+                             ("velocity_bins", 1, 128), ("max_duration_quarters", 1, 64), ("drum_repeats", 0, 16),
+                             ("bar_repeats", 0, 16)):
             v = getattr(self, name)
             if not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi):
                 raise ValueError(f"codec.{name} {v!r}: must be a whole number from {lo} to {hi}")
@@ -128,6 +134,7 @@ class Vocab:
             "Pitch": 128,
             "Duration": self.max_duration,
             "DrumRepeat": cfg.drum_repeats,
+            "BarRepeat": cfg.bar_repeats,
         }
         self.offset: dict[str, int] = {}
         at = 0
@@ -192,6 +199,7 @@ class Vocab:
         names += [f"Pitch_{i}" for i in range(128)]
         names += [f"Duration_{i}" for i in range(1, self.max_duration + 1)]
         names += [f"DrumRepeat_{k}" for k in range(1, self.cfg.drum_repeats + 1)]
+        names += [f"BarRepeat_{k}" for k in range(1, self.cfg.bar_repeats + 1)]
         assert len(names) == self.size
         return names
 
