@@ -272,3 +272,19 @@ def test_bar_repeats_write_a_tunes_repeated_bars_as_one_token_each():
     assert not g.allowed()[po + 40] and not g.allowed()[po + 41]
     g = Grammar(tunes).feed_all([BOS, po + DRUMS, po + 40, BAR, pos, po + 40, pp + 60, dur, po + DRUMS, pp + 36, dur, BAR, drep])
     assert not g.allowed()[brep]
+
+
+def test_codec_commands_take_the_band_codec(tmp_path):
+    from conftest import run_cli
+    import json
+
+    song = _songs(1)[0]
+    r = run_cli("codec", "check", "--codec", "band", "-q", song)
+    assert r.returncode == 0 and json.loads(r.stdout.splitlines()[-1])["match_rate"] == 1.0
+    r = run_cli("codec", "encode", "--codec", "repeats", song)
+    names = r.stdout.split()
+    assert r.returncode == 0 and names[1] == "Program_Drums" and any(n.startswith("DrumRepeat_") for n in names)
+    (tmp_path / "t.txt").write_text(r.stdout)
+    r = run_cli("codec", "decode", "--codec", "repeats", tmp_path / "t.txt", "--out", tmp_path / "t.mid")
+    assert r.returncode == 0 and json.loads(r.stdout)["notes"] == read_midi(song).n_notes
+    assert run_cli("codec", "check", "--codec", "nope", song).returncode == 2
