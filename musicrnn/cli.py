@@ -580,9 +580,8 @@ def _add_train_args(c) -> None:
     g.add_argument("--test-fraction", type=FLOAT, default=None, help="share of other files held out as a test set, scored once at the end (default 0.1)")
     g.add_argument("--transpose", type=INT, default=None, help="augment: random transposition up to +-N semitones (default 5; 0: off)")
     g.add_argument("--codec", choices=sorted(CODECS), default=None,
-                   help="tokens for a new model: 'default'; 'band' for multi-track songs (drums declared first, "
-                        "a drum bar that repeats one up to 8 bars back written as one token); 'repeats': 'band' "
-                        "and a bar whose pitched notes repeat one up to 8 bars back as one token too; "
+                   help="tokens for a new model: 'default', or 'repeats' (a bar whose drums, or whose pitched "
+                        "notes, repeat those 1-8 bars back is one token; drums declared first); "
                         "--init and --resume keep their model's")
     c.add_argument("--resume", action="store_true", help="continue the run in OUT with its own settings")
     c.add_argument("--force", action="store_true", help="replace a model already in OUT")
@@ -772,8 +771,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def codec_choice(c):
         c.add_argument("--codec", choices=sorted(CODECS), default="default",
-                       help="which tokens: 'default'; 'band' (drums declared first, repeated drum bars as one "
-                            "token); 'repeats' ('band', and repeated bars of pitched notes as one token)")
+                       help="which tokens: 'default', or 'repeats' (repeated drum bars and repeated bars of "
+                            "pitched notes as one token each; drums declared first)")
 
     c = codec.add_parser("check", help="round-trip every MIDI file under PATHs; last line is a JSON summary")
     c.add_argument("paths", nargs="+", metavar="PATH", help="MIDI files or folders (searched recursively)")

@@ -4,9 +4,7 @@ line can list them without loading NumPy."""
 
 CODECS = {
     "default": {},
-    # for multi-track songs: drums declared first, a repeated drum bar written as one token
-    "band": {"drums_first": True, "drum_repeats": 8},
-    # any music: the same, and a bar whose pitched notes repeat one up to 8 bars back (a
-    # tune's AABB) written as one token too
+    # repeats written as such: a bar whose drums, or whose pitched notes (every instrument's),
+    # equal those of the bar 1-8 back is one token; a band's drums are declared first
     "repeats": {"drums_first": True, "drum_repeats": 8, "bar_repeats": 8},
 }

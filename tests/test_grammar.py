@@ -274,12 +274,12 @@ def test_bar_repeats_write_a_tunes_repeated_bars_as_one_token_each():
     assert not g.allowed()[brep]
 
 
-def test_codec_commands_take_the_band_codec(tmp_path):
+def test_codec_commands_take_the_repeats_codec(tmp_path):
     from conftest import run_cli
     import json
 
     song = _songs(1)[0]
-    r = run_cli("codec", "check", "--codec", "band", "-q", song)
+    r = run_cli("codec", "check", "--codec", "repeats", "-q", song)
     assert r.returncode == 0 and json.loads(r.stdout.splitlines()[-1])["match_rate"] == 1.0
     r = run_cli("codec", "encode", "--codec", "repeats", song)
     names = r.stdout.split()

@@ -226,8 +226,8 @@ def test_tiny_folder_trains_or_says_why(folk_dir, tmp_path):
     assert r.returncode == 2 and "--bptt" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_a_new_model_trains_with_the_band_codec_and_its_fine_tunes_keep_it(tmp_path):
-    """`train --codec band` on real multi-track songs: the model's config holds the codec,
+def test_a_new_model_trains_with_the_repeats_codec_and_its_fine_tunes_keep_it(tmp_path):
+    """`train --codec repeats` on real multi-track songs: the model's config holds the codec,
     it samples drum repeats through the grammar, and a model grown from it keeps the codec
     (asking for another one is refused, naming --init)."""
     from conftest import OPENMSX
@@ -239,17 +239,17 @@ def test_a_new_model_trains_with_the_band_codec_and_its_fine_tunes_keep_it(tmp_p
     songs.mkdir()
     for f in sorted(OPENMSX.glob("*.mid"))[:6]:
         shutil.copy(f, songs / f.name)
-    train_music(songs, tmp_path / "m", TINY, tcfg(steps=12, bptt=64), codec="band", log=lambda m: None)
+    train_music(songs, tmp_path / "m", TINY, tcfg(steps=12, bptt=64), codec="repeats", log=lambda m: None)
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
-    assert cfg["codec"]["drums_first"] is True and cfg["codec"]["drum_repeats"] == 8
+    assert cfg["codec"]["drums_first"] is True and cfg["codec"]["drum_repeats"] == cfg["codec"]["bar_repeats"] == 8
     vocab = _vocab_of(tmp_path / "m", cfg)
-    assert vocab.names[-1] == "DrumRepeat_8"
+    assert vocab.names[-1] == "BarRepeat_8"
     r = sample_to_files(tmp_path / "m", tmp_path / "s.mid", n=2, seconds=8, seed=0)
     assert all(p["invalid_tokens"] == 0 for p in r["pieces"])
     train_music(songs, tmp_path / "f", TINY, tcfg(steps=2, bptt=64), init=tmp_path / "m", log=lambda m: None)
     assert json.loads((tmp_path / "f" / "config.json").read_text())["codec"] == cfg["codec"]
     with pytest.raises(SettingsError, match="--init"):
         train_music(songs, tmp_path / "g", TINY, tcfg(max_steps=2), init=tmp_path / "m", codec="default", log=lambda m: None)
-    with pytest.raises(SettingsError, match="band"):
+    with pytest.raises(SettingsError, match="repeats"):
         train_music(songs, tmp_path / "h", TINY, tcfg(max_steps=2), codec="bnad", log=lambda m: None)
     assert decode([1], vocab).n_invalid == 0
