@@ -449,7 +449,13 @@ def arrange(name: str, abc_midi: bytes, tmp: Path) -> Arrangement:
 
 
 def _track(name: str, events: list[tuple[int, int, object]]):
-    """A track from (abs tick, source order, message): note-offs first at equal ticks."""
+    """A track from (abs tick, source order, message): note-offs first at equal ticks.
+
+    MMA lets a strummed string ring (its Plectrum tracks): a pitch is struck again while it
+    still sounds, and one note-off ends them all, chords later. A MIDI reader makes that a
+    note held until the chord changes (10% of the guitar's notes were longer than two
+    bars, up to 111 quarter notes). A string struck again stops ringing, so a note-off is
+    written before each re-strike, and note-offs with nothing sounding are dropped."""
     import mido
 
     def is_on(m) -> int:
@@ -458,7 +464,19 @@ def _track(name: str, events: list[tuple[int, int, object]]):
     events = sorted(events, key=lambda e: (e[0], is_on(e[2]), e[1]))
     track = mido.MidiTrack([mido.MetaMessage("track_name", name=name, time=0)])
     now = 0
+    sounding: set[tuple[int, int]] = set()
     for t, _, m in events:
+        if m.type in ("note_on", "note_off"):
+            key = (m.channel, m.note)
+            if is_on(m):
+                if key in sounding:
+                    track.append(mido.Message("note_off", channel=m.channel, note=m.note, velocity=0, time=t - now))
+                    now = t
+                sounding.add(key)
+            elif key in sounding:
+                sounding.discard(key)
+            else:
+                continue
         track.append(m.copy(time=t - now))
         now = t
     track.append(mido.MetaMessage("end_of_track", time=0))

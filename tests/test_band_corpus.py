@@ -118,3 +118,29 @@ def test_grooves_repeat_bar_after_bar(vocab):
     files = sorted((CORPORA / "band").glob("*.mid"))[::25]
     rates = [ms.piece_stats(encode(read_midi(f), vocab), vocab)["drum_bar_repeat_rate"] for f in files]
     assert np.nanmedian(rates) >= 0.7, rates
+
+
+def test_a_string_struck_again_stops_ringing(tmp_path):
+    """MMA's strums strike a sounding pitch again and end all with one note-off: each
+    re-strike ends the note before it, so no comping note rings for bars on end."""
+    import mido
+
+    from musicrnn.bandcorpus import _track
+    from musicrnn.codec import read_midi
+
+    def msg(t, kind, n):
+        return (t, 0, mido.Message(kind, channel=2, note=n, velocity=60 if kind == "note_on" else 0))
+
+    track = _track("Plectrum", [msg(0, "note_on", 60), msg(480, "note_on", 60), msg(960, "note_on", 60),
+                                msg(4800, "note_off", 60), msg(4800, "note_off", 60),
+                                msg(0, "note_on", 64), msg(240, "note_off", 64)])
+    offs = [m.note for m in track if m.type == "note_off"]
+    assert offs.count(60) == 3  # two written before the re-strikes, one kept, the extra one dropped
+    mid = mido.MidiFile(type=1, ticks_per_beat=480)
+    mid.tracks.append(track)
+    mid.save(tmp_path / "strum.mid")
+    s = read_midi(tmp_path / "strum.mid")
+    quarters = sorted(((s.end - s.start) / s.tpq).tolist())
+    assert quarters == [0.5, 1.0, 1.0, 8.0]
+    # the shipped corpus: no note rings longer than 64 quarter notes (it was up to 111)
+    assert max(float(((sc.end - sc.start) / sc.tpq).max()) for sc in map(read_midi, FILES[::20])) <= 64

@@ -288,3 +288,21 @@ def test_codec_commands_take_the_repeats_codec(tmp_path):
     r = run_cli("codec", "decode", "--codec", "repeats", tmp_path / "t.txt", "--out", tmp_path / "t.mid")
     assert r.returncode == 0 and json.loads(r.stdout)["notes"] == read_midi(song).n_notes
     assert run_cli("codec", "check", "--codec", "nope", song).returncode == 2
+
+
+def test_a_note_cannot_be_lengthened_past_what_the_decoder_keeps(vocab):
+    """A model that keeps asking for more length (a sampled band piece once spent 1,545 of
+    its 1,702 tokens on one chain) gets a note of MAX_NOTE_QUARTERS, then must move on."""
+    from musicrnn.codec.midi import MAX_NOTE_QUARTERS
+
+    po, pos, pp, dur = (vocab.offset[f] for f in ("Program", "Position", "Pitch", "Duration"))
+    full = dur + vocab.max_duration - 1
+    g = Grammar(vocab).feed_all([BOS, po + 24, vocab.names.index("Bar"), pos, pp + 60])
+    n = 0
+    while g.allowed()[full]:
+        g.feed(full)
+        n += 1
+    assert n * vocab.max_duration == MAX_NOTE_QUARTERS * vocab.cfg.resolution
+    assert not g.allowed()[dur: dur + vocab.max_duration].any() and g.allowed()[pos + 1]
+    d = decode([BOS, po + 24, vocab.names.index("Bar"), pos, pp + 60] + [full] * n, vocab)
+    assert d.n_invalid == 0 and (d.score.end - d.score.start)[0] == MAX_NOTE_QUARTERS * d.score.tpq

@@ -3,7 +3,8 @@
 :class:`Grammar` follows a token stream exactly as :func:`~musicrnn.codec.tokens.decode`
 reads it and says, before each draw, which tokens keep the piece valid: a TimeSig only
 straight after Bar, Positions only forward inside the bar, a Pitch always followed by its
-Duration, no note before the first Position. A sampler that draws only allowed tokens
+Duration, no note before the first Position, no note longer than the decoder keeps
+(``MAX_NOTE_QUARTERS``: a chain of Durations ends there). A sampler that draws only allowed tokens
 writes no invalid token, whatever the model or the primer.
 
 It also keeps a band a band. The instruments a piece may play are fixed once known:
@@ -28,6 +29,7 @@ from typing import Iterable
 
 import numpy as np
 
+from .midi import MAX_NOTE_QUARTERS
 from .vocab import BAR, BOS, EOS, Vocab
 
 DRUMS = 128
@@ -56,6 +58,7 @@ class Grammar:
         self.program = 0
         self.fresh = True  # no Program token since the header: the first note's may repeat the last declared
         self.pending = 0  # 1: a Pitch waits for its Duration; 2: a full Duration may chain on
+        self.held = 0  # grid steps of the note being written, so far
         self.last = None  # (program, pitch, a repeat?) of the last note at this onset: the next comes after it
         self.prev = ""  # the family of the token before: "Position", "Program", "Velocity" or ""
         self._cache: dict[tuple, np.ndarray] = {}
@@ -66,6 +69,7 @@ class Grammar:
             fam[f][vocab.family_range(f)] = True
         self._fam = fam
         self._dmax = off["Duration"] + vocab.max_duration - 1
+        self._longest = MAX_NOTE_QUARTERS * vocab.cfg.resolution
 
     # --- state ------------------------------------------------------------------------
     def band(self) -> frozenset | None:
@@ -84,7 +88,10 @@ class Grammar:
             return
         f = v.family(tok) if 0 <= tok < v.size else None
         if f == "Duration":
-            self.pending = 2 if (self.pending and tok == self._dmax) else 0
+            self.held = self.held + tok - off["Duration"] + 1 if self.pending else 0
+            # a chain stops where the decoder stops adding (a note of MAX_NOTE_QUARTERS): a
+            # model that keeps asking for more length cannot loop here forever
+            self.pending = 2 if (self.pending and tok == self._dmax and self.held < self._longest) else 0
             self.prev = ""
             return
         self.pending = 0
@@ -125,7 +132,7 @@ class Grammar:
         elif f == "Program":
             self.program, self.fresh = tok - self.po, False
         elif f == "Pitch" and self.pos >= 0:
-            self.pending = 1
+            self.pending, self.held = 1, 0
             self.bars[-1][1 if self.program == DRUMS else 2] = True
             note = (self.program, tok - self.pp)
             self.last = note + (self.last is not None and self.last[:2] == note,)
