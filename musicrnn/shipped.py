@@ -1,7 +1,7 @@
 """Where the shipped checkpoints are, however musicrnn was installed.
 
-They live in the repository's top-level folder ``checkpoints/`` (``folk-attention/``, the
-default, ``folk-transformer/``, ``folk/``, ``chorales/``, ``band/`` (multi-track) and the ``polymusic-*`` benchmark models, each a
+They live in the repository's top-level folder ``checkpoints/`` (``folk-repeats/``, the
+default, ``folk-attention/``, ``folk-transformer/``, ``folk/``, ``chorales/``, ``band/`` (multi-track) and the ``polymusic-*`` benchmark models, each a
 ``config.json`` and a ``model.safetensors``). A source checkout or an editable
 install (``pip install -e .``, what ``python3 -m musicrnn.install`` does) reads them
 there; a wheel or ``pip install .`` carries them as package data in
@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 ENV = "MUSICRNN_CHECKPOINTS"  # a folder holding checkpoints, e.g. your own copy
-DEFAULT_MODEL = "folk-attention"  # chosen by the comparison in checkpoints/README.md
+DEFAULT_MODEL = "folk-repeats"  # chosen by the comparison in checkpoints/README.md
 
 _PACKAGE = Path(__file__).resolve().parent
 INSTALLED = _PACKAGE / "_checkpoints"  # package data of a wheel / non-editable install

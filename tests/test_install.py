@@ -270,7 +270,7 @@ def test_wheel_carries_the_shipped_checkpoints(installed, tmp_path):
     """A non-editable install finds the checkpoints in its own package data."""
     wheel, site, env = installed
     names = set(zipfile.ZipFile(wheel).namelist())
-    for name in ("folk-attention", "folk-transformer", "folk", "chorales"):
+    for name in ("folk-repeats", "folk-attention", "folk-transformer", "folk", "chorales"):
         assert {f"musicrnn/_checkpoints/{name}/config.json", f"musicrnn/_checkpoints/{name}/model.safetensors"} <= names
     assert not [n for n in names if "/last/" in n]
     sources = {p.relative_to(ROOT).as_posix() for p in (ROOT / "musicrnn").rglob("*.py")}
@@ -284,7 +284,7 @@ def test_wheel_carries_the_shipped_checkpoints(installed, tmp_path):
     package, ckpt, names = json.loads(r.stdout)
     assert Path(package).is_relative_to(site) and Path(ckpt).is_relative_to(site)
     assert (Path(ckpt) / "config.json").is_file() and (Path(ckpt) / "model.safetensors").is_file()
-    assert {"chorales", "folk", "folk-attention", "folk-transformer"} <= set(names)
+    assert {"chorales", "folk", "folk-repeats", "folk-attention", "folk-transformer"} <= set(names)
 
 
 def test_wheel_carries_the_research_tasks_data(installed, tmp_path):
@@ -323,8 +323,8 @@ def test_editable_install_finds_the_source_checkpoints():
     if os.environ.get(shipped.ENV):
         pytest.skip(f"{shipped.ENV} is set")
     assert shipped.checkpoints_dir() == ROOT / "checkpoints"
-    assert shipped.default_checkpoint() == ROOT / "checkpoints" / "folk-attention" == \
-        shipped.shipped_checkpoint("folk-attention")
+    assert shipped.default_checkpoint() == ROOT / "checkpoints" / "folk-repeats" == \
+        shipped.shipped_checkpoint("folk-repeats")
     with pytest.raises(ValueError):
         shipped.shipped_checkpoint("../folk")
 

@@ -77,7 +77,7 @@ def test_a_primer_far_from_the_corpus_is_named_with_the_model_that_fits_it(tmp_p
     and names the chorale model; a folk tune gets no such line."""
     r = run_cli("sample", "--primer", CHORALE, "--seconds", 4, "--seed", 1, "--out", tmp_path / "c.mid")
     [p] = _pieces(r)
-    assert re.search(r"primer: [\d.]+ bits/token under folk-attention, against 0\.84 on its own held-out pieces: "
+    assert re.search(r"primer: [\d.]+ bits/token under folk-repeats, against 1\.03 on its own held-out pieces: "
                      r"far from what it learned.*chorales fits it better \([\d.]+ bits/token\): --checkpoint \S+chorales",
                      r.stderr), r.stderr
     from musicrnn.tasks.music import primer_ids, load_generator, primer_fit

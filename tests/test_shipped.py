@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_cli
-from musicrnn.codec import Vocab, decode
+from musicrnn.codec import CodecConfig, Vocab, decode
 from musicrnn.shipped import default_checkpoint
 from musicrnn.tasks.music import generate, load_generator, load_model
 
-SHIPPED = [ROOT / "checkpoints" / name for name in ("folk-attention", "folk-transformer", "folk", "chorales")]
+SHIPPED = [ROOT / "checkpoints" / name for name in ("folk-repeats", "folk-attention", "folk-transformer", "folk", "chorales")]
 
 
 @pytest.mark.parametrize("ckpt", SHIPPED, ids=lambda p: p.name)
@@ -20,7 +20,8 @@ def test_shipped_checkpoint_is_small_and_documented(ckpt):
     meta = json.loads((ckpt / "config.json").read_text())
     assert meta["command"].startswith("musicrnn train ") and "--data corpora/" in meta["command"]
     assert meta["metrics"]["valid_bits_per_token"] < 3.0
-    assert meta["vocabulary"] == Vocab().names
+    codec = CodecConfig.from_dict(meta["codec"])  # the default codec, or the 'repeats' one (folk-repeats)
+    assert meta["vocabulary"] == Vocab(codec).names and codec.drum_repeats in (0, 8)
     assert f"`{ckpt.name}/`" in (ROOT / "checkpoints" / "README.md").read_text()
     assert "test_bits_per_token" in meta["metrics"] or ckpt.name == "chorales"  # trained with a held-out test split
 

@@ -635,10 +635,10 @@ def recode(ids, have: Vocab, want: Vocab) -> list[int] | None:
     from dataclasses import replace
 
     same = dict(instruments_header=want.cfg.instruments_header, drums_first=want.cfg.drums_first,
-                drum_repeats=want.cfg.drum_repeats)
+                drum_repeats=want.cfg.drum_repeats, bar_repeats=want.cfg.bar_repeats)
     if replace(have.cfg, **same) != want.cfg:
         return None
-    if (have.cfg.drums_first, have.cfg.drum_repeats) != (want.cfg.drums_first, want.cfg.drum_repeats):
+    if any(getattr(have.cfg, k) != v for k, v in same.items() if k != "instruments_header"):
         again = encode(decode(ids, have).score, want)
         return again[:-1].tolist()  # without its EOS: a primer goes on
     ids = [int(t) for t in ids]
