@@ -166,7 +166,8 @@ def encode(score: Score, vocab: Vocab, max_tokens: int = MAX_TOKENS) -> np.ndarr
 
     # positions: every distinct onset or tempo-change time
     pos_t = np.union1d(on, tp_t)
-    count = (int((rep > 0).sum()) + int((rep_p > 0).sum()) + bar_t.size + int(ts_changed.sum()) + pos_t.size + tp_t.size + int(prog_chg.sum()) + int(vel_chg.sum())
+    count = (int((rep > 0).sum()) + int((rep_p > 0).sum()) + bar_t.size + int(ts_changed.sum()) + pos_t.size
+             + tp_t.size + int(prog_chg.sum()) + int(vel_chg.sum())
              + 2 * n + int(n_full.sum()) + 2 + head.size)
     if count > max_tokens:
         raise MidiError(None, f"{count:,} tokens long; at most {max_tokens:,} in one piece")
@@ -245,7 +246,8 @@ def decode(ids, vocab: Vocab, tpq: int | None = None) -> Decoded:
     Tokens that break the grammar are skipped and counted: ids outside the vocabulary,
     a TimeSig not straight after Bar, a DrumRepeat (BarRepeat) not straight after Bar (or
     its TimeSig) or naming a bar without drums (pitched notes), of another length, or
-    before the first, or in a bar whose drums (pitched notes) are already there, a Position beyond the bar or going backwards (a
+    before the first, or in a bar whose drums (pitched notes) are already there, a
+    Position beyond the bar or going backwards (a
     Position before any Bar is counted too, but opens the first bar), a Tempo or Pitch with no Position yet in the bar, a Duration with
     no Pitch, a Pitch left without a Duration. Decoding stops at EOS; PAD and BOS are
     ignored. A note's Durations add up to at most ``MAX_NOTE_QUARTERS``, the longest
@@ -274,7 +276,7 @@ def decode(ids, vocab: Vocab, tpq: int | None = None) -> Decoded:
     bar_start, ts, bar_len = -1, vocab.ts_index[(4, 4)], vocab.bar_length(vocab.ts_index[(4, 4)])
     pos, after_bar = -1, False
     program, velocity = 0, vocab.velocity_value(cfg.velocity_bins // 2)
-    pending = None  # [start, steps, pitch, velocity, program, bar]
+    pending = None  # [start, steps, pitch, velocity, program, its bar (index), that bar's start]
     # per bar: [length, drum notes, pitched notes, repeated?]; a note: (position in the bar,
     # steps, pitch, velocity, program)
     bars: list[list] = []
