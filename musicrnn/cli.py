@@ -150,6 +150,10 @@ def cmd_train(args) -> int:
 def cmd_experiment(args) -> int:
     from .tasks.experiment import experiment
 
+    if getattr(args, "codec", None) not in (None, "default"):
+        raise UsageError("--codec: an experiment's arms are trained with the default codec; "
+                         "train a model with another one with `musicrnn train --codec`")
+
     print(json.dumps(experiment(args.task, args.out, _given(args), vary=args.vary, variant=args.variant,
                                 seeds=args.seeds, resume=args.resume, log=_log)))
     return 0

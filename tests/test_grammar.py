@@ -306,3 +306,11 @@ def test_a_note_cannot_be_lengthened_past_what_the_decoder_keeps(vocab):
     assert not g.allowed()[dur: dur + vocab.max_duration].any() and g.allowed()[pos + 1]
     d = decode([BOS, po + 24, vocab.names.index("Bar"), pos, pp + 60] + [full] * n, vocab)
     assert d.n_invalid == 0 and (d.score.end - d.score.start)[0] == MAX_NOTE_QUARTERS * d.score.tpq
+
+
+def test_an_experiment_refuses_another_codec_rather_than_ignore_it(tmp_path):
+    from conftest import run_cli
+
+    r = run_cli("experiment", "--task", "music", "--data", CORPORA / "folk", "--out", tmp_path / "x",
+                "--vary", "hidden=8,16", "--codec", "repeats")
+    assert r.returncode == 2 and "musicrnn train --codec" in r.stderr and not (tmp_path / "x").exists()
