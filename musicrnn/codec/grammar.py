@@ -30,6 +30,7 @@ from typing import Iterable
 import numpy as np
 
 from .midi import MAX_NOTE_QUARTERS
+from .tokens import header_rank
 from .vocab import BAR, BOS, EOS, Vocab
 
 DRUMS = 128
@@ -50,7 +51,6 @@ class Grammar:
         self.declared: list[int] = []
         self.bar_start, self.pos, self.after_bar = -1, -1, False
         self.bar_len = vocab.bar_length(vocab.ts_index[(4, 4)])
-        self.drums_first = vocab.cfg.drums_first
         self.n_rep = {"d": vocab.cfg.drum_repeats, "p": vocab.cfg.bar_repeats}
         self.rep0 = {"d": off["DrumRepeat"], "p": off["BarRepeat"]}
         self.bars: list[list] = []  # [length, had drums, had pitched notes] of each bar so far, the current one last
@@ -211,13 +211,10 @@ class Grammar:
             return fam["Duration"].copy()
         m = np.zeros(self.v.size, bool)
         if self.in_header:
-            last = self.declared[-1] if self.declared else -1
-            if self.drums_first:  # drums (key 128) first, then pitched ascending
-                later = range(0, DRUMS + 1) if last < 0 else range(0, DRUMS) if last == DRUMS else range(last + 1, DRUMS)
-            else:
-                later = range(last + 1, DRUMS + 1)
-            for p in later:
-                if self.lock is None or p in self.lock:
+            cfg = self.v.cfg
+            last = header_rank(self.declared[-1], cfg) if self.declared else -2
+            for p in range(DRUMS + 1):
+                if header_rank(p, cfg) > last and (self.lock is None or p in self.lock):
                     m[self.po + p] = True
             if self.declared or not m.any():
                 m[BAR] = True

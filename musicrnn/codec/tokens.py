@@ -75,13 +75,16 @@ def _bars(vocab: Vocab, ts_t: np.ndarray, ts_i: np.ndarray, last: int) -> tuple[
 MAX_TOKENS = 200_000  # one piece; the longest real file here has 18,000 (MidiError above it)
 
 
+def header_rank(program: int, cfg) -> int:
+    """Where a program key (128 = drums) goes in a header, which declares its programs by
+    ascending rank: the key itself, but -1 for drums with ``cfg.drums_first``."""
+    return -1 if cfg.drums_first and program == 128 else program
+
+
 def header_order(programs, cfg) -> list[int]:
     """Program keys (128 = drums) in the order a header declares them: pitched ascending,
     drums last, or drums first with ``cfg.drums_first``."""
-    keys = sorted(set(int(p) for p in programs))
-    if cfg.drums_first and keys and keys[-1] == 128:
-        keys = [128] + keys[:-1]
-    return keys
+    return sorted(set(int(p) for p in programs), key=lambda p: header_rank(p, cfg))
 
 
 def _repeats(on, dur, pitch, vbin, prog, subset, bar_t, bar_ts, K: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,16 +96,18 @@ def _repeats(on, dur, pitch, vbin, prog, subset, bar_t, bar_ts, K: int) -> tuple
     rep = np.zeros(bar_t.size, np.int64)
     if not K or not subset.any():
         return keep, rep
-    idx = np.flatnonzero(subset)
+    idx = np.flatnonzero(subset)  # in onset order, so each bar's notes are one run
     bar = np.searchsorted(bar_t, on[idx], side="right") - 1
-    fields = np.stack([on[idx] - bar_t[bar], pitch[idx], dur[idx], vbin[idx], prog[idx]], 1)
-    content = {b: tuple(sorted(map(tuple, fields[bar == b].tolist()))) for b in np.unique(bar).tolist()}
-    for b in sorted(content):
+    fields = np.stack([on[idx] - bar_t[bar], pitch[idx], dur[idx], vbin[idx], prog[idx]], 1).tolist()
+    bars, starts = np.unique(bar, return_index=True)
+    ends = np.append(starts[1:], idx.size)
+    content = {b: tuple(sorted(map(tuple, fields[i:j]))) for b, i, j in zip(bars.tolist(), starts.tolist(), ends.tolist())}
+    for b, i, j in zip(bars.tolist(), starts.tolist(), ends.tolist()):
         for k in range(1, K + 1):
             a = b - k
             if a >= 0 and bar_ts[a] == bar_ts[b] and content.get(a) == content[b]:
                 rep[b] = k
-                keep[idx[bar == b]] = False
+                keep[idx[i:j]] = False
                 break
     return keep, rep
 
