@@ -101,8 +101,9 @@ def _repeats(on, dur, pitch, vbin, prog, subset, bar_t, bar_ts, K: int) -> tuple
     fields = np.stack([on[idx] - bar_t[bar], pitch[idx], dur[idx], vbin[idx], prog[idx]], 1).tolist()
     bars, starts = np.unique(bar, return_index=True)
     ends = np.append(starts[1:], idx.size)
-    content = {b: tuple(sorted(map(tuple, fields[i:j]))) for b, i, j in zip(bars.tolist(), starts.tolist(), ends.tolist())}
-    for b, i, j in zip(bars.tolist(), starts.tolist(), ends.tolist()):
+    runs = list(zip(bars.tolist(), starts.tolist(), ends.tolist()))
+    content = {b: tuple(sorted(map(tuple, fields[i:j]))) for b, i, j in runs}
+    for b, i, j in runs:
         for k in range(1, K + 1):
             a = b - k
             if a >= 0 and bar_ts[a] == bar_ts[b] and content.get(a) == content[b]:
