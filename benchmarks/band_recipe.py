@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from musicrnn.codec import MidiError, Vocab, encode, iter_midi_files, read_midi  # noqa: E402
 from musicrnn.tasks import musicstats as ms  # noqa: E402
 
-RECIPE = ["--init", "checkpoints/band", "--minutes", "8", "--transpose", "0", "--patience", "3"]
+RECIPE = ["--init", "checkpoints/band", "--minutes", "6", "--transpose", "0", "--patience", "3"]
 
 
 def stats_of(files, seconds: float, vocab: Vocab) -> list[dict]:
@@ -107,7 +107,11 @@ def main() -> None:
         print(f"| {name} | {s:.3f} | {g:.3f} | {target} | {'' if ok is None else ('yes' if met[k] else 'NO')} |")
     met["invalid"] = invalid < 0.005
     print(f"| invalid tokens (all samples) | 0 | {invalid:.4f} | < 0.005 | {'yes' if met['invalid'] else 'NO'} |")
-    print(json.dumps({"folder": args.folder, "run": str(args.out), **timing, "met": met}))
+    sampling = json.loads((args.out / "config.json").read_text()).get("sampling") or {}
+    tuning = sampling.get("tuning") or {}
+    print(json.dumps({"folder": args.folder, "run": str(args.out), **timing, "met": met,
+                      "temperature": sampling.get("temperature"), "repeat_weight": sampling.get("repeat_weight"),
+                      "tuning_got": tuning.get("got"), "tuning_target": tuning.get("target")}))
 
 
 if __name__ == "__main__":

@@ -64,6 +64,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--temperature", type=float, nargs="+", default=[1.0])
     ap.add_argument("--top-p", type=float, nargs="+", default=[1.0])
+    ap.add_argument("--repeat-weight", type=float, nargs="+", default=[1.0],
+                    help="for codecs with repeat tokens: weights to try (drums and pitched bars alike)")
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -81,13 +83,13 @@ def main() -> None:
         f"corpus: {min(50, len(valid))} evenly spaced": row(evenly_spaced(valid, 50), vocab),
     }
     settings = []
-    for t, p in itertools.product(args.temperature, args.top_p):
-        runs = [row(generate(stepper, vocab, n=args.samples, seconds=args.seconds, seed=s, temperature=t, top_p=p),
-                    vocab) for s in args.seeds]
+    for t, p, w in itertools.product(args.temperature, args.top_p, args.repeat_weight):
+        runs = [row(generate(stepper, vocab, n=args.samples, seconds=args.seconds, seed=s, temperature=t, top_p=p,
+                             repeat_weight=w), vocab) for s in args.seeds]
         med = {k: float(np.median([r[k] for r in runs])) for k in KEYS}
-        settings.append({"temperature": t, "top_p": p, "seeds": args.seeds, "runs": runs, "median": med,
-                         "ok": all(meets(r, ref) for r in runs)})
-        print(f"T={t:g} top_p={p:g}: " + ", ".join(f"{k} {med[k]:.4f}" for k in KEYS)
+        settings.append({"temperature": t, "top_p": p, "repeat_weight": w, "seeds": args.seeds, "runs": runs,
+                         "median": med, "ok": all(meets(r, ref) for r in runs)})
+        print(f"T={t:g} top_p={p:g} repeat weight {w:g}: " + ", ".join(f"{k} {med[k]:.4f}" for k in KEYS)
               + ("  ok" if settings[-1]["ok"] else ""), flush=True)
 
     print(f"\ncheckpoint {meta['_folder']}, data {data}; samples {args.samples} x {args.seconds:g} s, "
@@ -103,7 +105,7 @@ def main() -> None:
         return f"{format(s['median'][k], fmt)} ({format(min(v), fmt)}-{format(max(v), fmt)})"
 
     for s in settings:
-        name = f"samples: T {s['temperature']:g}, top-p {s['top_p']:g}"
+        name = f"samples: T {s['temperature']:g}, top-p {s['top_p']:g}, repeat weight {s['repeat_weight']:g}"
         print(f"{name:<52}  {cell(s, 'bar_repeat_rate', '.1%'):>17}  {cell(s, 'phrase_repeat_rate', '.1%'):>17}  "
               f"{cell(s, 'scale_consistency', '.3f'):>13}  {cell(s, 'pitch_range', '.1f'):>11}  "
               f"{'ok' if s['ok'] else '-'}")

@@ -137,8 +137,11 @@ def cmd_train(args) -> int:
     from .tasks.music import train_music
     from .tasks.musicsettings import train_request
 
+    if args.tune_pieces is not None and not 0 <= args.tune_pieces <= 1000:
+        raise UsageError(f"--tune-pieces {args.tune_pieces}: must be 0 (skip) to 1000")
     request = train_request(_given(args), args.out, resume=args.resume)
-    summary = train_music(**request, resume=args.resume, force=args.force, codec=args.codec,
+    tune = {} if args.tune_pieces is None else {"tune_pieces": args.tune_pieces}
+    summary = train_music(**request, resume=args.resume, force=args.force, codec=args.codec, **tune,
                           command="musicrnn " + " ".join(args.argv),
                           progress=None if args.quiet else _progress(False), log=_log)
     summary.pop("loss_history")
@@ -215,14 +218,19 @@ def cmd_sample(args) -> int:
     res = sample_to_files(args.checkpoint, args.out, n=args.num, seconds=args.seconds, tokens=args.tokens,
                           primer=args.primer, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                           seed=args.seed, wav=args.wav, instruments=args.instruments, sing=args.sing,
-                          voice=args.voice, singer=args.singer, report=report,
+                          voice=args.voice, singer=args.singer, report=report, repeat_weight=args.repeat_weight,
                           report_note=lambda line: print(line, file=sys.stderr))
     if args.seed is None:
         alone = "" if args.num == 1 else "; a piece's own seed, on its line, makes that piece alone"
         print(f"seed {res['seed']} (add --seed {res['seed']} to make the same music again{alone})", file=sys.stderr)
     if args.temperature is None and res["own_temperature"]:
         print(f"temperature {res['temperature']:g}, the model's own (--temperature to change it)", file=sys.stderr)
-    pieces = [dict(r, temperature=res["temperature"]) for r in res["pieces"]]
+    if args.repeat_weight is None and tuple(res["repeat_weight"]) != (1.0, 1.0):
+        from .tasks.music import format_repeat_weight
+
+        print(f"repeat weight {format_repeat_weight(res['repeat_weight'])}, the model's own, chosen on its folder "
+              f"(--repeat-weight to change it)", file=sys.stderr)
+    pieces = [dict(r, temperature=res["temperature"], repeat_weight=res["repeat_weight"]) for r in res["pieces"]]
     print(json.dumps(pieces[0] if args.num == 1 else pieces))
     return 0
 
@@ -233,7 +241,8 @@ def cmd_evaluate(args) -> int:
 
     _existing(args.data, "file or folder")
     report = evaluation_report(args.checkpoint, args.data, split=args.split, samples=args.samples, seconds=args.seconds,
-                               temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+                               temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                               repeat_weight=args.repeat_weight)
     if report.get("note"):
         print(f"note: {report['note']}", file=sys.stderr)
     w = max(len(m) for m in ms.METRICS)
@@ -463,6 +472,17 @@ def _number(kind):
 INT, FLOAT = _number(int), _number(float)
 
 
+def WEIGHTS(text):
+    """argparse type: one finite number, or two separated by a comma."""
+    parts = [FLOAT(x) for x in text.split(",")]
+    if len(parts) not in (1, 2):
+        raise ValueError(text)
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+WEIGHTS.__name__ = "weight"
+
+
 class _Formatter(argparse.HelpFormatter):
     """Help text as written (a '%' is just a percent sign), with each option's default."""
 
@@ -561,6 +581,11 @@ def _add_sampling_args(c) -> None:
     c.add_argument("--temperature", type=FLOAT, default=None,
                    help="below 1 plays safer, above 1 wilder (> 0; default: the model's own, chosen on its "
                         "validation tunes and stored in its config.json, else 1)")
+    c.add_argument("--repeat-weight", type=WEIGHTS, default=None, metavar="W[,W]",
+                   help="for models with repeat tokens (e.g. checkpoints/band): draw 'this bar again' W times "
+                        "likelier than the model has it; two numbers: drums, pitched bars (1: as the model has it; "
+                        "default: the model's own, chosen by train on its folder and stored in its config.json, "
+                        "else 1)")
     c.add_argument("--top-k", type=INT, default=0, help="draw only from the K likeliest tokens (0: all)")
     c.add_argument("--top-p", type=FLOAT, default=1.0, help="draw only from the likeliest tokens that make up this much probability, in (0, 1]")
     c.add_argument("--seed", type=INT, default=None, help="seed for the random draws; the same seed gives the same "
@@ -684,6 +709,11 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("train", help="train a model (char-RNN or transformer) on a folder of MIDI files",
                        description="Train a model (char-RNN or transformer) on a folder of MIDI files.")
     _add_train_args(c)
+    c.add_argument("--tune-pieces", type=INT, default=None, metavar="N",
+                   help="with a codec of repeat tokens ('repeats', e.g. checkpoints/band): at the end, fit the "
+                        "sampler to the folder (repeat weights and temperature, so that samples repeat bars and "
+                        "keep to a scale as the folder's pieces do), drawing N pieces of 30 s per setting tried "
+                        "(default 20, about two minutes for a band model, or with --minutes under 6 that share of 20; 0: skip)")
     c.set_defaults(func=cmd_train, argv=None, actions={a.dest: a for a in c._actions})
 
     c = sub.add_parser("evaluate", help="bits per token on held-out files and music statistics of samples vs the corpus")

@@ -210,7 +210,8 @@ def test_streaming_step_matches_full_forward(cell, extra):
     n_rnn = 1 if cell == "gru" else 2  # the recurrent state; attention keeps projected keys/values instead
     assert all(np.allclose(a, b.numpy(), atol=1e-4) for a, b in zip(np_state[:n_rnn], ref_state[:n_rnn]))
     if m.att is not None:
-        assert np.array_equal(np_state[-1], ref_state[-1].numpy())  # which remembered outputs are valid
+        # which remembered outputs are valid (NumPy keeps them in a ring, then the next slot)
+        assert np.array_equal(np_state[-2], ref_state[-1].numpy()) and int(np_state[-1][0]) == toks.shape[1]
 
 
 def test_tiny_folder_trains_or_says_why(folk_dir, tmp_path):

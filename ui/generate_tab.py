@@ -281,7 +281,7 @@ def tab(page, errors, limit: int):
                     variations = gr.Slider(1, MAX_VARIATIONS, value=1, step=1, label="Variations")
                 with gr.Row():
                     temperature = gr.Slider(0.0, 2.0, value=0.0, step=0.01, label="Temperature",
-                                            info="0: the model's own (folk-repeats 0.85, folk-attention 0.74, folk-transformer 0.6, band 0.6, others 1); "
+                                            info="0: the model's own (folk-repeats 0.85, folk-attention 0.74, folk-transformer 0.9, band 0.6, a band fine-tune its fitted one, others 1); "
                                                  "below 1 safer, above 1 wilder", elem_id="temperature")
                     top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.01, label="Top-p")
                     top_k = gr.Number(0, label="Top-k (0: off)", precision=0)

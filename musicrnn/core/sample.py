@@ -132,10 +132,10 @@ class NumpyStepper:
     def init_state(self, n: int) -> list[np.ndarray]:
         z = np.zeros((self.L, n, self.H), np.float32)
         state = [z, z.copy()] if self.cell != "gru" else [z]
-        if self.att is not None:  # the last N outputs' keys and values, already projected, and which are valid
-            N = self.cfg.attention
+        if self.att is not None:  # the last N outputs' keys and values, already projected, which are valid,
+            N = self.cfg.attention  # and the slot the next one goes in (a ring: the oldest is overwritten)
             state += [np.zeros((n, N, self.H), np.float32), np.zeros((n, N, self.H), np.float32),
-                      np.zeros((n, N), bool)]
+                      np.zeros((n, N), bool), np.zeros(1, np.int64)]
         return state
 
     def start(self, prompt: Sequence[int], n: int) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -145,22 +145,28 @@ class NumpyStepper:
             logits, state = self.step(np.full(n, int(t)), state)
         return logits, state
 
-    def _attend(self, y: np.ndarray, keys: np.ndarray, values: np.ndarray, valid: np.ndarray):
+    def _attend(self, y: np.ndarray, keys: np.ndarray, values: np.ndarray, valid: np.ndarray, slot: np.ndarray):
         """One query per row over its last ``attention`` outputs, itself included. The
         remembered outputs are kept as their key and value projections (a cache: each
-        output is projected once, not once per step it stays in the window)."""
+        output is projected once, not once per step it stays in the window), in a ring
+        written in place at ``slot`` (the scores carry no position, so the order of the
+        window does not matter; copying the whole window each step had been most of a
+        band model's sampling time)."""
         (wq, bq), (wk, bk), (wv, bv), (wo, bo) = (self.att[c] for c in "qkvo")
-        keys = np.concatenate([keys[:, 1:], (y @ wk + bk)[:, None]], 1)  # (B, N, H)
-        values = np.concatenate([values[:, 1:], (y @ wv + bv)[:, None]], 1)
-        ok = np.concatenate([valid[:, 1:], np.ones((len(y), 1), bool)], 1)
+        i = int(slot[0]) % keys.shape[1]
+        keys[:, i] = y @ wk + bk  # (B, N, H): the oldest output leaves the window
+        values[:, i] = y @ wv + bv
+        valid[:, i] = True
+        slot += 1
         scores = np.einsum("bh,bnh->bn", y @ wq + bq, keys) / np.sqrt(self.H)
-        scores = np.where(ok, scores, -np.inf)
+        scores = np.where(valid, scores, -np.inf)
         a = np.exp(scores - scores.max(-1, keepdims=True))
         a /= a.sum(-1, keepdims=True)
-        return y + np.einsum("bn,bnh->bh", a, values) @ wo + bo, keys, values, ok
+        return y + np.einsum("bn,bnh->bh", a, values) @ wo + bo, keys, values, valid, slot
 
     def step(self, tokens: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """tokens (B,), state from :meth:`init_state` or a previous step -> logits (B, V), new state."""
+        """tokens (B,), state from :meth:`init_state` or a previous step -> logits (B, V), new
+        state. The attention window is updated in place: a state is stepped from once."""
         x = self.emb[tokens]
         H, act = self.H, self.act
         hs, cs = [], []
@@ -180,8 +186,8 @@ class NumpyStepper:
             hs.append(x)
         new = [np.stack(hs)] + ([np.stack(cs)] if cs else [])
         if self.att is not None:
-            x, keys, values, valid = self._attend(x, state[-3], state[-2], state[-1])
-            new += [keys, values, valid]
+            x, *cache = self._attend(x, *state[-4:])
+            new += cache
         return x @ self.head_w + self.head_b, new
 
 
@@ -216,7 +222,8 @@ def score_sequence(stepper: Stepper, ids: Sequence[int]) -> np.ndarray:
 
 def sample(stepper: Stepper, prompt: Sequence[int], n: int, max_tokens: int, *, temperature: float = DEFAULT_TEMPERATURE,
            top_k: int = 0, top_p: float = 1.0, seed: int = 0, stop: StopFn | None = None,
-           forbid: Sequence[int] = (), grammar: Grammar | None = None) -> list[list[int]]:
+           forbid: Sequence[int] = (), grammar: Grammar | None = None,
+           weights: np.ndarray | None = None) -> list[list[int]]:
     """Draw ``n`` continuations of ``prompt`` in one batch; each is at most ``max_tokens`` long.
 
     A row ends when ``stop(row, token)`` says so. Tokens in ``forbid`` are never drawn. A
@@ -224,7 +231,9 @@ def sample(stepper: Stepper, prompt: Sequence[int], n: int, max_tokens: int, *, 
     probability before the draw (:func:`routed`): only what may come next is drawn, and a
     token that may not can hand its probability to one that stands in for it.
     Tokens are drawn from the distribution the model's output activation defines
-    (:func:`~musicrnn.core.activations.sampling_logits`).
+    (:func:`~musicrnn.core.activations.sampling_logits`), after temperature and filtering
+    times ``weights`` (V,) when given: a task's standing preference for some tokens
+    (weight 1 leaves a token as the model has it; the draw renormalises).
     """
     from threadpoolctl import threadpool_limits
 
@@ -239,7 +248,8 @@ def sample(stepper: Stepper, prompt: Sequence[int], n: int, max_tokens: int, *, 
             z = np.where(banned, -np.inf, sampling_logits(logits, stepper.output))
             if grammar is not None:
                 z = np.stack([routed(z[r], grammar.route(r)) for r in range(n)])
-            tok = draw(filter_probs(z, temperature, top_k, top_p), rng)
+            p = filter_probs(z, temperature, top_k, top_p)
+            tok = draw(p if weights is None else p * weights, rng)
             for r, t in enumerate(tok.tolist()):
                 if alive[r]:
                     if stop is not None and stop(r, t):

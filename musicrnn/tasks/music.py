@@ -185,7 +185,7 @@ SHORT_RUN_HINT = ("Fine-tune a shipped model instead (--init checkpoints/folk or
 def train_music(data, out, model_cfg: dict, train_cfg, *, family: str = "rnn", output: str = "softmax",
                 valid_fraction: float = 0.1, test_fraction: float = 0.1, max_transpose: int = 5, resume: bool = False,
                 force: bool = False, init: str | os.PathLike | None = None, command: str = "", progress=None,
-                log=print, corpus: Corpus | None = None, codec: str | None = None) -> dict:
+                log=print, corpus: Corpus | None = None, codec: str | None = None, tune_pieces: int | None = None) -> dict:
     """Train a model of ``family`` (``core.models.FAMILIES``) on the MIDI under ``data``
     into the folder ``out``, predicting the next token with the output activation ``output``.
 
@@ -195,7 +195,9 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, family: str = "rnn", o
     ``force``: replace a model already in ``out``. ``corpus``: the folder already encoded
     with these fractions. ``codec``: a name in ``codec.vocab.CODECS`` for a new model
     (default "default"); a fine-tuned model keeps its base's codec (with an instruments
-    header), a resumed run its own.
+    header), a resumed run its own. A model whose codec has repeat tokens ends by fitting
+    its sampler to the folder (:func:`tune_sampling`, with ``tune_pieces`` samples per
+    setting tried; None: its default, 0: skip).
     """
     from ..core import models
     from ..core.checkpoint import load_model_state
@@ -284,6 +286,8 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, family: str = "rnn", o
         summary["skipped_files"] = corpus.skipped
         if (out / CONFIG).is_file() and main_process():
             record_reference_stats(out, corpus.valid, vocab)
+            summary["sampling"] = tune_sampling(out, corpus.train + corpus.valid, vocab, log=log,
+                                                samples=tune_pieces_for(train_cfg.minutes, tune_pieces))
         return summary
 
 
@@ -369,6 +373,124 @@ def record_reference_stats(checkpoint, valid: list[np.ndarray], vocab: Vocab) ->
     return stats
 
 
+# --- fitting the sampler to the folder (the end of `train` for codecs with repeat tokens) -----------
+# The README's custom-folder recipe relies on this. A model fine-tuned on a few dozen songs, sampled as its base model is, repeats the songs'
+# bars less often than they do (it is unsure after each bar it draws: on OpenMSX it repeated
+# a third as many drum bars as the songs), and its base's temperature suits its base's
+# corpus, not necessarily the folder (OpenMSX's samples kept to one scale more tightly than
+# its songs). So after training, three settings of the sampler are chosen by drawing pieces
+# and comparing them with the folder's own pieces, each on the statistic it moves:
+#
+# - the drums' repeat weight (how much likelier ``DrumRepeat_k`` is drawn than the model has
+#   it) on the share of drum bars that repeat an earlier bar;
+# - the pitched bars' repeat weight (``BarRepeat_k``) on the share of pitched bars that do;
+# - the temperature on scale consistency (the share of notes in the piece's best major or
+#   minor scale).
+#
+# Pieces and samples are compared over the same length, a sample's (30 s), as a piece's
+# repeat rates grow with its length. Nothing else about the samples is fitted; the other
+# statistics ``evaluate`` reports are left to the model. The samples are drawn with their own
+# seed, apart from the seeds people sample with.
+TUNE_WEIGHTS = (1.0, 4.0, 16.0, 64.0)  # tried for both kinds of repeat at once, then halved and doubled
+TUNE_TEMPERATURE_STEPS = (-0.2, -0.1, 0.1, 0.2)  # around the model's own temperature
+TUNE_PIECES = 20  # samples per setting tried (``train --tune-pieces``)
+TUNE_FULL_MINUTES = 6.0  # a time budget this long or longer gets all of them; a shorter one, its share
+TUNE_SECONDS = 30.0
+TUNE_SEED = 1_000_003
+TUNE_KINDS = {"drums": "drum_bar_repeat_rate", "bars": "bar_repeat_rate", "scale": "scale_consistency"}
+
+
+def tune_pieces_for(minutes: float | None, given: int | None = None) -> int:
+    """Samples per setting the tuning draws: ``given``, else ``TUNE_PIECES``, or with a time
+    budget under ``TUNE_FULL_MINUTES`` minutes its share (at least 2), so that the
+    tuning's minute or two does not dwarf a short run (the page's default is 2 minutes)."""
+    if given is not None:
+        return given
+    if minutes:
+        return max(2, min(TUNE_PIECES, round(TUNE_PIECES * minutes / TUNE_FULL_MINUTES)))
+    return TUNE_PIECES
+
+
+def _tune_off(rate: float | None, target: float, log_ratio: bool) -> float:
+    if rate is None:  # no such bar in the samples (no drums drawn, say)
+        return math.inf
+    return abs(math.log((rate + 0.01) / (target + 0.01))) if log_ratio else abs(rate - target)
+
+
+def tune_sampling(checkpoint, pieces: list[np.ndarray], vocab: Vocab, *, samples: int = TUNE_PIECES,
+                  seconds: float = TUNE_SECONDS, weights: Sequence[float] = TUNE_WEIGHTS,
+                  temperature_steps: Sequence[float] = TUNE_TEMPERATURE_STEPS, log=print) -> dict | None:
+    """Choose and store the checkpoint's sampling temperature and repeat weights
+    (config.json ``sampling``: ``temperature``, ``repeat_weight`` {drums, bars}, and the
+    record of the choice as ``tuning``) so that ``samples`` pieces of ``seconds`` repeat
+    bars and keep to a scale as the first ``seconds`` of ``pieces`` do.
+
+    In three steps, each setting drawn once with the same seed (so that settings are
+    compared on the same draws as far as they allow):
+    1. every weight of ``weights`` for both kinds of repeat, at the model's own temperature;
+       each kind keeps the weight whose rate is nearest the pieces' (in log ratio);
+    2. the temperature, the model's own plus each of ``temperature_steps``, at those
+       weights: the one whose scale consistency is nearest;
+    3. each weight halved and doubled at that temperature, each kind keeping the nearest of
+       the three.
+    Returns what it stored, None (storing nothing) for a codec without repeat tokens,
+    ``samples=0`` or pieces without any bar to compare.
+    """
+    from ..core.checkpoint import update_config
+
+    if samples <= 0 or not (vocab.cfg.drum_repeats or vocab.cfg.bar_repeats) or not pieces:
+        return None
+    ref = sample_stats(openings(reference_pieces(pieces), vocab, seconds), vocab)
+    on = {"drums": bool(vocab.cfg.drum_repeats), "bars": bool(vocab.cfg.bar_repeats), "scale": True}
+    target = {k: ref[TUNE_KINDS[k]] for k in TUNE_KINDS if on[k] and math.isfinite(ref[TUNE_KINDS[k]])}
+    repeat_kinds = [k for k in ("drums", "bars") if k in target]
+    if not repeat_kinds:
+        return None
+    stepper, _, meta = load_generator(checkpoint)
+    t0 = sampling_temperature(meta)
+    tried: dict[tuple, dict] = {}
+
+    def draw(step: int, t: float, drums: float, bars: float) -> dict:
+        key = (round(t, 4), drums, bars)
+        if key not in tried:
+            gen = generate(stepper, vocab, n=samples, seconds=seconds, temperature=key[0], seed=TUNE_SEED,
+                           repeat_weight=(drums, bars))
+            st = sample_stats(gen, vocab)
+            tried[key] = {"temperature": key[0], "drums_weight": drums, "bars_weight": bars, "steps": [],
+                          **{k: round(st[TUNE_KINDS[k]], 4) if math.isfinite(st[TUNE_KINDS[k]]) else None for k in target}}
+        tried[key]["steps"].append(step)  # the steps (1-3, 4: the choice) this setting took part in
+        return tried[key]
+
+    def nearest(rows: list[dict], kind: str) -> dict:
+        return min(rows, key=lambda r: _tune_off(r[kind], target[kind], kind != "scale"))
+
+    # 1. the repeat weights at the model's own temperature
+    rows = [draw(1, t0, w, w) for w in weights]
+    w = {k: nearest(rows, k)[f"{k}_weight"] if k in target else 1.0 for k in ("drums", "bars")}
+    # 2. the temperature at those weights
+    t = t0
+    if "scale" in target:
+        temps = [t0] + [t0 + d for d in temperature_steps if t0 + d > 0.05]
+        t = nearest([draw(2, x, w["drums"], w["bars"]) for x in temps], "scale")["temperature"]
+    # 3. the weights again, halved and doubled, at that temperature
+    rows = [draw(3, t, w["drums"] * f, w["bars"] * f) for f in (0.5, 1.0, 2.0)]
+    w = {k: nearest(rows, k)[f"{k}_weight"] if k in target else 1.0 for k in ("drums", "bars")}
+    final = draw(4, t, w["drums"], w["bars"])
+    choice = {"temperature": t, "repeat_weight": {"drums": w["drums"], "bars": w["bars"]},
+              "got": {k: final[k] for k in target}, "target": {k: round(v, 4) for k, v in target.items()},
+              "pieces": len(reference_pieces(pieces)), "samples": samples, "seconds": seconds,
+              "own_temperature_before": t0, "tried": list(tried.values())}
+    update_config(checkpoint, lambda m: m.update(sampling={**(m.get("sampling") or {}), "temperature": t,
+                                                            "repeat_weight": choice["repeat_weight"],
+                                                            "tuning": choice}))
+    names = {"drums": "drum bars repeating", "bars": "pitched bars repeating", "scale": "scale consistency"}
+    log(f"sampling fitted to {choice['pieces']} pieces' first {seconds:g} s ({len(tried)} settings of {samples} "
+        f"samples): temperature {t:g}, repeat weight {w['drums']:g} for drums, {w['bars']:g} for pitched bars; "
+        + ", ".join(f"{names[k]} {'none' if final[k] is None else f'{final[k]:.2f}'} (pieces: {target[k]:.2f})"
+                    for k in target))
+    return choice
+
+
 def compare_stats(generated: dict, corpus: dict | None) -> list[tuple[str, float, float | None]]:
     """Rows (metric, generated, corpus) of the numbers ``musicrnn evaluate`` reports,
     including the key-relative pitch-class distance (generated vs corpus)."""
@@ -381,13 +503,14 @@ def compare_stats(generated: dict, corpus: dict | None) -> list[tuple[str, float
 
 
 def evaluation_report(checkpoint, data, *, split: str = "valid", samples: int = 20, seconds: float = 30.0,
-                      temperature: float | None = None, top_k: int = 0, top_p: float = 1.0, seed: int | None = None) -> dict:
+                      temperature: float | None = None, top_k: int = 0, top_p: float = 1.0, seed: int | None = None,
+                      repeat_weight=None) -> dict:
     """``musicrnn evaluate``: exact bits/token on a model's held-out files of ``data``, and
     statistics of ``samples`` generated pieces of ``seconds`` against those files' first
-    ``seconds`` (:func:`openings`). ``temperature=None``:
-    the checkpoint's own (:func:`sampling_temperature`)."""
+    ``seconds`` (:func:`openings`). ``temperature=None`` and ``repeat_weight=None``:
+    the checkpoint's own (:func:`sampling_temperature`, :func:`sampling_repeat_weight`)."""
     check_sampling(temperature=DEFAULT_TEMPERATURE if temperature is None else temperature, top_k=top_k, top_p=top_p, n=samples, seconds=seconds, seed=seed,
-                   n_flag="--samples")
+                   n_flag="--samples", repeat_weight=repeat_weight)
     if not Path(data).exists():
         raise DataError(f"{data}: no such file or folder")
     from . import musicstats as ms
@@ -395,16 +518,17 @@ def evaluation_report(checkpoint, data, *, split: str = "valid", samples: int = 
     seed = new_seed() if seed is None else seed
     model, vocab, meta = load_model(checkpoint)  # torch: only once the values are known to be usable
     temperature = sampling_temperature(meta, temperature)
+    repeat_weight = sampling_repeat_weight(meta, repeat_weight)
     ref = held_out(meta, split, data, vocab)
     bits = objective_of(meta).score(model, ref)["bits_per_token"]
     ref_stats = reference_stats(ref, vocab, seconds)  # the pieces' openings as long as the samples
     gen = generate(model, vocab, n=samples, seconds=seconds, temperature=temperature, top_k=top_k, top_p=top_p,
-                   seed=seed, output=output_of(meta))
+                   seed=seed, output=output_of(meta), repeat_weight=repeat_weight)
     gen_stats = sample_stats(gen, vocab)
     return {"checkpoint": str(checkpoint or "default"), "data": str(data), "split": split,
             "pieces": len(ref), "tokens_scored": int(sum(len(s) - 1 for s in ref)),
             "bits_per_token": round(bits, 4), "samples": samples, "seed": seed, "temperature": temperature,
-            "pitch_class_distance": round(ms.pc_distance(ref_stats, gen_stats), 4),
+            "repeat_weight": list(repeat_weight), "pitch_class_distance": round(ms.pc_distance(ref_stats, gen_stats), 4),
             "pitch_class_distance_absolute": round(ms.pc_distance(ref_stats, gen_stats, key_relative=False), 4),
             "corpus": {k: round(v, 4) for k, v in ref_stats.items() if k in ms.METRICS},
             "corpus_pieces": min(REFERENCE_PIECES, len(ref)),
@@ -431,12 +555,69 @@ def sampling_temperature(meta: dict, temperature: float | None = None) -> float:
     return float(t)
 
 
+MAX_REPEAT_WEIGHT = 1000.0
+
+
+def repeat_pair(weight) -> tuple[float, float]:
+    """A repeat weight as (drums, pitched bars): one number is both; a pair or a config.json
+    dict {"drums", "bars"} names each. Raises ValueError for anything else."""
+    if isinstance(weight, dict):
+        weight = (weight.get("drums"), weight.get("bars"))
+    pair = (weight, weight) if not isinstance(weight, (list, tuple)) else tuple(weight)
+    if len(pair) != 2 or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w)
+                                 and 0 < w <= MAX_REPEAT_WEIGHT for w in pair):
+        raise ValueError(f"{str(weight)[:40]!r} is not a repeat weight (a number > 0 and at most "
+                         f"{MAX_REPEAT_WEIGHT:g}, or two: drums, pitched bars)")
+    return float(pair[0]), float(pair[1])
+
+
+def sampling_repeat_weight(meta: dict, repeat_weight=None) -> tuple[float, float]:
+    """How much likelier than the model has them its repeat tokens are drawn, as (drums,
+    pitched bars) (:func:`repeat_weights`): ``repeat_weight`` when given (one number or
+    two), else the checkpoint's own (config.json ``sampling.repeat_weight``, chosen by
+    ``train`` on its folder: :func:`tune_sampling`), else (1, 1): as the model has them."""
+    if repeat_weight is not None:
+        try:
+            return repeat_pair(repeat_weight)
+        except ValueError as e:
+            raise SettingsError(f"--repeat-weight: {e}") from None
+    try:
+        return repeat_pair((meta.get("sampling") or {}).get("repeat_weight", 1.0))
+    except ValueError as e:
+        raise CheckpointError(f"{meta.get('_folder', 'checkpoint')}: config.json sampling.repeat_weight: {e}; "
+                              f"give --repeat-weight") from None
+
+
+def repeat_weights(vocab: Vocab, repeat_weight=1.0) -> np.ndarray | None:
+    """The per-token weights (V,) that :func:`~musicrnn.core.sample.sample` multiplies the
+    draw by: the drums' weight for ``DrumRepeat_k``, the pitched bars' for ``BarRepeat_k``
+    (:func:`repeat_pair`), 1 elsewhere; None when that changes nothing."""
+    drums, bars = repeat_pair(repeat_weight)
+    w = np.ones(len(vocab))
+    for family, n, x in (("DrumRepeat", vocab.cfg.drum_repeats, drums), ("BarRepeat", vocab.cfg.bar_repeats, bars)):
+        if n:
+            w[vocab.offset[family]:vocab.offset[family] + n] = x
+    return None if np.all(w == 1.0) else w
+
+
+def format_repeat_weight(weight) -> str:
+    """'4' when drums and pitched bars share a weight, else '6 for drums, 2 for pitched bars'."""
+    drums, bars = repeat_pair(weight)
+    return f"{drums:g}" if drums == bars else f"{drums:g} for drums, {bars:g} for pitched bars"
+
+
 def check_sampling(*, temperature: float = DEFAULT_TEMPERATURE, top_k: int = 0, top_p: float = 1.0, n: int = 1,
                    seconds: float | None = None, tokens: int | None = None, seed: int | None = None,
-                   n_flag: str = "--num") -> None:
+                   n_flag: str = "--num", repeat_weight=None) -> None:
     """Raise SettingsError (one line) for sampling settings that would silently do nothing useful."""
     if not (temperature > 0 and math.isfinite(temperature)):
         raise SettingsError(f"--temperature {temperature}: must be > 0 (near 0 is almost greedy; for greedy use --top-k 1)")
+    if repeat_weight is not None:
+        try:
+            repeat_pair(repeat_weight)
+        except ValueError as e:
+            raise SettingsError(f"--repeat-weight: {e}; 1: repeats as the model has them, above 1 more, "
+                                f"below 1 fewer") from None
     if top_k < 0:
         raise SettingsError(f"--top-k {top_k}: must be 0 (off) or a positive number of tokens")
     if not 0 < top_p <= 1:
@@ -485,7 +666,8 @@ def prompt_seconds(primer, vocab: Vocab) -> float:
 
 def generate(model, vocab: Vocab, *, n: int = 1, seconds: float | None = 30.0, tokens: int | None = None,
              primer: np.ndarray | None = None, temperature: float = DEFAULT_TEMPERATURE, top_k: int = 0, top_p: float = 1.0,
-             seed: int = 0, output: str = "softmax", programs: Sequence[int] | None = None) -> list[np.ndarray]:
+             seed: int = 0, output: str = "softmax", programs: Sequence[int] | None = None,
+             repeat_weight=1.0) -> list[np.ndarray]:
     """Sample ``n`` pieces; each is the prompt (BOS [+ primer]) plus its continuation.
 
     Only tokens the codec's grammar allows are drawn (``codec.grammar``), so no piece holds
@@ -498,8 +680,11 @@ def generate(model, vocab: Vocab, *, n: int = 1, seconds: float | None = 30.0, t
     With ``seconds``, the music runs until it reaches ``seconds`` beyond the primer's
     last onset (EOS is not drawn before, so a tune that would end early goes on).
     With ``tokens`` alone, it stops at EOS or after ``tokens`` new tokens.
+    ``repeat_weight``: the codec's repeat tokens are drawn that much likelier, one number
+    or (drums, pitched bars) (:func:`repeat_weights`).
     """
-    check_sampling(temperature=temperature, top_k=top_k, top_p=top_p, n=n, seconds=seconds, tokens=tokens, seed=seed)
+    check_sampling(temperature=temperature, top_k=top_k, top_p=top_p, n=n, seconds=seconds, tokens=tokens, seed=seed,
+                   repeat_weight=repeat_weight)
     if not hasattr(model, "step") or not hasattr(model, "start"):
         from ..core.models import stepper_for
 
@@ -527,7 +712,8 @@ def generate(model, vocab: Vocab, *, n: int = 1, seconds: float | None = 30.0, t
 
     forbid = [PAD, BOS] + ([EOS] if limit is not None else [])
     rows = sample(model, prompt, n, max_new, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
-                  stop=stop, forbid=forbid, grammar=Grammars(vocab, prompt, n, programs))
+                  stop=stop, forbid=forbid, grammar=Grammars(vocab, prompt, n, programs),
+                  weights=repeat_weights(vocab, repeat_weight))
     return [np.array(prompt + _whole_notes(r, vocab) + [EOS], dtype=np.int64) for r in rows]
 
 
@@ -678,12 +864,13 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
                     tokens: int | None = None, primer: str | os.PathLike | None = None, temperature: float | None = None,
                     top_k: int = 0, top_p: float = 1.0, seed: int | None = None, wav: str | os.PathLike | None = None,
                     program: int | None = None, instruments=None, stats: bool = False, sing: bool = False,
-                    voice=None, singer: str = "kal",
+                    voice=None, singer: str = "kal", repeat_weight=None,
                     report: Callable[[dict], None] | None = None,
                     report_note: Callable[[str], None] | None = None) -> dict:
     """Generate ``n`` pieces and write them as MIDI (and WAV); the one function behind
     ``musicrnn sample`` and the page. ``seed=None`` draws a new seed (returned);
-    ``temperature=None`` uses the checkpoint's own (:func:`sampling_temperature`; returned).
+    ``temperature=None`` uses the checkpoint's own (:func:`sampling_temperature`; returned), as
+    does ``repeat_weight=None`` (:func:`sampling_repeat_weight`).
 
     ``instruments``: the band the pieces play (names or numbers, a list or one
     comma-separated string; ``pianoroll.instrument_keys``); None: the primer's, or the
@@ -702,7 +889,7 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
     if seconds is None and tokens is None:
         seconds = 30.0
     check_sampling(temperature=DEFAULT_TEMPERATURE if temperature is None else temperature, top_k=top_k, top_p=top_p, n=n,
-                   seconds=seconds, tokens=tokens, seed=seed)
+                   seconds=seconds, tokens=tokens, seed=seed, repeat_weight=repeat_weight)
     if program is not None and not (isinstance(program, int) and 0 <= program <= 127):
         raise SettingsError(f"instrument {program!r}: a General MIDI program is a whole number from 0 to 127")
     out = Path(out)
@@ -733,6 +920,7 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
     seed = new_seed() if seed is None else int(seed)
     stepper, vocab, meta = load_generator(checkpoint)
     asked, temperature = temperature, sampling_temperature(meta, temperature)
+    repeat_weight = sampling_repeat_weight(meta, repeat_weight)
     primer_tokens, primer_info = primer_ids(primer, vocab) if primer else (None, None)
     if primer_info and primer_info["note"] and report_note:
         report_note(primer_info["note"])
@@ -743,7 +931,8 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
             report_note(note)
     # each piece has its own seed (the run's seed + i), so any one of them can be made again alone
     seqs = [generate(stepper, vocab, n=1, seconds=seconds, tokens=tokens, primer=primer_tokens,
-                     temperature=temperature, top_k=top_k, top_p=top_p, seed=seed + i, programs=band)[0]
+                     temperature=temperature, top_k=top_k, top_p=top_p, seed=seed + i, programs=band,
+                     repeat_weight=repeat_weight)[0]
             for i in range(n)]
     end = None if seconds is None else prompt_seconds(primer_tokens, vocab) + seconds
     pieces = []
@@ -769,7 +958,8 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
         pieces.append(r)
         if report:
             report(r)
-    result = {"seed": seed, "checkpoint": meta["_folder"], "temperature": temperature, "pieces": pieces,
+    result = {"seed": seed, "checkpoint": meta["_folder"], "temperature": temperature, "repeat_weight": list(repeat_weight),
+              "pieces": pieces,
               "own_temperature": asked is None and temperature != DEFAULT_TEMPERATURE}
     if primer_info:
         result["primer"] = primer_info

@@ -123,11 +123,14 @@ def piece_stats(ids: np.ndarray, vocab: Vocab) -> dict:
     pitched = s.pitch[~s.drum]
     pc = np.bincount(pitched % 12, minlength=12).astype(np.float64)
     n_bars = int(np.sum(np.asarray(ids) == BAR))
-    # bars holding at least one note onset, from the tokens: bar index of each Pitch token
+    # bars holding at least one note onset, from the tokens: bar index of each Pitch token,
+    # and of each repeat token (it copies an earlier bar's notes: the grammar allows one
+    # only where that bar had some)
     pp = vocab.offset["Pitch"]
     ids = np.asarray(ids)
     bar_of = np.cumsum(ids == BAR)
-    note_bars = np.unique(bar_of[(ids >= pp) & (ids < pp + 128)])
+    rp, n_rep = vocab.offset.get("DrumRepeat", 0), vocab.cfg.drum_repeats + vocab.cfg.bar_repeats
+    note_bars = np.unique(bar_of[((ids >= pp) & (ids < pp + 128)) | ((ids >= rp) & (ids < rp + n_rep))])
     contents = bar_contents(s, vocab)
     bar_rep, phrase_rep = repeat_rates(contents)
     return {
