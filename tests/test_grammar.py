@@ -314,3 +314,31 @@ def test_an_experiment_refuses_another_codec_rather_than_ignore_it(tmp_path):
     r = run_cli("experiment", "--task", "music", "--data", CORPORA / "folk", "--out", tmp_path / "x",
                 "--vary", "hidden=8,16", "--codec", "repeats")
     assert r.returncode == 2 and "musicrnn train --codec" in r.stderr and not (tmp_path / "x").exists()
+
+
+def test_every_instrument_asked_for_is_heard():
+    """`--instruments "piano, bass, drums"` on the band model: before, 3 of 12 pieces never
+    played the drums; an asked-for instrument that has not played has its Program token
+    drawn likelier each bar it waits, so every piece now has all three."""
+    from musicrnn.codec import decode
+    from musicrnn.codec.grammar import Grammar
+    from musicrnn.pianoroll import instrument_keys
+    from musicrnn.tasks import music
+
+    from conftest import ROOT
+    from musicrnn.codec.vocab import BAR
+
+    stepper, vocab, _ = music.load_generator(ROOT / "checkpoints" / "band")
+    band = instrument_keys("piano, bass, drums")
+    for seed in (0, 2, 3):  # the three that had no drums
+        ids = music.generate(stepper, vocab, n=1, seconds=30, seed=seed, temperature=0.6, programs=band)[0]
+        assert sorted(decode(ids, vocab).score.instruments()) == sorted(band), seed
+    # the weights: none without a band asked for, none in the first bar, then on the silent ones only
+    g = Grammar(vocab, band).feed_all(music.band_prompt(None, vocab, band)[0])
+    assert Grammar(vocab).feed_all([1]).weights() is None and g.weights() is None
+    po = vocab.offset["Program"]
+    for t in (vocab.offset["Position"], po + 32, vocab.offset["Velocity"], vocab.offset["Pitch"] + 40,
+              vocab.offset["Duration"], BAR, BAR):  # a bass note in bar 1, then two more bars
+        g.feed(t)
+    w = g.weights()
+    assert w[po + 0] == w[po + 128] == 100.0 and w[po + 32] == 1.0 and np.count_nonzero(w != 1) == 2

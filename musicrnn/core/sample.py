@@ -35,6 +35,9 @@ class Grammar(Protocol):
     def feed(self, row: int, token: int) -> None:
         """Row ``row`` kept ``token``."""
 
+    # optional: ``weights(row) -> (V,) array or None``, a weight per token for row ``row``'s
+    # next draw, as :func:`sample`'s ``weights`` (None: none)
+
 
 class Stepper(Protocol):
     output: str
@@ -249,7 +252,12 @@ def sample(stepper: Stepper, prompt: Sequence[int], n: int, max_tokens: int, *, 
             if grammar is not None:
                 z = np.stack([routed(z[r], grammar.route(r)) for r in range(n)])
             p = filter_probs(z, temperature, top_k, top_p)
-            tok = draw(p if weights is None else p * weights, rng)
+            w = weights
+            if grammar is not None and hasattr(grammar, "weights"):
+                per_row = [grammar.weights(r) for r in range(n)]
+                if any(x is not None for x in per_row):
+                    w = np.stack([np.ones(p.shape[-1]) if x is None else x for x in per_row]) * (1 if w is None else w)
+            tok = draw(p if w is None else p * w, rng)
             for r, t in enumerate(tok.tolist()):
                 if alive[r]:
                     if stop is not None and stop(r, t):
