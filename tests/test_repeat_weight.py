@@ -149,6 +149,15 @@ def test_bad_weights_are_one_line(tmp_path, args, says):
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
+def test_a_weight_for_a_model_without_repeat_tokens_is_refused(tmp_path):
+    r = run_cli("sample", "--checkpoint", ROOT / "checkpoints" / "folk", "--repeat-weight", 4, "--out", tmp_path / "o.mid")
+    assert r.returncode == 2 and "has no repeat tokens" in r.stderr and "--codec repeats" in r.stderr, r.stderr
+    assert not (tmp_path / "o.mid").exists()
+    r = run_cli("sample", "--checkpoint", ROOT / "checkpoints" / "folk", "--repeat-weight", 1, "--seconds", 2,
+                "--out", tmp_path / "o.mid")
+    assert r.returncode == 0, r.stderr  # 1 changes nothing either way
+
+
 def test_a_stored_weight_that_is_not_one_is_named(tmp_path):
     ck = tmp_path / "band"
     shutil.copytree(BAND, ck)

@@ -518,6 +518,7 @@ def evaluation_report(checkpoint, data, *, split: str = "valid", samples: int = 
     seed = new_seed() if seed is None else seed
     model, vocab, meta = load_model(checkpoint)  # torch: only once the values are known to be usable
     temperature = sampling_temperature(meta, temperature)
+    refuse_idle_repeat_weight(vocab, repeat_weight, checkpoint)
     repeat_weight = sampling_repeat_weight(meta, repeat_weight)
     ref = held_out(meta, split, data, vocab)
     bits = objective_of(meta).score(model, ref)["bits_per_token"]
@@ -569,6 +570,16 @@ def repeat_pair(weight) -> tuple[float, float]:
         raise ValueError(f"{str(weight)[:40]!r} is not a repeat weight (a number > 0 and at most "
                          f"{MAX_REPEAT_WEIGHT:g}, or two: drums, pitched bars)")
     return float(pair[0]), float(pair[1])
+
+
+def refuse_idle_repeat_weight(vocab: Vocab, repeat_weight, checkpoint) -> None:
+    """A --repeat-weight other than 1 for a model whose codec has no repeat tokens would
+    change nothing: say so (SettingsError) rather than ignore it."""
+    if repeat_weight is not None and not (vocab.cfg.drum_repeats or vocab.cfg.bar_repeats) \
+            and repeat_pair(repeat_weight) != (1.0, 1.0):
+        raise SettingsError(f"--repeat-weight: {checkpoint or 'the default model'} has no repeat tokens (its codec "
+                            f"writes repeated bars out note by note), so there is nothing to weigh; models trained "
+                            f"with --codec repeats have them (checkpoints/band, checkpoints/folk-repeats)")
 
 
 def sampling_repeat_weight(meta: dict, repeat_weight=None) -> tuple[float, float]:
@@ -920,6 +931,7 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
     seed = new_seed() if seed is None else int(seed)
     stepper, vocab, meta = load_generator(checkpoint)
     asked, temperature = temperature, sampling_temperature(meta, temperature)
+    refuse_idle_repeat_weight(vocab, repeat_weight, checkpoint)
     repeat_weight = sampling_repeat_weight(meta, repeat_weight)
     primer_tokens, primer_info = primer_ids(primer, vocab) if primer else (None, None)
     if primer_info and primer_info["note"] and report_note:
