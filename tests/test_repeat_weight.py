@@ -176,3 +176,18 @@ def test_a_short_budget_gets_a_short_tuning():
     assert tune_pieces_for(None) == tune_pieces_for(6) == tune_pieces_for(30) == TUNE_PIECES == 20
     assert tune_pieces_for(2) == 7 and tune_pieces_for(0.08) == 2  # the page's default; the browser test's
     assert tune_pieces_for(0.08, 0) == 0 and tune_pieces_for(30, 5) == 5  # --tune-pieces wins
+
+
+def test_a_slow_fitting_draws_fewer_samples(tmp_path):
+    """When the first setting shows the fitting would overrun its time, every setting is
+    drawn with proportionally fewer samples (at least 2), from the start again."""
+    from musicrnn.tasks.music import _vocab_of, load_corpus, tune_sampling
+
+    ck = tmp_path / "band"
+    shutil.copytree(BAND, ck)
+    vocab = _vocab_of(ck, json.loads((ck / "config.json").read_text()))
+    songs = load_corpus(_songs(tmp_path, 4), vocab, 0.0, 0.0).train
+    choice = tune_sampling(ck, songs, vocab, samples=6, seconds=4, weights=(1, 4), temperature_steps=(),
+                           max_seconds=1e-3, log=lambda m: None)
+    assert choice["samples_asked"] == 6 and choice["samples"] == 2
+    assert [r["drums_weight"] for r in choice["tried"] if 1 in r["steps"]] == [1, 4]  # step 1 drawn once, anew

@@ -234,14 +234,16 @@ class Trainer:
                 self._cleanup(job)
                 continue
             try:
-                self._train(job)
+                end = self._train(job)
             except Exception as e:  # never let the worker die
-                job.state, job.message = "failed", f"{e.__class__.__name__}: {e}"
-            finally:
-                job.ended = time.time()
-                self._cleanup(job)
+                end = ("failed", f"{e.__class__.__name__}: {e}")
+            # the uploads go before the job says it ended, so that an ended job has none left
+            self._cleanup(job)
+            job.ended = time.time()
+            job.state, job.message = end
 
-    def _train(self, job: Job) -> None:
+    def _train(self, job: Job) -> tuple[str, str]:
+        """Run the job's training; its final (state, message), set by the caller once cleaned up."""
         env = dict(os.environ, MUSICRNN_THREADS=str(self.threads), OMP_NUM_THREADS=str(self.threads),
                    OPENBLAS_NUM_THREADS=str(self.threads), MKL_NUM_THREADS=str(self.threads),
                    OMP_WAIT_POLICY="PASSIVE", PYTHONWARNINGS="ignore")
@@ -268,17 +270,13 @@ class Trainer:
             job.summary = None
         has_model = (job.out / "config.json").is_file()
         if rc == 0:
-            job.state = "done"
             best = (job.summary or {}).get("best_valid_bits_per_token")
-            job.message = f"finished: best validation {best} bits/token" if best is not None else "finished"
-        elif job.stop_asked or rc == 130:
-            job.state = "stopped"
-            job.message = ("stopped; the best model so far is kept" if has_model
-                           else "stopped before the first validation: no model was kept")
-        else:
-            job.state = "failed"
-            tail = [ln for ln in job.log.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
-            job.message = tail[-1] if tail else f"training exited with code {rc}"
+            return "done", f"finished: best validation {best} bits/token" if best is not None else "finished"
+        if job.stop_asked or rc == 130:
+            return "stopped", ("stopped; the best model so far is kept" if has_model
+                               else "stopped before the first validation: no model was kept")
+        tail = [ln for ln in job.log.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+        return "failed", tail[-1] if tail else f"training exited with code {rc}"
 
     def _cleanup(self, job: Job) -> None:
         shutil.rmtree(self.folder(job.id), ignore_errors=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -396,6 +397,7 @@ TUNE_TEMPERATURE_STEPS = (-0.2, -0.1, 0.1, 0.2)  # around the model's own temper
 TUNE_PIECES = 20  # samples per setting tried (``train --tune-pieces``)
 TUNE_FULL_MINUTES = 6.0  # a time budget this long or longer gets all of them; a shorter one, its share
 TUNE_SECONDS = 30.0
+TUNE_MAX_SECONDS = 150.0  # the fitting's time on this machine: fewer samples per setting for a slow model or dense music
 TUNE_SEED = 1_000_003
 TUNE_KINDS = {"drums": "drum_bar_repeat_rate", "bars": "bar_repeat_rate", "scale": "scale_consistency"}
 
@@ -419,7 +421,8 @@ def _tune_off(rate: float | None, target: float, log_ratio: bool) -> float:
 
 def tune_sampling(checkpoint, pieces: list[np.ndarray], vocab: Vocab, *, samples: int = TUNE_PIECES,
                   seconds: float = TUNE_SECONDS, weights: Sequence[float] = TUNE_WEIGHTS,
-                  temperature_steps: Sequence[float] = TUNE_TEMPERATURE_STEPS, log=print) -> dict | None:
+                  temperature_steps: Sequence[float] = TUNE_TEMPERATURE_STEPS,
+                  max_seconds: float | None = TUNE_MAX_SECONDS, log=print) -> dict | None:
     """Choose and store the checkpoint's sampling temperature and repeat weights
     (config.json ``sampling``: ``temperature``, ``repeat_weight`` {drums, bars}, and the
     record of the choice as ``tuning``) so that ``samples`` pieces of ``seconds`` repeat
@@ -433,6 +436,8 @@ def tune_sampling(checkpoint, pieces: list[np.ndarray], vocab: Vocab, *, samples
        weights: the one whose scale consistency is nearest;
     3. each weight halved and doubled at that temperature, each kind keeping the nearest of
        the three.
+    ``max_seconds``: when the first setting shows that all of them would take longer than
+    that, ``samples`` is lowered in proportion (to at least 2) and the fitting starts over.
     Returns what it stored, None (storing nothing) for a codec without repeat tokens,
     ``samples=0`` or pieces without any bar to compare.
     """
@@ -449,6 +454,7 @@ def tune_sampling(checkpoint, pieces: list[np.ndarray], vocab: Vocab, *, samples
     stepper, _, meta = load_generator(checkpoint)
     t0 = sampling_temperature(meta)
     tried: dict[tuple, dict] = {}
+    asked = samples
 
     def draw(step: int, t: float, drums: float, bars: float) -> dict:
         key = (round(t, 4), drums, bars)
@@ -465,6 +471,12 @@ def tune_sampling(checkpoint, pieces: list[np.ndarray], vocab: Vocab, *, samples
         return min(rows, key=lambda r: _tune_off(r[kind], target[kind], kind != "scale"))
 
     # 1. the repeat weights at the model's own temperature
+    clock = time.perf_counter()
+    draw(1, t0, weights[0], weights[0])
+    took, settings = time.perf_counter() - clock, len(weights) + len(temperature_steps) + 3
+    if max_seconds and took * settings > max_seconds and samples > 2:
+        samples = max(2, int(samples * max_seconds / (took * settings)))
+        tried.clear()
     rows = [draw(1, t0, w, w) for w in weights]
     w = {k: nearest(rows, k)[f"{k}_weight"] if k in target else 1.0 for k in ("drums", "bars")}
     # 2. the temperature at those weights
@@ -478,7 +490,7 @@ def tune_sampling(checkpoint, pieces: list[np.ndarray], vocab: Vocab, *, samples
     final = draw(4, t, w["drums"], w["bars"])
     choice = {"temperature": t, "repeat_weight": {"drums": w["drums"], "bars": w["bars"]},
               "got": {k: final[k] for k in target}, "target": {k: round(v, 4) for k, v in target.items()},
-              "pieces": len(reference_pieces(pieces)), "samples": samples, "seconds": seconds,
+              "pieces": len(reference_pieces(pieces)), "samples": samples, "samples_asked": asked, "seconds": seconds,
               "own_temperature_before": t0, "tried": list(tried.values())}
     update_config(checkpoint, lambda m: m.update(sampling={**(m.get("sampling") or {}), "temperature": t,
                                                             "repeat_weight": choice["repeat_weight"],
