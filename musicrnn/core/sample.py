@@ -244,6 +244,7 @@ def sample(stepper: Stepper, prompt: Sequence[int], n: int, max_tokens: int, *, 
     out: list[list[int]] = [[] for _ in range(n)]
     with threadpool_limits(limits=1, user_api="blas"):
         logits, state = stepper.start(prompt, n)
+        row_weights = getattr(grammar, "weights", None)  # optional in a Grammar
         banned = np.zeros(logits.shape[-1], bool)
         banned[list(forbid)] = True
         alive = [True] * n
@@ -253,8 +254,8 @@ def sample(stepper: Stepper, prompt: Sequence[int], n: int, max_tokens: int, *, 
                 z = np.stack([routed(z[r], grammar.route(r)) for r in range(n)])
             p = filter_probs(z, temperature, top_k, top_p)
             w = weights
-            if grammar is not None and hasattr(grammar, "weights"):
-                per_row = [grammar.weights(r) for r in range(n)]
+            if row_weights is not None:
+                per_row = [row_weights(r) for r in range(n)]
                 if any(x is not None for x in per_row):
                     w = np.stack([np.ones(p.shape[-1]) if x is None else x for x in per_row]) * (1 if w is None else w)
             tok = draw(p if w is None else p * w, rng)

@@ -464,7 +464,8 @@ def tune_sampling(checkpoint, pieces: list[np.ndarray], vocab: Vocab, *, samples
             st = sample_stats(gen, vocab)
             tried[key] = {"temperature": key[0], "drums_weight": drums, "bars_weight": bars, "steps": [],
                           **{k: round(st[TUNE_KINDS[k]], 4) if math.isfinite(st[TUNE_KINDS[k]]) else None for k in target}}
-        tried[key]["steps"].append(step)  # the steps (1-3, 4: the choice) this setting took part in
+        if step not in tried[key]["steps"]:  # the steps (1-3, 4: the choice) this setting took part in
+            tried[key]["steps"].append(step)
         return tried[key]
 
     def nearest(rows: list[dict], kind: str) -> dict:
