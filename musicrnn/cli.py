@@ -230,6 +230,9 @@ def cmd_sample(args) -> int:
 
         print(f"repeat weight {format_repeat_weight(res['repeat_weight'])}, the model's own, chosen on its folder "
               f"(--repeat-weight to change it)", file=sys.stderr)
+    if res["drums_weight"] != 1.0:
+        print(f"drums weighed {res['drums_weight']:g} in the band the model picks, the model's own, chosen on its "
+              f"folder (--instruments to choose the band)", file=sys.stderr)
     pieces = [dict(r, temperature=res["temperature"], repeat_weight=res["repeat_weight"]) for r in res["pieces"]]
     print(json.dumps(pieces[0] if args.num == 1 else pieces))
     return 0
@@ -898,9 +901,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "tier, from a separate clip of the target)")
     c.add_argument("--direction", choices=["m2f", "f2m", "sing", "real"], default="m2f",
                    help="espeak-ng male -> female (default), female -> male, Festival singing kal -> ked, or real people "
-                        "(Debian klettres-data: each speaker toward the next, instant tier)")
-    c.add_argument("--speakers", choices=["dev", "test"], default="test",
-                   help="--direction real: the 12 test speakers (default) or the 8 development speakers")
+                        "(Debian klettres-data, hedgewars-data: each speaker toward the next, instant tier)")
+    c.add_argument("--speakers", choices=["dev", "test", "actors", "singer"], default="test",
+                   help="--direction real: the 12 klettres test speakers (default), the 8 development speakers, the 14 "
+                        "Hedgewars voice actors (hedgewars-data), or a real singer (Hedgewars' Singer) as target of six "
+                        "test speakers and as source toward the other six")
     c.add_argument("--pairs", type=INT, default=10, help="test sentences or tunes (default 10)")
     c.add_argument("--workdir", type=Path, default=None, help="keep the synthesized test audio here (default: a temporary folder)")
     c.add_argument("--no-speaker", action="store_true", help="skip the speaker-similarity scores (Resemblyzer)")

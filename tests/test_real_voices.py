@@ -30,7 +30,7 @@ def test_confident_pitch_leaves_out_octave_jumps_and_blips():
 
 @pytest.fixture(scope="module")
 def people():
-    if not realvoices.available():
+    if realvoices.available(("en", "tn")):
         pytest.fail("klettres-data is missing: apt install klettres-data (python3 -m musicrnn.install --test)")
     return {n: realvoices.speaker(n, seconds=3.0) for n in ("en", "tn")}  # a man's voice, a child's high voice
 
@@ -109,3 +109,28 @@ def test_a_bass_line_keeps_its_notes_down_to_50_hz():
     conv = convert_with_info(y, SR, target)
     assert conv.semitones == 12.0
     assert metrics.f0_kept(metrics.pyin_f0(y, SR), metrics.pyin_f0(conv.audio, SR), 12.0) >= 0.95
+
+
+def test_a_voice_pack_folder_is_a_speaker_and_the_singer_set_is_a_star(tmp_path):
+    """Hedgewars' layout (one folder of .ogg per voice, ``hedgewars/<pack>``), built here from
+    real klettres recordings (hedgewars-data itself is 145 MB): a pack gives three disjoint
+    clips; the star converts the first half toward the centre, then the centre toward the
+    second half; a missing pack names its Debian package."""
+    import shutil
+
+    pack = tmp_path / "Singer"
+    pack.mkdir()
+    for f in sorted((realvoices.KLETTRES / "tn").glob("*/*.ogg"))[:24]:
+        shutil.copy(f, pack / f"{f.parent.name}_{f.name}")
+    s = realvoices.speaker("hedgewars/Singer", seconds=2.0, hedgewars=tmp_path)
+    assert s.name == "hedgewars/Singer" and all(0.5 * realvoices.SR < c.size <= 2.0 * realvoices.SR
+                                                 for c in (s.source, s.reference, s.held_out))
+    assert not np.array_equal(s.source[:1000], s.reference[:1000])
+    pairs = realvoices.star_pairs("hedgewars/Singer", ["en", "fr", "de", "tn"], seconds=1.0, hedgewars=tmp_path)
+    assert [(p.source.name, p.target.name) for p in pairs] == [
+        ("en", "hedgewars/Singer"), ("fr", "hedgewars/Singer"), ("hedgewars/Singer", "de"), ("hedgewars/Singer", "tn")]
+    assert realvoices.available(["en", "hedgewars/Singer"], hedgewars=tmp_path) is None
+    assert realvoices.available(["hedgewars/Nobody"], hedgewars=tmp_path) == "hedgewars-data"
+    with pytest.raises(Exception, match="hedgewars-data"):
+        realvoices.speaker("hedgewars/Nobody", hedgewars=tmp_path)
+    assert realvoices.SINGER in realvoices.SETS["actors"] and "hedgewars/Robot" not in realvoices.SETS["actors"]

@@ -92,6 +92,8 @@ def test_each_kind_of_repeat_keeps_the_weight_whose_rate_is_nearest_the_songs(tm
     assert 0 < choice["target"]["drums"] <= 1 and lines[0].startswith("sampling fitted to ")
     sampling = json.loads((ck / "config.json").read_text())["sampling"]
     assert sampling["repeat_weight"] == choice["repeat_weight"] and sampling["tuning"] == choice
+    assert sampling["drums_weight"] == choice["drums_weight"] >= 1 and choice["drums_chance"] >= choice["drums_chance_before"]
+    assert 0 < choice["pieces_with_drums"] <= 1 and choice["batch"] == 20
 
     r = run_cli("sample", "--checkpoint", ck, "--seconds", 5, "--seed", 1, "--out", tmp_path / "a.mid")
     assert r.returncode == 0, r.stderr
@@ -168,6 +170,16 @@ def test_a_stored_weight_that_is_not_one_is_named(tmp_path):
     assert r.returncode == 2 and "sampling.repeat_weight" in r.stderr and "--repeat-weight" in r.stderr, r.stderr
     r = run_cli("sample", "--checkpoint", ck, "--seconds", 2, "--repeat-weight", 2, "--out", tmp_path / "o.mid")
     assert r.returncode == 0, r.stderr
+    cfg["sampling"].update(repeat_weight=1, drums_weight=-3)
+    (ck / "config.json").write_text(json.dumps(cfg))
+    r = run_cli("sample", "--checkpoint", ck, "--seconds", 2, "--out", tmp_path / "o.mid")
+    assert r.returncode == 2 and "sampling.drums_weight" in r.stderr, r.stderr
+    cfg["sampling"]["drums_weight"] = 4
+    (ck / "config.json").write_text(json.dumps(cfg))
+    r = run_cli("sample", "--checkpoint", ck, "--seconds", 2, "--out", tmp_path / "o.mid")
+    assert r.returncode == 0 and "drums weighed 4 in the band the model picks" in r.stderr, r.stderr
+    r = run_cli("sample", "--checkpoint", ck, "--seconds", 2, "--instruments", "piano,bass", "--out", tmp_path / "o.mid")
+    assert r.returncode == 0 and "drums weighed" not in r.stderr, r.stderr  # a band asked for is not weighed
 
 
 def test_a_short_budget_gets_a_short_tuning():
@@ -191,3 +203,73 @@ def test_a_slow_fitting_draws_fewer_samples(tmp_path):
                            max_seconds=1e-3, log=lambda m: None)
     assert choice["samples_asked"] == 6 and choice["samples"] == 2
     assert [r["drums_weight"] for r in choice["tried"] if 1 in r["steps"]] == [1, 4]  # step 1 drawn once, anew
+
+
+def test_the_drums_weight_falls_on_the_header_the_model_writes():
+    """``drums_weight`` weighs the drum Program token while the model declares its band,
+    until drums are declared, and never a band asked for: the band model, the same seeds,
+    declares drums in no piece at 1e-4 and in every piece at 1e4."""
+    from musicrnn.codec.grammar import DRUMS, Grammar
+    from musicrnn.codec.vocab import BAR, BOS
+    from musicrnn.tasks import music
+
+    stepper, vocab, _ = music.load_generator(BAND)
+    drums = vocab.offset["Program"] + DRUMS
+    g = Grammar(vocab, drums_weight=5.0).feed_all([BOS])
+    w = g.weights()
+    assert w[drums] == 5.0 and np.all(np.delete(w, drums) == 1)
+    assert g.feed_all([drums]).weights() is None  # declared: no more weight
+    assert Grammar(vocab, programs=[0, DRUMS], drums_weight=5.0).feed_all([BOS]).weights() is None
+    assert Grammar(vocab).feed_all([BOS]).weights() is None
+    declared = {}
+    for dw in (1e-4, 1e4):
+        gen = music.generate(stepper, vocab, n=8, seconds=2, temperature=1.0, seed=5, drums_weight=dw)
+        declared[dw] = sum(drums in g[1:list(g).index(BAR)] for g in gen)
+    assert declared == {1e-4: 0, 1e4: 8}, declared
+
+
+def test_the_drums_weight_is_the_smallest_that_keeps_a_batch_from_falling_short():
+    """The exact chance the model declares drums, and the weight: a model at 98.5% against a
+    folder with drums in 51 of 53 songs (a batch of 20 then needs all 20) gets 4, the
+    smallest weight under which a batch falls short less than one time in ten; one already
+    above the folder keeps 1; a folder without drums never changes the model."""
+    from musicrnn.tasks import music
+
+    w, q, batch = music.drums_weight_for(0.985, 51 / 53)
+    assert w == 4 and 0.996 < q < 0.997 and batch >= 0.9
+    assert music.drums_weight_for(0.985, 51 / 53, weights=(1, 2))[0] == 2  # none enough: the largest
+    assert music.drums_weight_for(0.993, 28 / 31)[0] == 1
+    assert music.drums_weight_for(0.3, 0.0)[0] == 1
+    stepper, vocab, meta = music.load_generator(BAND)
+    chance = music.header_drums_chance(stepper, vocab, 1.0)
+    from musicrnn.codec.grammar import Grammars
+    from musicrnn.codec.vocab import BOS, EOS, PAD
+    from musicrnn.core.sample import sample
+
+    first = sample(stepper, [BOS], 400, 1, temperature=1.0, seed=11, forbid=[PAD, BOS, EOS],
+                   grammar=Grammars(vocab, [BOS], 400))  # the header's first token only
+    drawn = np.mean([r[0] == vocab.offset["Program"] + 128 for r in first])
+    assert abs(drawn - chance) < 4 * math.sqrt(chance * (1 - chance) / 400), (drawn, chance)
+    assert music.header_drums_chance(stepper, vocab, 0.5) > chance  # colder: the likelier choice likelier still
+    folk, fv, _ = music.load_generator(ROOT / "checkpoints" / "folk")
+    assert music.header_drums_chance(folk, fv, 1.0) is None  # no header: not one draw
+
+
+def test_the_temperature_step_pools_each_setting_with_its_neighbours():
+    """Scale consistency from 20 samples moves by about ±0.02 from draw to draw, so the
+    temperature is chosen on each setting averaged with its neighbours: a lucky draw at one
+    temperature (0.941 between 0.960 and 0.964, as on OpenMSX at 0.7) is not taken for the
+    trend; the search reaches 0.4 above the model's own temperature."""
+    from musicrnn.tasks.music import TUNE_TEMPERATURE_STEPS, _smoothed
+
+    temps = [0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    scale = [0.969, 0.960, 0.960, 0.941, 0.964, 0.928, 0.860]
+    sm = _smoothed(scale)
+    assert sm[0] == pytest.approx((0.969 + 0.960) / 2) and sm[3] == pytest.approx((0.960 + 0.941 + 0.964) / 3)
+    def pick(values, target):
+        return temps[int(np.argmin([abs(v - target) for v in values]))]
+
+    assert pick(scale, 0.94) == 0.7 and pick(sm, 0.94) == 0.8  # the fluke at 0.7 no longer wins
+    assert pick(sm, 0.917) == 0.9  # OpenMSX's songs: beyond the old search's reach (0.4-0.8)
+    assert _smoothed([None, 0.9, None]) == [0.9, 0.9, 0.9] and _smoothed([None]) == [math.inf]
+    assert max(TUNE_TEMPERATURE_STEPS) == 0.4 and min(TUNE_TEMPERATURE_STEPS) == -0.2

@@ -28,6 +28,11 @@ piano, bass and drums played no drums in 3 of 12 pieces of 30 s (seeds 0-11), an
 this in none (one of them entered only at quarter note 15, with one hit: the instrument
 is heard; whether it keeps playing is the model's).
 
+A band the model declares itself may have its drums weighed: ``drums_weight`` draws the
+header's drum Program token that much likelier than the model has it (1: as the model has
+it). ``train`` fits it to the folder (``tasks.music.tune_sampling``), so that a folder of
+songs with drums gets drums in its samples as often.
+
 Program keys are General MIDI programs 0-127 and 128 for drums.
 """
 
@@ -48,7 +53,7 @@ SILENT_BOOST, SILENT_MAX = 10.0, 1e6
 class Grammar:
     """One row's grammar state: ``feed`` each token (the prompt's too), ask ``allowed``."""
 
-    def __init__(self, vocab: Vocab, programs: Iterable[int] | None = None):
+    def __init__(self, vocab: Vocab, programs: Iterable[int] | None = None, drums_weight: float = 1.0):
         self.v = vocab
         off = vocab.offset
         self.po, self.pp, self.n_pos = off["Program"], off["Pitch"], vocab.max_position
@@ -56,6 +61,10 @@ class Grammar:
         if self.lock is not None and not self.lock:
             raise ValueError("a band needs at least one instrument")
         self.header = vocab.cfg.instruments_header
+        self._drums_w = None  # the header's weights (V,) when drums_weight is not 1 and the model picks its band
+        if drums_weight != 1.0 and self.header and self.lock is None:
+            self._drums_w = np.ones(vocab.size)
+            self._drums_w[self.po + DRUMS] = drums_weight
         self.in_header = False  # between BOS and the first Bar of a piece with a header
         self.declared: list[int] = []
         self.bar_start, self.pos, self.after_bar = -1, -1, False
@@ -149,9 +158,12 @@ class Grammar:
             self.last = note + (self.last is not None and self.last[:2] == note,)
 
     def weights(self) -> np.ndarray | None:
-        """Per-token weights (V,) for the next draw (None: none): the Program tokens of the
-        asked-for instruments that have not played yet, from the second bar on (see the
+        """Per-token weights (V,) for the next draw (None: none): in a header the model
+        writes, the drums' ``drums_weight`` until it has declared them; the Program tokens of
+        the asked-for instruments that have not played yet, from the second bar on (see the
         module's docstring)."""
+        if self.in_header and self._drums_w is not None and DRUMS not in self.declared:
+            return self._drums_w
         if self.lock is None or len(self.bars) < 2:
             return None
         silent = self.lock - self.played
@@ -306,9 +318,9 @@ class Grammars:
     """A batch of rows' grammars, for ``core.sample.sample``'s ``grammar``: each row starts
     from the same prompt."""
 
-    def __init__(self, vocab: Vocab, prompt, n: int, programs: Iterable[int] | None = None):
+    def __init__(self, vocab: Vocab, prompt, n: int, programs: Iterable[int] | None = None, drums_weight: float = 1.0):
         programs = None if programs is None else list(programs)
-        self.rows = [Grammar(vocab, programs).feed_all(prompt) for _ in range(n)]
+        self.rows = [Grammar(vocab, programs, drums_weight).feed_all(prompt) for _ in range(n)]
 
     def route(self, row: int) -> np.ndarray:
         return self.rows[row].route()

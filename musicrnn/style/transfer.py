@@ -288,9 +288,10 @@ def measure_and_plot(source, output, shift: float, png, title: str = "") -> dict
 
 def evaluate_real(speakers: str = "test", *, controls: Controls | None = None, seconds: float = 5.0,
                   progress=None) -> dict:
-    """``musicrnn voice eval --direction real``: real people (``realvoices``, klettres-data),
-    each speaker converted toward the next from the target's *reference* clip (the instant
-    tier), scored against the target's *held-out* clip, which the converter never saw.
+    """``musicrnn voice eval --direction real``: real people (``realvoices``: klettres-data,
+    hedgewars-data), each speaker of the set converted toward the next (the ``singer`` set:
+    toward and from the singer) from the target's *reference* clip (the instant tier),
+    scored against the target's *held-out* clip, which the converter never saw.
 
     Per pair: secs_target (Resemblyzer cosine, output to the target's held-out clip),
     secs_before (the untouched source to the same clip), secs_source (output to the source
@@ -305,11 +306,12 @@ def evaluate_real(speakers: str = "test", *, controls: Controls | None = None, s
 
     if speakers not in realvoices.SETS:
         raise SettingsError(f"speakers {speakers!r}: use {' or '.join(realvoices.SETS)}")
-    if not realvoices.available():
-        raise SettingsError("real voices need Debian's klettres-data (apt-get install klettres-data)")
+    missing = realvoices.available(realvoices.SETS[speakers])
+    if missing:
+        raise SettingsError(f"the {speakers} voices need Debian's {missing} (apt-get install {missing})")
     controls = (controls or Controls()).check()
     sr, rows = realvoices.SR, []
-    pairs = realvoices.ring_pairs(realvoices.SETS[speakers], seconds)
+    pairs = realvoices.set_pairs(speakers, seconds)
     for i, p in enumerate(pairs):
         target = Target.instant(build_profile(p.target.reference, sr))
         t = time.perf_counter()

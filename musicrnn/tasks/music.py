@@ -393,13 +393,24 @@ def record_reference_stats(checkpoint, valid: list[np.ndarray], vocab: Vocab) ->
 # statistics ``evaluate`` reports are left to the model. The samples are drawn with their own
 # seed, apart from the seeds people sample with.
 TUNE_WEIGHTS = (1.0, 4.0, 16.0, 64.0)  # tried for both kinds of repeat at once, then halved and doubled
-TUNE_TEMPERATURE_STEPS = (-0.2, -0.1, 0.1, 0.2)  # around the model's own temperature
+# around the model's own temperature, more of them upward: a base's own temperature is often
+# colder than a small folder wants (OpenMSX from the band model's 0.6: scale consistency
+# 0.96 at 0.8, 0.93 at 0.9, 0.86 at 1.0 against the songs' 0.92)
+TUNE_TEMPERATURE_STEPS = (-0.2, -0.1, 0.1, 0.2, 0.3, 0.4)
 TUNE_PIECES = 20  # samples per setting tried (``train --tune-pieces``)
 TUNE_FULL_MINUTES = 6.0  # a time budget this long or longer gets all of them; a shorter one, its share
 TUNE_SECONDS = 30.0
-TUNE_MAX_SECONDS = 150.0  # the fitting's time on this machine: fewer samples per setting for a slow model or dense music
+TUNE_MAX_SECONDS = 170.0  # the fitting's time on this machine: fewer samples per setting for a slow model or dense music
 TUNE_SEED = 1_000_003
 TUNE_KINDS = {"drums": "drum_bar_repeat_rate", "bars": "bar_repeat_rate", "scale": "scale_consistency"}
+# The band the model declares is left to it, but for the drums: a folder whose songs mostly
+# have drums should get them in its samples as often. Whether a header model declares drums
+# is one draw (with ``drums_first`` the header's first token), whose chance is computed
+# exactly; the drums' weight in the header (``Grammar``'s ``drums_weight``) is the smallest of
+# these that makes a batch of ``TUNE_PIECES`` samples fall short of the folder's share of
+# pieces with drums less than one time in ten (``TUNE_DRUMS_SHORT``). It only ever raises drums.
+TUNE_DRUMS_WEIGHTS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+TUNE_DRUMS_SHORT = 0.1
 
 
 def tune_pieces_for(minutes: float | None, given: int | None = None) -> int:
@@ -411,6 +422,51 @@ def tune_pieces_for(minutes: float | None, given: int | None = None) -> int:
     if minutes:
         return max(2, min(TUNE_PIECES, round(TUNE_PIECES * minutes / TUNE_FULL_MINUTES)))
     return TUNE_PIECES
+
+
+def header_drums_chance(stepper, vocab: Vocab, temperature: float) -> float | None:
+    """The exact chance that a piece the model starts (no primer, no band asked for)
+    declares drums in its header, at ``temperature``; None when that is not one draw (a
+    codec without a drums-first header)."""
+    from ..core.activations import sampling_logits
+    from ..core.sample import filter_probs, routed
+    from ..codec.grammar import DRUMS, Grammar
+
+    if not (vocab.cfg.instruments_header and vocab.cfg.drums_first):
+        return None
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        logits, _ = stepper.start([BOS], 1)
+    z = np.array(sampling_logits(logits, stepper.output), dtype=np.float64)[0]
+    for t in (PAD, BOS):
+        z[t] = -np.inf
+    p = filter_probs(routed(z, Grammar(vocab).feed_all([BOS]).route())[None], temperature)[0]
+    return float(p[vocab.offset["Program"] + DRUMS])
+
+
+def drums_weight_for(chance: float, share: float, n: int = TUNE_PIECES, weights: Sequence[float] = TUNE_DRUMS_WEIGHTS,
+                     short: float = TUNE_DRUMS_SHORT) -> tuple[float, float, float]:
+    """(weight, the chance of drums under it, the chance a batch of ``n`` pieces has drums in
+    at least ``share`` of them): the smallest of ``weights`` whose batch falls short with
+    chance under ``short`` (else the largest), for a model that declares drums with
+    ``chance``. A folder without drums (``share`` 0) keeps the model's own chance."""
+    need = math.ceil(share * n - 1e-9)
+    for w in weights:
+        q = w * chance / (w * chance + 1.0 - chance) if chance > 0 else 0.0
+        at_least = sum(math.comb(n, k) * q ** k * (1 - q) ** (n - k) for k in range(need, n + 1))
+        if need == 0 or at_least >= 1.0 - short or w == weights[-1]:
+            return float(w), q, at_least
+
+
+def _smoothed(values: list) -> list[float]:
+    """Each value averaged with its neighbours in the list (two at the ends); None (nothing
+    to measure) is left out of the averages, and stays infinitely far where all are None."""
+    out = []
+    for i in range(len(values)):
+        near = [v for v in values[max(0, i - 1): i + 2] if v is not None]
+        out.append(float(np.mean(near)) if near else math.inf)
+    return out
 
 
 def _tune_off(rate: float | None, target: float, log_ratio: bool) -> float:
@@ -433,7 +489,9 @@ def tune_sampling(checkpoint, pieces: list[np.ndarray], vocab: Vocab, *, samples
     1. every weight of ``weights`` for both kinds of repeat, at the model's own temperature;
        each kind keeps the weight whose rate is nearest the pieces' (in log ratio);
     2. the temperature, the model's own plus each of ``temperature_steps``, at those
-       weights: the one whose scale consistency is nearest;
+       weights: the one whose scale consistency, averaged with its neighbours' on the
+       temperature scale (each setting's 20 samples move it by about ±0.02; the average
+       pools three), is nearest;
     3. each weight halved and doubled at that temperature, each kind keeping the nearest of
        the three.
     ``max_seconds``: when the first setting shows that all of them would take longer than
@@ -483,24 +541,39 @@ def tune_sampling(checkpoint, pieces: list[np.ndarray], vocab: Vocab, *, samples
     # 2. the temperature at those weights
     t = t0
     if "scale" in target:
-        temps = [t0] + [t0 + d for d in temperature_steps if t0 + d > 0.05]
-        t = nearest([draw(2, x, w["drums"], w["bars"]) for x in temps], "scale")["temperature"]
+        temps = sorted({round(t0 + d, 4) for d in (0.0, *temperature_steps) if t0 + d > 0.05})
+        rows = [draw(2, x, w["drums"], w["bars"]) for x in temps]
+        t = temps[int(np.argmin([abs(v - target["scale"]) for v in _smoothed([r["scale"] for r in rows])]))]
     # 3. the weights again, halved and doubled, at that temperature
     rows = [draw(3, t, w["drums"] * f, w["bars"] * f) for f in (0.5, 1.0, 2.0)]
     w = {k: nearest(rows, k)[f"{k}_weight"] if k in target else 1.0 for k in ("drums", "bars")}
     final = draw(4, t, w["drums"], w["bars"])
-    choice = {"temperature": t, "repeat_weight": {"drums": w["drums"], "bars": w["bars"]},
+    # 4. the drums in the band the model declares, at that temperature (exact: no draw)
+    share = float(ref.get("has_drums", math.nan))  # the share of the pieces' openings with drums
+    chance = header_drums_chance(stepper, vocab, t)
+    band = {"drums_weight": 1.0}
+    if chance is not None and math.isfinite(share):
+        dw, q, batch = drums_weight_for(chance, share)
+        band = {"drums_weight": dw, "pieces_with_drums": round(share, 4), "drums_chance_before": round(chance, 4),
+                "drums_chance": round(q, 4), "batch_reaches_share": round(batch, 4), "batch": TUNE_PIECES}
+    choice = {"temperature": t, "repeat_weight": {"drums": w["drums"], "bars": w["bars"]}, **band,
               "got": {k: final[k] for k in target}, "target": {k: round(v, 4) for k, v in target.items()},
               "pieces": len(reference_pieces(pieces)), "samples": samples, "samples_asked": asked, "seconds": seconds,
               "own_temperature_before": t0, "tried": list(tried.values())}
     update_config(checkpoint, lambda m: m.update(sampling={**(m.get("sampling") or {}), "temperature": t,
                                                             "repeat_weight": choice["repeat_weight"],
+                                                            "drums_weight": band["drums_weight"],
                                                             "tuning": choice}))
     names = {"drums": "drum bars repeating", "bars": "pitched bars repeating", "scale": "scale consistency"}
     log(f"sampling fitted to {choice['pieces']} pieces' first {seconds:g} s ({len(tried)} settings of {samples} "
         f"samples): temperature {t:g}, repeat weight {w['drums']:g} for drums, {w['bars']:g} for pitched bars; "
         + ", ".join(f"{names[k]} {'none' if final[k] is None else f'{final[k]:.2f}'} (pieces: {target[k]:.2f})"
-                    for k in target))
+                    for k in target)
+        + ("" if "drums_chance" not in band else
+           f"; drums in {band['drums_chance']:.1%} of the bands it declares (pieces: {band['pieces_with_drums']:.1%})"
+           if band["drums_weight"] == 1 else
+           f"; drums weighed {band['drums_weight']:g} in the band it declares: in {band['drums_chance_before']:.1%} "
+           f"-> {band['drums_chance']:.1%} of them (pieces: {band['pieces_with_drums']:.1%})"))
     return choice
 
 
@@ -537,7 +610,8 @@ def evaluation_report(checkpoint, data, *, split: str = "valid", samples: int = 
     bits = objective_of(meta).score(model, ref)["bits_per_token"]
     ref_stats = reference_stats(ref, vocab, seconds)  # the pieces' openings as long as the samples
     gen = generate(model, vocab, n=samples, seconds=seconds, temperature=temperature, top_k=top_k, top_p=top_p,
-                   seed=seed, output=output_of(meta), repeat_weight=repeat_weight)
+                   seed=seed, output=output_of(meta), repeat_weight=repeat_weight,
+                   drums_weight=sampling_drums_weight(meta))
     gen_stats = sample_stats(gen, vocab)
     return {"checkpoint": str(checkpoint or "default"), "data": str(data), "split": split,
             "pieces": len(ref), "tokens_scored": int(sum(len(s) - 1 for s in ref)),
@@ -610,6 +684,18 @@ def sampling_repeat_weight(meta: dict, repeat_weight=None) -> tuple[float, float
     except ValueError as e:
         raise CheckpointError(f"{meta.get('_folder', 'checkpoint')}: config.json sampling.repeat_weight: {e}; "
                               f"give --repeat-weight") from None
+
+
+def sampling_drums_weight(meta: dict) -> float:
+    """How much likelier than the model has them drums are drawn into a band the model
+    declares: the checkpoint's own (config.json ``sampling.drums_weight``, chosen by
+    ``train`` on its folder: :func:`tune_sampling`), else 1. A primer's band, or one asked
+    for, is not weighed."""
+    w = (meta.get("sampling") or {}).get("drums_weight", 1.0)
+    if not (isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and 0 < w <= MAX_REPEAT_WEIGHT):
+        raise CheckpointError(f"{meta.get('_folder', 'checkpoint')}: config.json sampling.drums_weight "
+                              f"{str(w)[:40]!r} is not a weight (a number > 0 and at most {MAX_REPEAT_WEIGHT:g})")
+    return float(w)
 
 
 def repeat_weights(vocab: Vocab, repeat_weight=1.0) -> np.ndarray | None:
@@ -691,7 +777,7 @@ def prompt_seconds(primer, vocab: Vocab) -> float:
 def generate(model, vocab: Vocab, *, n: int = 1, seconds: float | None = 30.0, tokens: int | None = None,
              primer: np.ndarray | None = None, temperature: float = DEFAULT_TEMPERATURE, top_k: int = 0, top_p: float = 1.0,
              seed: int = 0, output: str = "softmax", programs: Sequence[int] | None = None,
-             repeat_weight=1.0) -> list[np.ndarray]:
+             repeat_weight=1.0, drums_weight: float = 1.0) -> list[np.ndarray]:
     """Sample ``n`` pieces; each is the prompt (BOS [+ primer]) plus its continuation.
 
     Only tokens the codec's grammar allows are drawn (``codec.grammar``), so no piece holds
@@ -705,7 +791,8 @@ def generate(model, vocab: Vocab, *, n: int = 1, seconds: float | None = 30.0, t
     last onset (EOS is not drawn before, so a tune that would end early goes on).
     With ``tokens`` alone, it stops at EOS or after ``tokens`` new tokens.
     ``repeat_weight``: the codec's repeat tokens are drawn that much likelier, one number
-    or (drums, pitched bars) (:func:`repeat_weights`).
+    or (drums, pitched bars) (:func:`repeat_weights`). ``drums_weight``: a band the model
+    declares itself has its drums drawn that much likelier (``codec.grammar.Grammar``).
     """
     check_sampling(temperature=temperature, top_k=top_k, top_p=top_p, n=n, seconds=seconds, tokens=tokens, seed=seed,
                    repeat_weight=repeat_weight)
@@ -736,7 +823,7 @@ def generate(model, vocab: Vocab, *, n: int = 1, seconds: float | None = 30.0, t
 
     forbid = [PAD, BOS] + ([EOS] if limit is not None else [])
     rows = sample(model, prompt, n, max_new, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
-                  stop=stop, forbid=forbid, grammar=Grammars(vocab, prompt, n, programs),
+                  stop=stop, forbid=forbid, grammar=Grammars(vocab, prompt, n, programs, drums_weight),
                   weights=repeat_weights(vocab, repeat_weight))
     return [np.array(prompt + _whole_notes(r, vocab) + [EOS], dtype=np.int64) for r in rows]
 
@@ -946,6 +1033,7 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
     asked, temperature = temperature, sampling_temperature(meta, temperature)
     refuse_idle_repeat_weight(vocab, repeat_weight, checkpoint)
     repeat_weight = sampling_repeat_weight(meta, repeat_weight)
+    drums_weight = sampling_drums_weight(meta)
     primer_tokens, primer_info = primer_ids(primer, vocab) if primer else (None, None)
     if primer_info and primer_info["note"] and report_note:
         report_note(primer_info["note"])
@@ -957,7 +1045,7 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
     # each piece has its own seed (the run's seed + i), so any one of them can be made again alone
     seqs = [generate(stepper, vocab, n=1, seconds=seconds, tokens=tokens, primer=primer_tokens,
                      temperature=temperature, top_k=top_k, top_p=top_p, seed=seed + i, programs=band,
-                     repeat_weight=repeat_weight)[0]
+                     repeat_weight=repeat_weight, drums_weight=drums_weight)[0]
             for i in range(n)]
     end = None if seconds is None else prompt_seconds(primer_tokens, vocab) + seconds
     pieces = []
@@ -984,7 +1072,7 @@ def sample_to_files(checkpoint=None, out: str | os.PathLike = "song.mid", *, n: 
         if report:
             report(r)
     result = {"seed": seed, "checkpoint": meta["_folder"], "temperature": temperature, "repeat_weight": list(repeat_weight),
-              "pieces": pieces,
+              "drums_weight": drums_weight if band is None and primer_tokens is None else 1.0, "pieces": pieces,
               "own_temperature": asked is None and temperature != DEFAULT_TEMPERATURE}
     if primer_info:
         result["primer"] = primer_info
