@@ -254,3 +254,27 @@ def test_a_new_model_trains_with_the_repeats_codec_and_its_fine_tunes_keep_it(tm
     with pytest.raises(SettingsError, match="repeats"):
         train_music(songs, tmp_path / "h", TINY, tcfg(max_steps=2), codec="bnad", log=lambda m: None)
     assert decode([1], vocab).n_invalid == 0
+
+
+def test_a_run_records_where_it_trained(tmp_path):
+    """The same seed gives the same weights on the same kind of machine only, so config.json
+    says which: the library versions, the CPU and its vector instructions, the threads."""
+    import json
+
+    from musicrnn.core.train import environment
+
+    env = environment()
+    assert env["torch"].startswith("2.") and env["cpu_capability"] and env["threads"] >= 1 and env["cpu"]
+    from musicrnn.core.train import TrainConfig
+    from musicrnn.tasks.music import train_music
+
+    from pathlib import Path
+
+    songs = Path(__file__).resolve().parent.parent / "corpora" / "folk"
+    one = tmp_path / "one"
+    one.mkdir()
+    for f in sorted(songs.rglob("*.mid"))[:6]:
+        (one / f.name).write_bytes(f.read_bytes())
+    train_music(one, tmp_path / "m", {"cell": "lstm", "embed": 8, "hidden": 16, "layers": 1, "dropout": 0.0},
+                TrainConfig(seed=1, batch=2, bptt=16, steps=2, warmup=0), log=lambda m: None)
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["environment"] == env

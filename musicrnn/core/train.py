@@ -566,6 +566,30 @@ def _new_position() -> dict:
             "done": False, "history": [], "valid": [], "seconds": 0.0, "skipped_steps": 0, "stopped_by": None}
 
 
+def environment(device=None) -> dict:
+    """Where a run trained: the same seed gives the same weights, byte for byte, on the same
+    CPU kind and library builds only (float kernels differ between, say, AVX2 and AVX-512
+    machines, and training amplifies the difference: the study's q2-chorales seeds 0-4, run in
+    an earlier session, differ by up to 0.1 bits/token from reruns on this session's machine,
+    with that session's code as with today's, while two reruns here are identical). So each
+    run records where it ran (config.json ``environment``)."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    env = {"torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
+           "cpu": cpu, "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads()}
+    if device is not None and getattr(device, "type", "cpu") == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+    return env
+
+
 def _setup(model, objective, batches, cfg: TrainConfig, out: Path, meta: dict | None) -> _Run:
     """Device, threads, determinism, the process group, the data shard and the optimizer."""
     device = resolve_device(cfg.device)
@@ -585,7 +609,7 @@ def _setup(model, objective, batches, cfg: TrainConfig, out: Path, meta: dict | 
     if cfg.compile:
         net = torch.compile(net)
     meta = dict(meta or {}, family=model.family, model=model.cfg.to_dict(), objective=objective.to_dict(),
-                train=asdict(cfg), n_parameters=count_parameters(model))
+                train=asdict(cfg), n_parameters=count_parameters(model), environment=environment(device))
     if dist.world > 1:
         meta["distributed"] = {"world_size": dist.world}
     return _Run(model, net, make_optimizer(model, cfg), objective, batches, cfg, out, meta, dist, device,
