@@ -390,8 +390,9 @@ def record_reference_stats(checkpoint, valid: list[np.ndarray], vocab: Vocab) ->
 #
 # Pieces and samples are compared over the same length, a sample's (30 s), as a piece's
 # repeat rates grow with its length. Nothing else about the samples is fitted; the other
-# statistics ``evaluate`` reports are left to the model. The samples are drawn with their own
-# seed, apart from the seeds people sample with.
+# statistics ``evaluate`` reports are left to the model, but for one: a fourth setting, the
+# drums' weight in the band a model declares, on the share of pieces with drums (below). The
+# samples are drawn with their own seed, apart from the seeds people sample with.
 TUNE_WEIGHTS = (1.0, 4.0, 16.0, 64.0)  # tried for both kinds of repeat at once, then halved and doubled
 # around the model's own temperature, more of them upward: a base's own temperature is often
 # colder than a small folder wants (OpenMSX from the band model's 0.6: scale consistency
@@ -480,12 +481,13 @@ def tune_sampling(checkpoint, pieces: list[np.ndarray], vocab: Vocab, *, samples
                   temperature_steps: Sequence[float] = TUNE_TEMPERATURE_STEPS,
                   max_seconds: float | None = TUNE_MAX_SECONDS, log=print) -> dict | None:
     """Choose and store the checkpoint's sampling temperature and repeat weights
-    (config.json ``sampling``: ``temperature``, ``repeat_weight`` {drums, bars}, and the
-    record of the choice as ``tuning``) so that ``samples`` pieces of ``seconds`` repeat
-    bars and keep to a scale as the first ``seconds`` of ``pieces`` do.
+    (config.json ``sampling``: ``temperature``, ``repeat_weight`` {drums, bars},
+    ``drums_weight``, and the record of the choice as ``tuning``) so that ``samples``
+    pieces of ``seconds`` repeat bars, keep to a scale and have drums as the first
+    ``seconds`` of ``pieces`` do.
 
-    In three steps, each setting drawn once with the same seed (so that settings are
-    compared on the same draws as far as they allow):
+    In four steps, the first three drawing each setting once with the same seed (so that
+    settings are compared on the same draws as far as they allow):
     1. every weight of ``weights`` for both kinds of repeat, at the model's own temperature;
        each kind keeps the weight whose rate is nearest the pieces' (in log ratio);
     2. the temperature, the model's own plus each of ``temperature_steps``, at those
@@ -493,7 +495,10 @@ def tune_sampling(checkpoint, pieces: list[np.ndarray], vocab: Vocab, *, samples
        temperature scale (each setting's 20 samples move it by about ±0.02; the average
        pools three), is nearest;
     3. each weight halved and doubled at that temperature, each kind keeping the nearest of
-       the three.
+       the three;
+    4. for a model that declares its band (drums first), the drums' weight in that header
+       (``drums_weight``, :func:`drums_weight_for`), from the exact chance it declares drums
+       at that temperature (:func:`header_drums_chance`) and the pieces' share with drums.
     ``max_seconds``: when the first setting shows that all of them would take longer than
     that, ``samples`` is lowered in proportion (to at least 2) and the fitting starts over.
     Returns what it stored, None (storing nothing) for a codec without repeat tokens,
