@@ -239,21 +239,36 @@ def test_live_mode_converts_a_fake_microphone_as_it_streams(playwright, page_ser
         ctx = b.new_context(viewport={"width": 1400, "height": 1400}, permissions=["microphone"])
         pg = ctx.new_page()
         pg.set_default_timeout(TIMEOUT_MS)
+        seen = []  # what the page asked of the server and said, for a stalled recording's report
+        pg.on("request", lambda r: seen.append(f"{time.monotonic():.2f} {r.method} {r.url[len(page_server.url):][:90]}"))
+        pg.on("console", lambda m: seen.append(f"{time.monotonic():.2f} console.{m.type}: {m.text[:200]}"))
         pg.goto(page_server.url)
         pg.get_by_role("tab", name="Style transfer").click()
+        # The tab's audio recorder loads its modules when the tab first shows. A Record click
+        # before they have loaded starts a recording that never sends a chunk (Gradio's page;
+        # seen under load: start_recording posted before the recorder's worklets were
+        # fetched, then no upload for 20 s, where a working run uploads its first chunk 0.13 s
+        # after). So wait until the page has asked for nothing new for a second, as a person
+        # reading the tab would.
+        quiet_since = time.monotonic() + 20
+        while time.monotonic() < quiet_since:
+            last = float(seen[-1].split(" ", 1)[0]) if seen else 0.0
+            if time.monotonic() - last > 1.0:
+                break
+            pg.wait_for_timeout(100)
         converted = ("() => /live: ([2-9]|\\d\\d+)\\.\\d s converted/.test("
                      "document.querySelector('#live-info')?.innerText || '')")
         mic = pg.locator("#live-mic")
         mic.get_by_role("button", name="Record").click()
-        # Under load (2 of 8 runs beside two or three busy processes; 1 of 3 fresh-clone CI
-        # runs) a first recording could run for a minute without one chunk reaching the server:
-        # the info line stayed empty. Record once more then, as a person would; a second failure
-        # fails the test, with what the page showed.
+        # Should a first recording still send nothing (2 of 8 runs beside two or three busy
+        # processes, before the wait above), record once more, as a person would; a second
+        # failure fails the test, with what the page showed and asked for.
         try:
             pg.wait_for_function("() => (document.querySelector('#live-info')?.innerText || '').length > 0",
                                  timeout=20_000)
         except Exception:
             shot(pg, "page_live_stalled")
+            (SCREENSHOTS / "page_live_stalled.txt").write_text("\n".join(seen) + "\n")
             mic.get_by_role("button", name="Stop").click()
             mic.get_by_role("button", name="Record").click()
         try:
@@ -264,6 +279,7 @@ def test_live_mode_converts_a_fake_microphone_as_it_streams(playwright, page_ser
                                  f"output: {pg.inner_text('#live-out')[:200]!r}") from None
         text = pg.inner_text("#live-info")
         shot(pg, "page_live")
+        (SCREENSHOTS / "page_live.txt").write_text("\n".join(seen) + "\n")
         pg.locator("#live-mic").get_by_role("button", name="Stop").click()
     finally:
         b.close()
