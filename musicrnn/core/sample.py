@@ -223,6 +223,17 @@ def score_sequence(stepper: Stepper, ids: Sequence[int]) -> np.ndarray:
     return out
 
 
+def next_probs(logits: np.ndarray, output: str, banned: np.ndarray, grammar: Grammar | None,
+               temperature: float = DEFAULT_TEMPERATURE, top_k: int = 0, top_p: float = 1.0) -> np.ndarray:
+    """The distribution (B, V) :func:`sample` draws the next tokens from, before its weights:
+    the output activation's, ``banned`` tokens dropped, each row routed by its grammar, then
+    temperature and filtering. (Also how a task computes a draw's exact chance.)"""
+    z = np.where(banned, -np.inf, sampling_logits(logits, output))
+    if grammar is not None:
+        z = np.stack([routed(z[r], grammar.route(r)) for r in range(len(z))])
+    return filter_probs(z, temperature, top_k, top_p)
+
+
 def sample(stepper: Stepper, prompt: Sequence[int], n: int, max_tokens: int, *, temperature: float = DEFAULT_TEMPERATURE,
            top_k: int = 0, top_p: float = 1.0, seed: int = 0, stop: StopFn | None = None,
            forbid: Sequence[int] = (), grammar: Grammar | None = None,
@@ -249,10 +260,7 @@ def sample(stepper: Stepper, prompt: Sequence[int], n: int, max_tokens: int, *, 
         banned[list(forbid)] = True
         alive = [True] * n
         for _ in range(max_tokens):
-            z = np.where(banned, -np.inf, sampling_logits(logits, stepper.output))
-            if grammar is not None:
-                z = np.stack([routed(z[r], grammar.route(r)) for r in range(n)])
-            p = filter_probs(z, temperature, top_k, top_p)
+            p = next_probs(logits, stepper.output, banned, grammar, temperature, top_k, top_p)
             w = weights
             if row_weights is not None:
                 per_row = [row_weights(r) for r in range(n)]

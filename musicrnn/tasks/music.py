@@ -429,9 +429,8 @@ def header_drums_chance(stepper, vocab: Vocab, temperature: float) -> float | No
     """The exact chance that a piece the model starts (no primer, no band asked for)
     declares drums in its header, at ``temperature``; None when that is not one draw (a
     codec without a drums-first header)."""
-    from ..core.activations import sampling_logits
-    from ..core.sample import filter_probs, routed
-    from ..codec.grammar import DRUMS, Grammar
+    from ..core.sample import next_probs
+    from ..codec.grammar import DRUMS
 
     if not (vocab.cfg.instruments_header and vocab.cfg.drums_first):
         return None
@@ -439,10 +438,9 @@ def header_drums_chance(stepper, vocab: Vocab, temperature: float) -> float | No
 
     with threadpool_limits(limits=1, user_api="blas"):
         logits, _ = stepper.start([BOS], 1)
-    z = np.array(sampling_logits(logits, stepper.output), dtype=np.float64)[0]
-    for t in (PAD, BOS):
-        z[t] = -np.inf
-    p = filter_probs(routed(z, Grammar(vocab).feed_all([BOS]).route())[None], temperature)[0]
+    banned = np.zeros(len(vocab), bool)
+    banned[[PAD, BOS]] = True  # as generate forbids them
+    p = next_probs(logits, stepper.output, banned, Grammars(vocab, [BOS], 1), temperature)[0]
     return float(p[vocab.offset["Program"] + DRUMS])
 
 
