@@ -392,7 +392,14 @@ def record_reference_stats(checkpoint, valid: list[np.ndarray], vocab: Vocab) ->
 # repeat rates grow with its length. Nothing else about the samples is fitted; the other
 # statistics ``evaluate`` reports are left to the model, but for one: a fourth setting, the
 # drums' weight in the band a model declares, on the share of pieces with drums (below). The
-# samples are drawn with their own seed, apart from the seeds people sample with.
+# samples are drawn with their own seeds, apart from the seeds people sample with.
+#
+# A batch of 20 samples moves these statistics by about as much as the steps between the
+# settings tried (drum repeats by ±0.05-0.07, scale consistency by ±0.015), so the choice is
+# read off lines fitted through every setting drawn, each with its own seed, rather than
+# taken from the one draw nearest the target: that draw flatters its setting (the README's
+# run chose T 0.7 on one lucky 0.941 and then missed scale consistency in 2 of 3 batches),
+# and with one seed for all settings, the same 20 bands, every setting shares that seed's luck.
 TUNE_WEIGHTS = (1.0, 4.0, 16.0, 64.0)  # tried for both kinds of repeat at once, then halved and doubled
 # around the model's own temperature, more of them upward: a base's own temperature is often
 # colder than a small folder wants (OpenMSX from the band model's 0.6: scale consistency
@@ -403,6 +410,9 @@ TUNE_FULL_MINUTES = 6.0  # a time budget this long or longer gets all of them; a
 TUNE_SECONDS = 30.0
 TUNE_MAX_SECONDS = 170.0  # the fitting's time on this machine: fewer samples per setting for a slow model or dense music
 TUNE_SEED = 1_000_003
+TUNE_SEED_STEP = 1009  # each setting drawn with its own seed: TUNE_SEED + TUNE_SEED_STEP x its number
+TUNE_GRID = 0.05  # the temperatures the fitted lines are read at
+TUNE_MIN_SLOPE = 0.05  # log odds per doubling: a repeat rate that rises less is not solved for from its line
 TUNE_KINDS = {"drums": "drum_bar_repeat_rate", "bars": "bar_repeat_rate", "scale": "scale_consistency"}
 # The band the model declares is left to it, but for the drums: a folder whose songs mostly
 # have drums should get them in its samples as often. Whether a header model declares drums
@@ -458,20 +468,92 @@ def drums_weight_for(chance: float, share: float, n: int = TUNE_PIECES, weights:
             return float(w), q, at_least
 
 
-def _smoothed(values: list) -> list[float]:
-    """Each value averaged with its neighbours in the list (two at the ends); None (nothing
-    to measure) is left out of the averages, and stays infinitely far where all are None."""
-    out = []
-    for i in range(len(values)):
-        near = [v for v in values[max(0, i - 1): i + 2] if v is not None]
-        out.append(float(np.mean(near)) if near else math.inf)
-    return out
-
-
 def _tune_off(rate: float | None, target: float, log_ratio: bool) -> float:
     if rate is None:  # no such bar in the samples (no drums drawn, say)
         return math.inf
     return abs(math.log((rate + 0.01) / (target + 0.01))) if log_ratio else abs(rate - target)
+
+
+def _tune_y(value: float, kind: str) -> float:
+    """The scale a statistic is fitted on: a repeat rate's log odds (clipped to 0.5-99.5%),
+    scale consistency as it is."""
+    if kind == "scale":
+        return float(value)
+    p = min(max(float(value), 0.005), 0.995)
+    return math.log(p / (1.0 - p))
+
+
+def _tune_x(row: dict, kind: str) -> float:
+    """The log2 weight a statistic answers to: its own kind's, for scale the two's mean."""
+    if kind == "scale":
+        return (math.log2(row["drums_weight"]) + math.log2(row["bars_weight"])) / 2
+    return math.log2(row[f"{kind}_weight"])
+
+
+def fit_response(rows: list[dict], kind: str, t0: float) -> dict | None:
+    """Least squares of one statistic over every setting drawn (:func:`_tune_y` of it):
+    ``y = a + b·x + c·(T-t0) + d·(T-t0)²`` with x the log2 weight (:func:`_tune_x`) and T
+    the temperature, the T terms as far as the temperatures drawn allow (none for one, the
+    line for two). Returns {"coef": [a, b, c, d], "rows": n}, None with fewer rows than terms.
+    (A quasi-binomial fit of the repeat rates, weighing a rate near 0 less, did no better
+    on simulated Simutrans-like draws: docs/benchmarks.md.)"""
+    pts = [r for r in rows if r.get(kind) is not None]
+    deg = min(2, len({r["temperature"] for r in pts}) - 1) if pts else 0
+    if len(pts) < 2 + deg:
+        return None
+    X = np.array([[1.0, _tune_x(r, kind)] + [(r["temperature"] - t0) ** i for i in range(1, deg + 1)] for r in pts])
+    y = np.array([_tune_y(r[kind], kind) for r in pts])
+    coef = np.linalg.lstsq(X, y, rcond=None)[0]
+    return {"coef": [float(c) for c in coef] + [0.0] * (2 - deg), "rows": len(pts)}
+
+
+def _predict(fit: dict, t: float, x: float, t0: float) -> float:
+    a, b, c, d = fit["coef"]
+    return a + b * x + c * (t - t0) + d * (t - t0) ** 2
+
+
+def _shown(y: float, kind: str) -> float:
+    return y if kind == "scale" else 1.0 / (1.0 + math.exp(-y))
+
+
+def choose_setting(rows: list[dict], target: dict, t0: float, max_weight: float) -> dict:
+    """The setting the fitted responses (:func:`fit_response`, over all ``rows`` drawn) put
+    nearest ``target``: for each temperature on a 0.05 grid over those drawn, each repeat
+    kind's weight solved from its line (a power of two in half steps, 1 to ``max_weight``),
+    then the temperature whose predicted scale consistency, at those weights, is nearest.
+    A kind whose fitted rate does not rise with its weight keeps the weight of the drawn
+    row nearest its target. Returns {"temperature", "weights": {drums, bars}, "predicted"}."""
+    fits = {k: fit_response(rows, k, t0) for k in target}
+    top = math.log2(max_weight)
+
+    def x_for(kind: str, t: float) -> float:
+        f = fits.get(kind)
+        if f is not None and f["coef"][1] > TUNE_MIN_SLOPE:
+            x = (_tune_y(target[kind], kind) - _predict(f, t, 0.0, t0)) / f["coef"][1]
+            return float(np.clip(round(x * 2) / 2, 0.0, top))
+        near_t = min({r["temperature"] for r in rows}, key=lambda v: abs(v - t))
+        best = min((r for r in rows if r["temperature"] == near_t),
+                   key=lambda r: _tune_off(r.get(kind), target[kind], True))
+        return math.log2(best[f"{kind}_weight"])
+
+    def weights_at(t: float) -> dict:
+        return {k: x_for(k, t) if k in target else 0.0 for k in ("drums", "bars")}
+
+    temps = sorted({r["temperature"] for r in rows})
+    t = t0
+    if "scale" in target and fits["scale"] is not None and len(temps) > 1:
+        grid = [round(v, 4) for v in np.arange(temps[0], temps[-1] + 1e-9, TUNE_GRID)]
+        off = [abs(_predict(fits["scale"], g, (lambda w: (w["drums"] + w["bars"]) / 2)(weights_at(g)), t0)
+                   - target["scale"]) for g in grid]
+        t = grid[int(np.argmin(off))]
+    x = weights_at(t)
+    predicted = {}
+    for k, f in fits.items():
+        if f is not None:
+            xk = (x["drums"] + x["bars"]) / 2 if k == "scale" else x[k]
+            predicted[k] = round(_shown(_predict(f, t, xk, t0), k), 4)
+    return {"temperature": t, "weights": {k: round(2.0 ** v, 3) for k, v in x.items()}, "predicted": predicted,
+            "fits": {k: f for k, f in fits.items() if f is not None}}
 
 
 def tune_sampling(checkpoint, pieces: list[np.ndarray], vocab: Vocab, *, samples: int = TUNE_PIECES,
@@ -484,19 +566,22 @@ def tune_sampling(checkpoint, pieces: list[np.ndarray], vocab: Vocab, *, samples
     pieces of ``seconds`` repeat bars, keep to a scale and have drums as the first
     ``seconds`` of ``pieces`` do.
 
-    In four steps, the first three drawing each setting once with the same seed (so that
-    settings are compared on the same draws as far as they allow):
-    1. every weight of ``weights`` for both kinds of repeat, at the model's own temperature;
-       each kind keeps the weight whose rate is nearest the pieces' (in log ratio);
+    Each setting is drawn once, with its own seed, and every choice is made on all the
+    settings drawn so far at once (:func:`choose_setting`: a line per statistic through
+    them, :func:`fit_response`), not on the one draw nearest the target: a setting's 20
+    samples move its statistics by as much as the steps between settings, and the draw
+    that happens to land nearest flatters its setting. In five steps:
+    1. every weight of ``weights`` for both kinds of repeat, at the model's own temperature,
+       then the weights the fit puts at the pieces' rates;
     2. the temperature, the model's own plus each of ``temperature_steps``, at those
-       weights: the one whose scale consistency, averaged with its neighbours' on the
-       temperature scale (each setting's 20 samples move it by about ±0.02; the average
-       pools three), is nearest;
-    3. each weight halved and doubled at that temperature, each kind keeping the nearest of
-       the three;
-    4. for a model that declares its band (drums first), the drums' weight in that header
-       (``drums_weight``, :func:`drums_weight_for`), from the exact chance it declares drums
-       at that temperature (:func:`header_drums_chance`) and the pieces' share with drums.
+       weights, then the setting the fit over all of them chooses;
+    3. that setting's weights halved and doubled at its temperature;
+    4. the choice, from the fit over every setting drawn (not drawn as such);
+    5. the choice drawn once more with a fresh seed: what it ``got``, unflattered by the
+       choosing;
+    and for a model that declares its band (drums first), the drums' weight in that header
+    (``drums_weight``, :func:`drums_weight_for`), from the exact chance it declares drums
+    at the chosen temperature (:func:`header_drums_chance`) and the pieces' share with drums.
     ``max_seconds``: when the first setting shows that all of them would take longer than
     that, ``samples`` is lowered in proportion (to at least 2) and the fitting starts over.
     Returns what it stored, None (storing nothing) for a codec without repeat tokens,
@@ -516,42 +601,51 @@ def tune_sampling(checkpoint, pieces: list[np.ndarray], vocab: Vocab, *, samples
     t0 = sampling_temperature(meta)
     tried: dict[tuple, dict] = {}
     asked = samples
+    max_weight = 2.0 * max(weights)
 
-    def draw(step: int, t: float, drums: float, bars: float) -> dict:
-        key = (round(t, 4), drums, bars)
+    def draw(step: int, t: float, drums: float, bars: float, again: bool = False) -> dict:
+        key = (round(t, 4), float(drums), float(bars), again)
         if key not in tried:
-            gen = generate(stepper, vocab, n=samples, seconds=seconds, temperature=key[0], seed=TUNE_SEED,
+            seed = TUNE_SEED + TUNE_SEED_STEP * len(tried)  # each setting its own draws
+            gen = generate(stepper, vocab, n=samples, seconds=seconds, temperature=key[0], seed=seed,
                            repeat_weight=(drums, bars))
             st = sample_stats(gen, vocab)
-            tried[key] = {"temperature": key[0], "drums_weight": drums, "bars_weight": bars, "steps": [],
+            tried[key] = {"temperature": key[0], "drums_weight": key[1], "bars_weight": key[2], "seed": seed,
+                          "steps": [],
                           **{k: round(st[TUNE_KINDS[k]], 4) if math.isfinite(st[TUNE_KINDS[k]]) else None for k in target}}
-        if step not in tried[key]["steps"]:  # the steps (1-3, 4: the choice) this setting took part in
+        if step not in tried[key]["steps"]:  # the steps (1-4, 5: the fresh draw) this setting took part in
             tried[key]["steps"].append(step)
         return tried[key]
 
-    def nearest(rows: list[dict], kind: str) -> dict:
-        return min(rows, key=lambda r: _tune_off(r[kind], target[kind], kind != "scale"))
+    def fitted(step: int, drawn: bool = True) -> dict:  # the choice on every setting so far, drawn with ``step``
+        c = choose_setting([r for k, r in tried.items() if not k[3]], target, t0, max_weight)
+        if drawn:
+            draw(step, c["temperature"], c["weights"]["drums"], c["weights"]["bars"])
+        return c
 
     # 1. the repeat weights at the model's own temperature
     clock = time.perf_counter()
     draw(1, t0, weights[0], weights[0])
-    took, settings = time.perf_counter() - clock, len(weights) + len(temperature_steps) + 3
+    took, settings = time.perf_counter() - clock, len(weights) + len(temperature_steps) + 6
     if max_seconds and took * settings > max_seconds and samples > 2:
         samples = max(2, int(samples * max_seconds / (took * settings)))
         tried.clear()
-    rows = [draw(1, t0, w, w) for w in weights]
-    w = {k: nearest(rows, k)[f"{k}_weight"] if k in target else 1.0 for k in ("drums", "bars")}
+    for w in weights:
+        draw(1, t0, w, w)
+    w = fitted(1)["weights"]
     # 2. the temperature at those weights
-    t = t0
     if "scale" in target:
-        temps = sorted({round(t0 + d, 4) for d in (0.0, *temperature_steps) if t0 + d > 0.05})
-        rows = [draw(2, x, w["drums"], w["bars"]) for x in temps]
-        t = temps[int(np.argmin([abs(v - target["scale"]) for v in _smoothed([r["scale"] for r in rows])]))]
-    # 3. the weights again, halved and doubled, at that temperature
-    rows = [draw(3, t, w["drums"] * f, w["bars"] * f) for f in (0.5, 1.0, 2.0)]
-    w = {k: nearest(rows, k)[f"{k}_weight"] if k in target else 1.0 for k in ("drums", "bars")}
-    final = draw(4, t, w["drums"], w["bars"])
-    # 4. the drums in the band the model declares, at that temperature (exact: no draw)
+        for x in sorted({round(t0 + d, 4) for d in (0.0, *temperature_steps) if t0 + d > 0.05}):
+            draw(2, x, w["drums"], w["bars"])
+    c = fitted(2)
+    # 3. the weights halved and doubled at that temperature
+    for f in (0.5, 2.0):
+        draw(3, c["temperature"], c["weights"]["drums"] * f, c["weights"]["bars"] * f)
+    # 4. the choice, on every setting drawn; 5. drawn again, fresh
+    c = fitted(4, drawn=False)
+    t, w = c["temperature"], c["weights"]
+    final = draw(5, t, w["drums"], w["bars"], again=True)
+    # the drums in the band the model declares, at that temperature (exact: no draw)
     share = float(ref.get("has_drums", math.nan))  # the share of the pieces' openings with drums
     chance = header_drums_chance(stepper, vocab, t)
     band = {"drums_weight": 1.0}
@@ -560,7 +654,8 @@ def tune_sampling(checkpoint, pieces: list[np.ndarray], vocab: Vocab, *, samples
         band = {"drums_weight": dw, "pieces_with_drums": round(share, 4), "drums_chance_before": round(chance, 4),
                 "drums_chance": round(q, 4), "batch_reaches_share": round(batch, 4), "batch": TUNE_PIECES}
     choice = {"temperature": t, "repeat_weight": {"drums": w["drums"], "bars": w["bars"]}, **band,
-              "got": {k: final[k] for k in target}, "target": {k: round(v, 4) for k, v in target.items()},
+              "got": {k: final[k] for k in target}, "predicted": c["predicted"],
+              "target": {k: round(v, 4) for k, v in target.items()}, "fits": c["fits"],
               "pieces": len(reference_pieces(pieces)), "samples": samples, "samples_asked": asked, "seconds": seconds,
               "own_temperature_before": t0, "tried": list(tried.values())}
     update_config(checkpoint, lambda m: m.update(sampling={**(m.get("sampling") or {}), "temperature": t,
@@ -568,8 +663,9 @@ def tune_sampling(checkpoint, pieces: list[np.ndarray], vocab: Vocab, *, samples
                                                             "drums_weight": band["drums_weight"],
                                                             "tuning": choice}))
     names = {"drums": "drum bars repeating", "bars": "pitched bars repeating", "scale": "scale consistency"}
-    log(f"sampling fitted to {choice['pieces']} pieces' first {seconds:g} s ({len(tried)} settings of {samples} "
-        f"samples): temperature {t:g}, repeat weight {w['drums']:g} for drums, {w['bars']:g} for pitched bars; "
+    log(f"sampling fitted to {choice['pieces']} pieces' first {seconds:g} s ({len(tried) - 1} settings of {samples} "
+        f"samples, then the choice drawn afresh): temperature {t:g}, repeat weight {w['drums']:g} for drums, "
+        f"{w['bars']:g} for pitched bars; "
         + ", ".join(f"{names[k]} {'none' if final[k] is None else f'{final[k]:.2f}'} (pieces: {target[k]:.2f})"
                     for k in target)
         + ("" if "drums_chance" not in band else
