@@ -65,7 +65,7 @@ def main() -> None:
                 shutil.copytree(run, ck)
                 music.TUNE_SEED = fit_seed
                 t = time.perf_counter()
-                choice = music.tune_sampling(ck, corpus.train + corpus.valid, vocab, log=lambda m: print(m, flush=True))
+                choice = music.tune_sampling(ck, corpus.train + corpus.valid + corpus.test, vocab, log=lambda m: print(m, flush=True))
                 fit_s = time.perf_counter() - t
                 stepper, vocab2, meta2 = music.load_generator(ck)
             temp = music.sampling_temperature(meta2)

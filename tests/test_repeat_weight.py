@@ -134,9 +134,13 @@ def test_train_ends_by_fitting_the_sampler(tmp_path):
 
     tiny = {"cell": "lstm", "embed": 16, "hidden": 32, "layers": 1, "dropout": 0.1}
     s = train_music(_songs(tmp_path, 4), tmp_path / "m", tiny, TrainConfig(seed=7, batch=4, bptt=64, steps=4, warmup=1),
-                    codec="repeats", tune_pieces=1, log=lambda m: None)
-    sampling = json.loads((tmp_path / "m" / "config.json").read_text())["sampling"]
+                    codec="repeats", tune_pieces=1, valid_fraction=0.25, test_fraction=0.25, log=lambda m: None)
+    meta = json.loads((tmp_path / "m" / "config.json").read_text())
+    sampling = meta["sampling"]
     assert s["sampling"] == sampling["tuning"] and sampling["tuning"]["samples"] == 1
+    # fitted against every piece of the folder: the test piece too, as no score depends on the sampler
+    d = meta["data"]
+    assert d["test_pieces"] >= 1 and sampling["tuning"]["pieces"] == d["train_pieces"] + d["valid_pieces"] + d["test_pieces"] == 4
     assert sampling["temperature"] == s["sampling"]["temperature"]
 
 

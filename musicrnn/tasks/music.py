@@ -287,7 +287,10 @@ def train_music(data, out, model_cfg: dict, train_cfg, *, family: str = "rnn", o
         summary["skipped_files"] = corpus.skipped
         if (out / CONFIG).is_file() and main_process():
             record_reference_stats(out, corpus.valid, vocab)
-            summary["sampling"] = tune_sampling(out, corpus.train + corpus.valid, vocab, log=log,
+            # against every piece of the folder, test pieces too: the samples should be like the user's
+            # songs, and no score depends on the sampler (the folder's drum repeats 0.586 and scale
+            # 0.917 on OpenMSX; its 28 training and validation pieces alone 0.612 and 0.925)
+            summary["sampling"] = tune_sampling(out, corpus.train + corpus.valid + corpus.test, vocab, log=log,
                                                 samples=tune_pieces_for(train_cfg.minutes, tune_pieces))
         return summary
 
