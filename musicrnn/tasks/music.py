@@ -539,23 +539,19 @@ def choose_setting(rows: list[dict], target: dict, t0: float, max_weight: float)
                    key=lambda r: _tune_off(r.get(kind), target[kind], True))
         return math.log2(best[f"{kind}_weight"])
 
-    def weights_at(t: float) -> dict:
-        return {k: x_for(k, t) if k in target else 0.0 for k in ("drums", "bars")}
+    def xs_at(t: float) -> dict:  # each statistic's x at t: its kind's log2 weight, for scale the two's mean
+        x = {k: x_for(k, t) if k in target else 0.0 for k in ("drums", "bars")}
+        return {**x, "scale": (x["drums"] + x["bars"]) / 2}
 
     temps = sorted({r["temperature"] for r in rows})
     t = t0
     if "scale" in target and fits["scale"] is not None and len(temps) > 1:
         grid = [round(v, 4) for v in np.arange(temps[0], temps[-1] + 1e-9, TUNE_GRID)]
-        off = [abs(_predict(fits["scale"], g, (lambda w: (w["drums"] + w["bars"]) / 2)(weights_at(g)), t0)
-                   - target["scale"]) for g in grid]
+        off = [abs(_predict(fits["scale"], g, xs_at(g)["scale"], t0) - target["scale"]) for g in grid]
         t = grid[int(np.argmin(off))]
-    x = weights_at(t)
-    predicted = {}
-    for k, f in fits.items():
-        if f is not None:
-            xk = (x["drums"] + x["bars"]) / 2 if k == "scale" else x[k]
-            predicted[k] = round(_shown(_predict(f, t, xk, t0), k), 4)
-    return {"temperature": t, "weights": {k: round(2.0 ** v, 3) for k, v in x.items()}, "predicted": predicted,
+    x = xs_at(t)
+    predicted = {k: round(_shown(_predict(f, t, x[k], t0), k), 4) for k, f in fits.items() if f is not None}
+    return {"temperature": t, "weights": {k: round(2.0 ** x[k], 3) for k in ("drums", "bars")}, "predicted": predicted,
             "fits": {k: f for k, f in fits.items() if f is not None}}
 
 
